@@ -1,0 +1,12 @@
+# tokclean::cuda: the opt-in GPU backend (backend/cuda/*.cuh, compiled by nvcc only).
+include(CheckLanguage)
+check_language(CUDA)
+if(NOT CMAKE_CUDA_COMPILER)
+  message(FATAL_ERROR "TOKCLEAN_CUDA=ON but no CUDA compiler was found (set CMAKE_CUDA_COMPILER)")
+endif()
+enable_language(CUDA)
+find_package(CUDAToolkit REQUIRED)
+add_library(tokclean_cuda INTERFACE)
+add_library(tokclean::cuda ALIAS tokclean_cuda)
+target_link_libraries(tokclean_cuda INTERFACE tokclean CUDA::cudart CUDA::cublas CUDA::cublasLt)
+target_compile_definitions(tokclean_cuda INTERFACE TOKCLEAN_WITH_CUDA=1)

@@ -1,0 +1,46 @@
+#pragma once
+// Token + position embedding on the CPU.
+#include <algorithm>
+#include <cstdint>
+
+#include "tokclean/core/device.hpp"
+
+namespace tokclean {
+
+// out (B, T, C) = wte[ids[b, t]] (V, C) + wpe[t] (maxT, C). ids (B, T) must be in [0, V).
+inline void embedding_forward(Cpu, float* out, const std::int32_t* ids, const float* wte,
+                              const float* wpe, std::int64_t B, std::int64_t T, std::int64_t C) {
+#pragma omp parallel for collapse(2) schedule(static)
+    for (std::int64_t b = 0; b < B; ++b)
+        for (std::int64_t t = 0; t < T; ++t) {
+            float* o = out + (b * T + t) * C;
+            const float* te = wte + static_cast<std::int64_t>(ids[b * T + t]) * C;
+            const float* pe = wpe + t * C;
+            for (std::int64_t c = 0; c < C; ++c) o[c] = te[c] + pe[c];
+        }
+}
+
+// Accumulates dwte (V, C) and dwpe (maxT, C) from dout (B, T, C). Threads split the channels,
+// so rows of repeated tokens never race and the sums keep one order for any thread count.
+inline void embedding_backward(Cpu, float* dwte, float* dwpe, const float* dout,
+                               const std::int32_t* ids, std::int64_t B, std::int64_t T,
+                               std::int64_t C) {
+    constexpr std::int64_t block = 16;
+    const std::int64_t blocks = (C + block - 1) / block;
+#pragma omp parallel for schedule(static)
+    for (std::int64_t cb = 0; cb < blocks; ++cb) {
+        const std::int64_t c0 = cb * block, c1 = std::min(C, c0 + block);
+        for (std::int64_t b = 0; b < B; ++b)
+            for (std::int64_t t = 0; t < T; ++t) {
+                const float* d = dout + (b * T + t) * C;
+                float* te = dwte + static_cast<std::int64_t>(ids[b * T + t]) * C;
+                float* pe = dwpe + t * C;
+                for (std::int64_t c = c0; c < c1; ++c) {
+                    te[c] += d[c];
+                    pe[c] += d[c];
+                }
+            }
+    }
+}
+
+}  // namespace tokclean
