@@ -16,12 +16,13 @@
 
 #include "tokclean/backend/cpu.hpp"
 #include "tokclean/core/error.hpp"
+#include "tokclean/core/labels.hpp"
 #include "tokclean/nn/gpt_activations.hpp"
 #include "tokclean/nn/gpt_params.hpp"
 
 namespace tokclean {
 
-inline constexpr std::int32_t ignore_label = -100;
+
 
 template <class D = Cpu>
 class Gpt {

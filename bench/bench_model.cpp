@@ -1,0 +1,111 @@
+// tokclean side of the GPT-2 benchmark; the same shapes and modes as pytorch_baseline.py:
+//   bench_model --shape tiny|gpt2-small --mode train|score --reps N --warmup W --threads T
+// train: forward + mean loss + backward + AdamW step; score: forward + per-token losses with
+// the first quarter of every sequence as prompt (label -100). One JSON line on stdout.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "tokclean/core/threads.hpp"
+#include "tokclean/nn/gpt.hpp"
+#include "tokclean/nn/gpt_init.hpp"
+#include "tokclean/optim/adamw.hpp"
+
+using namespace tokclean;
+
+struct BenchShape {
+    GptConfig config;
+    std::int64_t batch, seq;
+};
+
+BenchShape bench_shape(const std::string& name) {
+    BenchShape s;
+    s.config.tokenizer = "";
+    if (name == "tiny") {
+        s.config.vocab_size = 512;
+        s.config.n_layer = 4;
+        s.config.n_head = 4;
+        s.config.n_embd = 256;
+        s.config.n_positions = 256;
+        s.batch = 8;
+        s.seq = 256;
+    } else {
+        s.config.vocab_size = 50257;
+        s.config.n_layer = 12;
+        s.config.n_head = 12;
+        s.config.n_embd = 768;
+        s.config.n_positions = 1024;
+        s.batch = 4;
+        s.seq = 128;
+    }
+    s.config.eos_token_id = s.config.vocab_size - 1;
+    return s;
+}
+
+// Model FLOPs of one step (matmuls only, the convention of MFU): forward 2·N_matmul per
+// token plus attention 2·2·T·C per token per layer (full T×T, as computed); the LM head
+// counts only the rows that are targets. Backward is twice the forward.
+double step_flops(const BenchShape& s, std::int64_t targets, bool train) {
+    const double L = s.config.n_layer, C = s.config.n_embd, V = s.config.vocab_size;
+    const double tokens = static_cast<double>(s.batch * s.seq);
+    const double per_token = 2.0 * L * (12.0 * C * C) + 2.0 * L * 2.0 * s.seq * C;
+    const double fwd = tokens * per_token + 2.0 * static_cast<double>(targets) * C * V;
+    return train ? 3.0 * fwd : fwd;
+}
+
+int main(int argc, char** argv) {
+    CLI::App app{"tokclean GPT-2 benchmark"};
+    std::string shape = "tiny", mode = "train";
+    int reps = 5, warmup = 1, threads = 2;
+    app.add_option("--shape", shape)->check(CLI::IsMember({"tiny", "gpt2-small"}));
+    app.add_option("--mode", mode)->check(CLI::IsMember({"train", "score"}));
+    app.add_option("--reps", reps);
+    app.add_option("--warmup", warmup);
+    app.add_option("--threads", threads);
+    CLI11_PARSE(app, argc, argv);
+    set_cpu_threads(threads);
+
+    const BenchShape s = bench_shape(shape);
+    Gpt<Cpu> model(s.config, gpt_init(s.config, 0));
+    const bool train = mode == "train";
+    Rng rng(1);
+    std::vector<std::int32_t> ids(static_cast<std::size_t>(s.batch * s.seq));
+    for (auto& id : ids) id = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(s.config.vocab_size)));
+    std::vector<std::int32_t> labels = ids;
+    if (!train)
+        for (std::int64_t b = 0; b < s.batch; ++b)
+            for (std::int64_t t = 0; t < s.seq / 4; ++t) labels[static_cast<std::size_t>(b * s.seq + t)] = ignore_label;
+    AdamWHyper hyper;
+    AdamW<Cpu> optimizer(model.params().numel(), hyper);
+
+    std::vector<double> times;
+    for (int r = 0; r < warmup + reps; ++r) {
+        const auto t0 = std::chrono::steady_clock::now();
+        model.forward(ids.data(), labels.data(), s.batch, s.seq);
+        if (train) {
+            model.zero_grad();
+            model.backward();
+            optimizer.step(model.params().flat(), model.grads().flat(), 1e-4f);
+        }
+        const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (r >= warmup) times.push_back(dt);
+    }
+    std::sort(times.begin(), times.end());
+    const double median = times[times.size() / 2];
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    const double flops = step_flops(s, model.num_targets(), train);
+    std::printf("{\"impl\": \"tokclean\", \"shape\": \"%s\", \"mode\": \"%s\", \"batch\": %lld, \"seq\": %lld, "
+                "\"reps\": %d, \"median_s\": %.6f, \"tokens_per_s\": %.1f, \"gflops\": %.1f, "
+                "\"peak_rss_mb\": %.1f, \"threads\": %d}\n",
+                shape.c_str(), mode.c_str(), static_cast<long long>(s.batch), static_cast<long long>(s.seq), reps,
+                median, static_cast<double>(s.batch * s.seq) / median, flops / median * 1e-9,
+                static_cast<double>(ru.ru_maxrss) / 1024.0, threads);
+    return 0;
+}

@@ -1,0 +1,23 @@
+#pragma once
+// tokclean: token cleaning for supervised fine-tuning data. The umbrella header, CPU only;
+// the GPU backend is opt-in through the tokclean::cuda target.
+#include "tokclean/backend/cpu.hpp"
+#include "tokclean/core/device.hpp"
+#include "tokclean/core/error.hpp"
+#include "tokclean/core/rng.hpp"
+#include "tokclean/core/tensor.hpp"
+#include "tokclean/core/threads.hpp"
+#include "tokclean/data/batch.hpp"
+#include "tokclean/data/byte_tokenizer.hpp"
+#include "tokclean/data/example.hpp"
+#include "tokclean/data/jsonl_reader.hpp"
+#include "tokclean/io/atomic_file.hpp"
+#include "tokclean/io/safetensors.hpp"
+#include "tokclean/nn/checkpoint.hpp"
+#include "tokclean/nn/gpt.hpp"
+#include "tokclean/nn/gpt_init.hpp"
+#include "tokclean/nn/scorer.hpp"
+#include "tokclean/nn/trainer.hpp"
+#include "tokclean/optim/adamw.hpp"
+#include "tokclean/optim/clip.hpp"
+#include "tokclean/optim/schedule.hpp"

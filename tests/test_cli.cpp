@@ -1,0 +1,218 @@
+// The tokclean program end to end: `score` and `train` against the PyTorch fixtures, and
+// bad input: each case must exit non-zero with one line naming the file and place, and
+// leave no output behind.
+#define BOOST_TEST_MODULE cli
+#include <boost/test/unit_test.hpp>
+
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path fixtures = fs::path(TOKCLEAN_TEST_DATA) / "gpt2_tiny";
+
+struct Run {
+    int exit_code;
+    std::string err;  // stderr
+};
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+// A scratch directory per test case, removed afterwards.
+struct Scratch {
+    fs::path dir;
+    Scratch() {
+        dir = fs::temp_directory_path() /
+              ("tokclean_cli_" + std::to_string(::getpid()) + "_" +
+               boost::unit_test::framework::current_test_case().p_name.get());
+        fs::remove_all(dir);
+        fs::create_directories(dir);
+    }
+    ~Scratch() { fs::remove_all(dir); }
+    fs::path operator/(const std::string& name) const { return dir / name; }
+};
+
+Run tokclean(const std::string& args, const Scratch& s) {
+    const fs::path err = s / "stderr.txt";
+    const std::string cmd = std::string(TOKCLEAN_BIN) + " --quiet " + args + " > " +
+                            (s / "stdout.txt").string() + " 2> " + err.string();
+    const int status = std::system(cmd.c_str());
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(err)};
+}
+
+void write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
+
+// Asserts a clean failure: non-zero exit, one line on stderr containing every `needle`,
+// and `out` not created (nor any temporary beside it).
+void expect_failure(const Run& r, std::initializer_list<std::string> needles, const fs::path& out) {
+    BOOST_TEST(r.exit_code != 0);
+    BOOST_TEST(std::count(r.err.begin(), r.err.end(), '\n') == 1, "stderr: " << r.err);
+    for (const auto& n : needles) BOOST_TEST(r.err.find(n) != std::string::npos, "'" << n << "' not in: " << r.err);
+    BOOST_TEST(!fs::exists(out));
+    for (const auto& e : fs::directory_iterator(out.parent_path()))
+        BOOST_TEST(e.path().filename().string().find(out.filename().string()) == std::string::npos,
+                   "left behind: " << e.path());
+}
+
+std::vector<json> read_jsonl(const fs::path& p) {
+    std::ifstream in(p);
+    std::vector<json> out;
+    for (std::string line; std::getline(in, line);) out.push_back(json::parse(line));
+    return out;
+}
+
+void expect_losses(const std::vector<json>& got, const json& want, double tol, bool relative) {
+    BOOST_REQUIRE_EQUAL(got.size(), want.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        const auto& g = got[i]["losses"];
+        BOOST_REQUIRE_EQUAL(g.size(), want[i].size());
+        for (std::size_t j = 0; j < g.size(); ++j) {
+            BOOST_TEST_CONTEXT("example " << i << " position " << j) {
+                BOOST_TEST(g[j].is_null() == want[i][j].is_null());
+                if (!g[j].is_null()) {
+                    const double w = want[i][j].get<double>();
+                    BOOST_TEST(std::abs(g[j].get<double>() - w) <= tol * (relative ? std::abs(w) : 1.0));
+                }
+            }
+        }
+    }
+}
+
+fs::path copy_model(const Scratch& s, const std::string& name) {
+    const fs::path dst = s / name;
+    fs::copy(fixtures / "model", dst, fs::copy_options::recursive);
+    return dst;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(score_matches_pytorch_losses) {
+    Scratch s;
+    const json want = json::parse(slurp(fixtures / "expected_losses.json"));
+    for (const std::string dir : {"model", "model_bf16_prefixed"}) {
+        const Run r = tokclean("score --model " + (fixtures / dir).string() + " --data " +
+                                   (fixtures / "data.jsonl").string() + " --out " + (s / "losses.jsonl").string(),
+                               s);
+        BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+        expect_losses(read_jsonl(s / "losses.jsonl"), want[dir], 1e-4, false);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(train_five_steps_matches_pytorch_adamw) {
+    Scratch s;
+    const json traj = json::parse(slurp(fixtures / "adamw_trajectory_wd0.json"));
+    const Run t = tokclean("train --model " + (fixtures / "model").string() + " --data " +
+                               (fixtures / "data.jsonl").string() + " --out " + (s / "trained").string() +
+                               " --steps 5 --batch-size 2 --lr 1e-3 --schedule constant --weight-decay 0 --no-shuffle",
+                           s);
+    BOOST_REQUIRE_MESSAGE(t.exit_code == 0, t.err);
+    const Run r = tokclean("score --model " + (s / "trained").string() + " --data " +
+                               (fixtures / "data.jsonl").string() + " --out " + (s / "after.jsonl").string(),
+                           s);
+    BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    expect_losses(read_jsonl(s / "after.jsonl"), traj["final_losses"], 1e-3, false);
+    // The written directory is a complete Hugging Face GPT-2 directory.
+    const json config = json::parse(slurp(s / "trained" / "config.json"));
+    BOOST_TEST(config["model_type"] == "gpt2");
+    BOOST_TEST(config["n_layer"] == 2);
+}
+
+BOOST_AUTO_TEST_CASE(malformed_json_line_names_file_and_line) {
+    Scratch s;
+    write(s / "bad.jsonl", "{\"input_ids\": [1, 2], \"labels\": [1, 2]}\n{\"input_ids\": [1, 2,\n");
+    expect_failure(tokclean("score --model " + (fixtures / "model").string() + " --data " +
+                                (s / "bad.jsonl").string() + " --out " + (s / "out.jsonl").string(), s),
+                   {"bad.jsonl:2"}, s / "out.jsonl");
+}
+
+BOOST_AUTO_TEST_CASE(token_id_beyond_vocab_names_field_and_index) {
+    Scratch s;
+    write(s / "bad.jsonl", "{\"input_ids\": [1, 2, 97], \"labels\": [1, 2, 97]}\n");
+    expect_failure(tokclean("score --model " + (fixtures / "model").string() + " --data " +
+                                (s / "bad.jsonl").string() + " --out " + (s / "out.jsonl").string(), s),
+                   {"bad.jsonl:1", "input_ids", "97"}, s / "out.jsonl");
+}
+
+BOOST_AUTO_TEST_CASE(labels_of_wrong_length_are_rejected) {
+    Scratch s;
+    write(s / "bad.jsonl", "{\"input_ids\": [1, 2, 3], \"labels\": [1, 2]}\n");
+    expect_failure(tokclean("train --model " + (fixtures / "model").string() + " --data " +
+                                (s / "bad.jsonl").string() + " --out " + (s / "trained").string() + " --steps 1", s),
+                   {"bad.jsonl:1", "labels"}, s / "trained");
+}
+
+BOOST_AUTO_TEST_CASE(truncated_safetensors_names_the_file) {
+    Scratch s;
+    const fs::path model = copy_model(s, "model");
+    fs::resize_file(model / "model.safetensors", fs::file_size(model / "model.safetensors") - 100);
+    expect_failure(tokclean("score --model " + model.string() + " --data " + (fixtures / "data.jsonl").string() +
+                                " --out " + (s / "out.jsonl").string(), s),
+                   {"model.safetensors"}, s / "out.jsonl");
+}
+
+BOOST_AUTO_TEST_CASE(missing_config_field_names_the_field) {
+    Scratch s;
+    const fs::path model = copy_model(s, "model");
+    json config = json::parse(slurp(model / "config.json"));
+    config.erase("n_layer");
+    write(model / "config.json", config.dump());
+    expect_failure(tokclean("train --model " + model.string() + " --data " + (fixtures / "data.jsonl").string() +
+                                " --out " + (s / "trained").string() + " --steps 1", s),
+                   {"config.json", "n_layer"}, s / "trained");
+}
+
+BOOST_AUTO_TEST_CASE(overlong_sequence_is_rejected_with_strict_and_truncated_without) {
+    Scratch s;
+    std::string ids = "[";
+    for (int i = 0; i < 40; ++i) ids += (i ? "," : "") + std::to_string(i % 90);
+    write(s / "long.jsonl", "{\"input_ids\": " + ids + "]}\n");
+    expect_failure(tokclean("score --strict --model " + (fixtures / "model").string() + " --data " +
+                                (s / "long.jsonl").string() + " --out " + (s / "out.jsonl").string(), s),
+                   {"long.jsonl:1", "40"}, s / "out.jsonl");
+    const Run r = tokclean("score --model " + (fixtures / "model").string() + " --data " +
+                               (s / "long.jsonl").string() + " --out " + (s / "out.jsonl").string(), s);
+    BOOST_TEST(r.exit_code == 0);
+    BOOST_TEST(read_jsonl(s / "out.jsonl")[0]["losses"].size() == 32u);  // n_positions
+}
+
+BOOST_AUTO_TEST_CASE(init_train_score_on_text_with_the_byte_tokenizer) {
+    Scratch s;
+    write(s / "text.jsonl", "{\"text\": \"hello world\"}\n{\"text\": \"hello there\"}\n");
+    BOOST_REQUIRE(tokclean("init --out " + (s / "m").string() + " --layers 1 --heads 2 --embd 16 --positions 32", s).exit_code == 0);
+    const Run t = tokclean("train --model " + (s / "m").string() + " --data " + (s / "text.jsonl").string() +
+                               " --out " + (s / "t").string() + " --steps 3 --lr 1e-2 --schedule cosine --warmup-ratio 0.3 --grad-clip 1",
+                           s);
+    BOOST_REQUIRE_MESSAGE(t.exit_code == 0, t.err);
+    const Run r = tokclean("score --model " + (s / "t").string() + " --data " + (s / "text.jsonl").string() +
+                               " --out " + (s / "l.jsonl").string(), s);
+    BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    const auto rows = read_jsonl(s / "l.jsonl");
+    BOOST_TEST(rows.size() == 2u);
+    BOOST_TEST(rows[0]["losses"].size() == 11u);  // "hello world": 11 bytes, no EOS added
+    BOOST_TEST(rows[0]["losses"][0].is_null());
+    BOOST_TEST(rows[0]["losses"][1].is_number());
+}
+
+BOOST_AUTO_TEST_CASE(text_data_without_a_tokenizer_is_an_error) {
+    Scratch s;
+    write(s / "text.jsonl", "{\"text\": \"hi\"}\n");
+    expect_failure(tokclean("score --model " + (fixtures / "model").string() + " --data " +
+                                (s / "text.jsonl").string() + " --out " + (s / "out.jsonl").string(), s),
+                   {"text.jsonl:1"}, s / "out.jsonl");
+}
