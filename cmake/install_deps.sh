@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs, from Debian's archive, whatever the build needs and is missing.
 #   cmake/install_deps.sh          build + tests
-#   cmake/install_deps.sh --bench  also PyTorch and numpy (benchmarks, fixture regeneration)
+#   cmake/install_deps.sh --bench  also PyTorch, numpy and OpenBLAS (benchmarks, fixture
+#                                  regeneration); with OpenBLAS installed, Debian's libblas.so.3
+#                                  points at it instead of the slow reference BLAS
 set -euo pipefail
 packages=(cmake make g++ libeigen3-dev nlohmann-json3-dev libcli11-dev libboost-test-dev)
-if [[ "${1:-}" == "--bench" ]]; then packages+=(python3-torch python3-numpy); fi
+if [[ "${1:-}" == "--bench" ]]; then packages+=(python3-torch python3-numpy libopenblas0-pthread); fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,294 @@
+// Tests of data/: the byte tokenizer, JSONL reading, batches and the batch schedule.
+#define BOOST_TEST_MODULE test_data
+#include <boost/test/unit_test.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "tokclean/data/batch.hpp"
+#include "tokclean/data/byte_tokenizer.hpp"
+#include "tokclean/data/example.hpp"
+#include "tokclean/data/jsonl_reader.hpp"
+
+namespace fs = std::filesystem;
+using namespace tokclean;
+using Ids = std::vector<std::int32_t>;
+
+namespace {
+
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        static std::atomic<int> counter{0};
+        path = fs::temp_directory_path() /
+               ("tokclean_test_data_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+        fs::remove_all(path);
+        fs::create_directories(path);
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+};
+
+void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
+    try {
+        fn();
+    } catch (const Error& e) {
+        const std::string msg = e.what();
+        BOOST_TEST_MESSAGE("error: " << msg);
+        BOOST_CHECK_MESSAGE(msg.find('\n') == std::string::npos, "message is not one line: " << msg);
+        for (const auto& p : parts)
+            BOOST_CHECK_MESSAGE(msg.find(p) != std::string::npos,
+                                "message '" << msg << "' lacks '" << p << "'");
+        return;
+    }
+    BOOST_ERROR("no tokclean::Error thrown; expected one with '" << (parts.empty() ? "" : parts[0])
+                                                                 << "'");
+}
+
+// Writes `text` to a file in `dir` and reads it with `opt`.
+struct DataFile {
+    TempDir dir;
+    fs::path file = dir.path / "data.jsonl";
+    ReadResult read(const std::string& text, const ReadOptions& opt) {
+        std::ofstream(file, std::ios::binary) << text;
+        return read_examples(file, opt);
+    }
+    // The error for a file whose line `line` is `bad` (after a good first line).
+    void expect_line_error(const std::string& bad, const ReadOptions& opt, const std::string& what) {
+        const std::string text = "{\"input_ids\": [1, 2]}\n\n" + bad + "\n";
+        expect_error([&] { read(text, opt); }, {file.string() + ":3: " + what});
+    }
+};
+
+ReadOptions options(std::int32_t vocab = 257, std::size_t max_len = 0, bool strict = false) {
+    ReadOptions o;
+    o.vocab_size = vocab;
+    o.max_len = max_len;
+    o.strict = strict;
+    return o;
+}
+
+Example example(Ids ids, Ids labels) { return Example{std::move(ids), std::move(labels), 0}; }
+
+}  // namespace
+
+// ---- byte tokenizer ----------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(byte_tokenizer_round_trip) {
+    const ByteTokenizer tok;
+    BOOST_TEST(tok.eos_id() == 256);
+    BOOST_TEST(tok.encode("Hi\xc3\xa9") == (Ids{72, 105, 0xc3, 0xa9}));
+    BOOST_TEST(tok.encode("").empty());
+    const Ids ids = {72, 105, 256, 0, 300};
+    BOOST_TEST(tok.decode(ids) == std::string("Hi<|endoftext|>\0<|300|>", 23));
+    BOOST_TEST(tok.decode(tok.encode("any \xff bytes")) == "any \xff bytes");
+
+    GptConfig c;
+    c.tokenizer = "byte";
+    c.eos_token_id = 256;
+    BOOST_TEST(ByteTokenizer::from_config(c).eos_id() == 256);
+    c.tokenizer = "";
+    expect_error([&] { ByteTokenizer::from_config(c, "m/config.json"); },
+                 {"m/config.json: field 'tokclean_tokenizer'", "\"none\""});
+
+    const TokenizerRef ref = &tok;
+    BOOST_TEST(static_cast<bool>(ref));
+    BOOST_TEST(ref.name() == "byte");
+    BOOST_TEST(ref.encode("ab") == (Ids{97, 98}));
+    BOOST_TEST(!TokenizerRef{});
+}
+
+// ---- JSONL formats -----------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(reads_text_format) {
+    DataFile f;
+    const ByteTokenizer tok;
+    ReadOptions opt = options();
+    opt.tokenizer = &tok;
+    // A blank line, CRLF endings and a last line without a newline.
+    const auto r = f.read("{\"text\": \"ab\"}\r\n\n  \n{\"text\": \"\\u00e9\\n\"}", opt);
+    BOOST_TEST(r.examples.size() == 2u);
+    BOOST_TEST(r.truncated == 0u);
+    BOOST_TEST(r.examples[0].input_ids == (Ids{97, 98}));
+    BOOST_TEST(r.examples[0].labels == r.examples[0].input_ids);
+    BOOST_TEST(r.examples[0].line == 1u);
+    BOOST_TEST(r.examples[1].input_ids == (Ids{0xc3, 0xa9, 10}));
+    BOOST_TEST(r.examples[1].line == 4u);
+}
+
+BOOST_AUTO_TEST_CASE(reads_tokenized_format) {
+    DataFile f;
+    const auto r = f.read(
+        "{\"input_ids\": [5, 6, 7], \"labels\": [-100, 6, 7]}\n"
+        "{\"input_ids\": [1, 2]}\n"
+        "{\"input_ids\": [3], \"labels\": null, \"attention_mask\": [1], \"scores\": [null]}\n",
+        options(10));
+    BOOST_TEST(r.examples.size() == 3u);
+    BOOST_TEST(r.examples[0].labels == (Ids{-100, 6, 7}));
+    BOOST_TEST(r.examples[0].num_targets() == 2);
+    BOOST_TEST(r.examples[1].labels == (Ids{1, 2}));  // labels absent: every token a target
+    BOOST_TEST(r.examples[2].input_ids == (Ids{3}));
+    BOOST_TEST(r.examples[2].line == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(bad_lines_name_file_line_and_field) {
+    DataFile f;
+    const auto opt = options(10);
+    f.expect_line_error("{\"input_ids\": [1, 2,]}", opt, "not valid JSON at column 21");
+    f.expect_line_error("[1, 2]", opt, "expected a JSON object, got an array");
+    f.expect_line_error("{\"input_ids\": [1], \"foo\": 1}", opt, "unknown field 'foo'");
+    f.expect_line_error("{\"input_ids\": \"1 2\"}", opt,
+                        "field 'input_ids': expected an array of integers, got a string");
+    f.expect_line_error("{\"input_ids\": [1, 2.5]}", opt, "field 'input_ids'[1]: expected an integer, got 2.5");
+    f.expect_line_error("{\"input_ids\": [1, 2, 3, 10]}", opt,
+                        "field 'input_ids'[3]: token id 10 is >= vocab_size 10");
+    f.expect_line_error("{\"input_ids\": [-1]}", opt, "field 'input_ids'[0]: token id -1 is negative");
+    f.expect_line_error("{\"input_ids\": [1, 2], \"labels\": [1]}", opt,
+                        "field 'labels': length 1 differs from the length 2 of 'input_ids'");
+    f.expect_line_error("{\"input_ids\": [1, 2], \"labels\": [1, -5]}", opt,
+                        "field 'labels'[1]: label -5 is neither -100 nor in [0, vocab_size 10)");
+    f.expect_line_error("{\"input_ids\": [1, 2], \"labels\": 3}", opt,
+                        "field 'labels': expected an array of integers, got 3");
+    f.expect_line_error("{\"input_ids\": []}", opt, "field 'input_ids': empty sequence");
+    f.expect_line_error("{\"input_ids\": [1], \"attention_mask\": [0]}", opt,
+                        "field 'attention_mask'[0]: 0");
+    f.expect_line_error("{\"text\": \"hello\"}", opt, "field 'text': the model has no tokenizer");
+    f.expect_line_error("{\"text\": 5}", opt, "field 'text': expected a string, got 5");
+    f.expect_line_error("{\"text\": \"a\", \"id\": 3}", opt, "unknown field 'id'");
+    f.expect_line_error("{\"prompt\": \"a\", \"completion\": \"b\"}", opt,
+                        "the {\"prompt\", \"completion\"} format is not supported yet");
+    f.expect_line_error("{\"foo\": 1}", opt, "expected a field 'text' or 'input_ids'");
+
+    const ByteTokenizer tok;
+    ReadOptions with_tok = options(257);
+    with_tok.tokenizer = &tok;
+    f.expect_line_error("{\"text\": \"\"}", with_tok, "field 'text': empty text");
+    // A tokenizer whose ids do not fit the model's vocabulary.
+    ReadOptions small = options(100);
+    small.tokenizer = &tok;
+    f.expect_line_error("{\"text\": \"z\"}", small, "field 'text': tokenizer 'byte' gave token id 122");
+
+    expect_error([&] { f.read("\n\n", opt); }, {f.file.string(), "no examples"});
+    expect_error([&] { read_examples(f.dir.path / "missing.jsonl", opt); },
+                 {"missing.jsonl: cannot open"});
+}
+
+BOOST_AUTO_TEST_CASE(truncation_and_strict) {
+    DataFile f;
+    const std::string text =
+        "{\"input_ids\": [1, 2, 3, 4, 5], \"labels\": [-100, 2, 3, 4, 5]}\n"
+        "{\"input_ids\": [1, 2, 3]}\n"
+        "{\"input_ids\": [1, 2, 3, 4]}\n";
+    const auto r = f.read(text, options(10, 3));
+    BOOST_TEST(r.truncated == 2u);
+    BOOST_TEST(r.examples[0].input_ids == (Ids{1, 2, 3}));
+    BOOST_TEST(r.examples[0].labels == (Ids{-100, 2, 3}));
+    BOOST_TEST(r.examples[1].input_ids == (Ids{1, 2, 3}));
+    BOOST_TEST(r.examples[2].size() == 3u);
+    BOOST_TEST(f.read(text, options(10, 5)).truncated == 0u);
+    expect_error([&] { f.read(text, options(10, 3, true)); },
+                 {f.file.string() + ":1: sequence of 5 tokens is longer than max_len 3"});
+}
+
+BOOST_AUTO_TEST_CASE(streaming_reader) {
+    DataFile f;
+    std::ofstream(f.file) << "{\"input_ids\": [1]}\n\n{\"input_ids\": [2, 3]}";
+    ExampleReader reader(f.file, options(10));
+    Example ex;
+    BOOST_TEST(reader.next(ex));
+    BOOST_TEST(ex.line == 1u);
+    BOOST_TEST(reader.next(ex));
+    BOOST_TEST(ex.input_ids == (Ids{2, 3}));
+    BOOST_TEST(ex.line == 3u);
+    BOOST_TEST(!reader.next(ex));
+}
+
+BOOST_AUTO_TEST_CASE(fixture_data_file) {
+    const fs::path file = fs::path(TOKCLEAN_TEST_DATA) / "gpt2_tiny" / "data.jsonl";
+    if (!fs::exists(file)) return;
+    const auto r = read_examples(file, options(97));
+    BOOST_TEST(r.examples.size() == 4u);
+    BOOST_TEST(r.examples[2].labels == r.examples[2].input_ids);
+}
+
+// ---- batches -----------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(batch_padding_and_targets) {
+    const std::vector<Example> ex = {example({1, 2, 3}, {1, 2, 3}),          // 2 targets (j >= 1)
+                                     example({4}, {4}),                      // 0
+                                     example({5, 6, 7, 8}, {-100, -100, 7, 8})};  // 2
+    const Batch b = make_batch(ex);
+    BOOST_TEST(b.batch_size() == 3);
+    BOOST_TEST(b.seq_len() == 4);
+    const Ids ids(b.input_ids.span().begin(), b.input_ids.span().end());
+    const Ids labels(b.labels.span().begin(), b.labels.span().end());
+    BOOST_TEST(ids == (Ids{1, 2, 3, 0, 4, 0, 0, 0, 5, 6, 7, 8}));
+    BOOST_TEST(labels == (Ids{1, 2, 3, -100, 4, -100, -100, -100, -100, -100, 7, 8}));
+    BOOST_TEST(b.num_targets == 4);
+
+    const std::vector<std::size_t> idx = {2, 0};
+    const Batch c = make_batch(ex, idx);
+    BOOST_TEST(c.batch_size() == 2);
+    BOOST_TEST(c.input_ids(1, 0) == 1);
+    BOOST_TEST(c.labels(1, 3) == -100);
+    BOOST_TEST(c.num_targets == 4);
+
+    const std::vector<std::size_t> one = {1};
+    const Batch d = make_batch(ex, one, 6);
+    BOOST_TEST(d.seq_len() == 6);
+    BOOST_TEST(d.num_targets == 0);
+}
+
+BOOST_AUTO_TEST_CASE(schedule_in_order_wraps_with_partial_batches) {
+    BatchSchedule s(5, 2);
+    BOOST_TEST(s.steps_per_epoch() == 3u);
+    using V = std::vector<std::size_t>;
+    BOOST_TEST(s.next() == (V{0, 1}));
+    BOOST_TEST(s.next() == (V{2, 3}));
+    BOOST_TEST(s.next() == (V{4}));  // the last partial batch is kept
+    BOOST_TEST(s.epoch() == 0u);
+    BOOST_TEST(s.next() == (V{0, 1}));  // the next epoch starts over
+    BOOST_TEST(s.epoch() == 1u);
+    BOOST_TEST(s.step() == 4u);
+
+    BatchSchedule big(3, 8);
+    BOOST_TEST(big.next() == (V{0, 1, 2}));
+    BOOST_TEST(big.next() == (V{0, 1, 2}));
+}
+
+BOOST_AUTO_TEST_CASE(schedule_shuffled_is_seeded) {
+    auto steps = [](std::uint64_t seed, int n) {
+        BatchSchedule s(10, 3, true, seed);
+        std::vector<std::vector<std::size_t>> out;
+        for (int i = 0; i < n; ++i) out.push_back(s.next());
+        return out;
+    };
+    const auto a = steps(7, 8), b = steps(7, 8), c = steps(8, 8);
+    BOOST_TEST((a == b));
+    BOOST_TEST((a != c));
+    // Each epoch (4 steps: 3 + 3 + 3 + 1) is a permutation, and the epochs differ.
+    for (int e = 0; e < 2; ++e) {
+        std::vector<std::size_t> all;
+        for (int i = 0; i < 4; ++i) all.insert(all.end(), a[4 * e + i].begin(), a[4 * e + i].end());
+        BOOST_TEST(a[4 * e + 3].size() == 1u);
+        std::vector<std::size_t> sorted = all;
+        std::sort(sorted.begin(), sorted.end());
+        std::vector<std::size_t> want(10);
+        for (std::size_t i = 0; i < 10; ++i) want[i] = i;
+        BOOST_TEST(sorted == want);
+    }
+    BOOST_TEST((a[0] != a[4] || a[1] != a[5]));
+    std::vector<std::size_t> identity = {0, 1, 2};
+    BOOST_TEST((a[0] != identity || a[1] != std::vector<std::size_t>{3, 4, 5}));
+}
