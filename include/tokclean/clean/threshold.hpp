@@ -1,0 +1,25 @@
+#pragma once
+// The Threshold policy family: turns scores into a keep mask.
+//
+// Contract of a Threshold T:
+//   void T::select(const TokenScores& s, std::span<std::uint8_t> keep) const;
+//   - keep has s.num_tokens() entries; select writes every one of them (1 = keep, 0 = drop);
+//   - ties between equal scores keep the earlier token of the flat (example, position) order,
+//     so every ranking policy equals a stable descending sort;
+//   - a non-finite score is an Error (require_finite_scores), never ranked;
+//   - linear time in N and no memory beyond O(N) bytes for ranking policies.
+// Policies are small structs that carry their settings (keep fraction, τ, seed, ...).
+#include <concepts>
+#include <cstdint>
+#include <span>
+
+#include "tokclean/clean/token_scores.hpp"
+
+namespace tokclean {
+
+template <class T>
+concept Threshold = requires(const T& t, const TokenScores& s, std::span<std::uint8_t> keep) {
+    { t.select(s, keep) } -> std::same_as<void>;
+};
+
+}  // namespace tokclean
