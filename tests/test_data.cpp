@@ -1,4 +1,5 @@
-// Tests of data/: the byte tokenizer, JSONL reading, batches and the batch schedule.
+// Tests of data/: the byte tokenizer, JSONL reading (every format, with the chat template),
+// batches and the batch schedule.
 #define BOOST_TEST_MODULE test_data
 #include <boost/test/unit_test.hpp>
 
@@ -17,6 +18,7 @@
 #include "tokclean/data/batch.hpp"
 #include "tokclean/data/byte_tokenizer.hpp"
 #include "tokclean/data/example.hpp"
+#include "tokclean/data/gpt2_bpe.hpp"
 #include "tokclean/data/jsonl_reader.hpp"
 
 namespace fs = std::filesystem;
@@ -166,9 +168,8 @@ BOOST_AUTO_TEST_CASE(bad_lines_name_file_line_and_field) {
     f.expect_line_error("{\"text\": \"hello\"}", opt, "field 'text': the model has no tokenizer");
     f.expect_line_error("{\"text\": 5}", opt, "field 'text': expected a string, got 5");
     f.expect_line_error("{\"text\": \"a\", \"id\": 3}", opt, "unknown field 'id'");
-    f.expect_line_error("{\"prompt\": \"a\", \"completion\": \"b\"}", opt,
-                        "the {\"prompt\", \"completion\"} format is not supported yet");
-    f.expect_line_error("{\"foo\": 1}", opt, "expected a field 'text' or 'input_ids'");
+    f.expect_line_error("{\"foo\": 1}", opt,
+                        "expected a field 'text', 'prompt' and 'completion', 'messages' or 'input_ids'");
 
     const ByteTokenizer tok;
     ReadOptions with_tok = options(257);
@@ -182,6 +183,183 @@ BOOST_AUTO_TEST_CASE(bad_lines_name_file_line_and_field) {
     expect_error([&] { f.read("\n\n", opt); }, {f.file.string(), "no examples"});
     expect_error([&] { read_examples(f.dir.path / "missing.jsonl", opt); },
                  {"missing.jsonl: cannot open"});
+}
+
+// Bytes of `text` as ids (the byte tokenizer's encoding), for building expectations.
+Ids bytes(const std::string& text) { return Ids(text.begin(), text.end()); }
+Ids masked(std::size_t n) { return Ids(n, ignore_label); }
+Ids cat(std::initializer_list<Ids> parts) {
+    Ids out;
+    for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
+    return out;
+}
+
+BOOST_AUTO_TEST_CASE(reads_prompt_completion_format) {
+    DataFile f;
+    const ByteTokenizer tok;
+    ReadOptions opt = options();
+    opt.tokenizer = &tok;
+    const auto r = f.read(
+        "{\"prompt\": \"ab\", \"completion\": \"c\"}\n"
+        "{\"completion\": \"\", \"prompt\": \"q\"}\n"  // empty completion: EOS is the target
+        "{\"prompt\": \"\", \"completion\": \"\\u00e9\"}\n",
+        opt);
+    BOOST_TEST(r.examples.size() == 3u);
+    BOOST_TEST(r.examples[0].input_ids == (Ids{97, 98, 99, 256}));
+    BOOST_TEST(r.examples[0].labels == (Ids{-100, -100, 99, 256}));
+    BOOST_TEST(r.examples[0].num_targets() == 2);
+    BOOST_TEST(r.examples[1].input_ids == (Ids{113, 256}));
+    BOOST_TEST(r.examples[1].labels == (Ids{-100, 256}));
+    BOOST_TEST(r.examples[2].input_ids == (Ids{0xc3, 0xa9, 256}));
+    BOOST_TEST(r.examples[2].labels == (Ids{0xc3, 0xa9, 256}));
+    BOOST_TEST(r.examples[2].line == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(reads_messages_format) {
+    DataFile f;
+    const ByteTokenizer tok;
+    ReadOptions opt = options();
+    opt.tokenizer = &tok;
+    // A short custom template, so that the whole expectation can be written out.
+    opt.chat_template = ChatTemplate{"S>", "U>", "A>", ";"};
+    const auto r = f.read(
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, "
+        "{\"role\": \"assistant\", \"content\": \"yo\"}, {\"content\": \"x\", \"role\": \"user\"}, "
+        "{\"role\": \"assistant\", \"content\": \"\"}]}\n"
+        "{\"messages\": [{\"role\": \"system\", \"content\": \"s\"}, {\"role\": \"assistant\", "
+        "\"content\": \"a\"}]}\n",
+        opt);
+    BOOST_TEST(r.examples.size() == 2u);
+    // Turn by turn: "U>hi;", "A>yo" EOS ";", "U>x;", "A>" EOS ";".
+    BOOST_TEST(r.examples[0].input_ids == cat({{85, 62, 104, 105, 59},
+                                               {65, 62, 121, 111, 256, 59},
+                                               {85, 62, 120, 59},
+                                               {65, 62, 256, 59}}));
+    BOOST_TEST(r.examples[0].labels == cat({{-100, -100, -100, -100, -100},
+                                            {-100, -100, 121, 111, 256, -100},
+                                            {-100, -100, -100, -100},
+                                            {-100, -100, 256, -100}}));
+    BOOST_TEST(r.examples[1].input_ids == (Ids{83, 62, 115, 59, 65, 62, 97, 256, 59}));
+    BOOST_TEST(r.examples[1].labels == (Ids{-100, -100, -100, -100, -100, -100, 97, 256, -100}));
+
+    // The default template: "<|system|>\n...\n<|user|>\n...\n<|assistant|>\n...EOS\n".
+    opt.chat_template = ChatTemplate{};
+    const auto d = f.read(
+        "{\"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, "
+        "{\"role\": \"user\", \"content\": \"Hi\"}, {\"role\": \"assistant\", \"content\": "
+        "\"Hello!\"}]}\n",
+        opt);
+    const Ids prefix = bytes("<|system|>\nBe brief.\n<|user|>\nHi\n<|assistant|>\n");
+    BOOST_TEST(d.examples[0].input_ids == cat({prefix, bytes("Hello!"), {256}, {10}}));
+    BOOST_TEST(d.examples[0].labels ==
+               cat({masked(prefix.size()), bytes("Hello!"), {256}, {-100}}));
+    BOOST_TEST(d.examples[0].num_targets() == 7);
+
+    // Truncation applies as to any format.
+    opt.max_len = 4;
+    const auto t =
+        f.read("{\"messages\": [{\"role\": \"assistant\", \"content\": \"abc\"}]}\n", opt);
+    BOOST_TEST(t.truncated == 1u);
+    BOOST_TEST(t.examples[0].input_ids == bytes("<|as"));
+}
+
+BOOST_AUTO_TEST_CASE(sft_formats_with_gpt2_bpe) {
+    const fs::path dir = fs::path(TOKCLEAN_TEST_DATA) / "gpt2_bpe";
+    const Gpt2Bpe tok = Gpt2Bpe::from_files(dir / "vocab.json", dir / "merges.txt");
+    DataFile f;
+    ReadOptions opt = options(50257);
+    opt.tokenizer = &tok;
+    // Ids from the reference encoder (npm gpt-3-encoder) for each part.
+    const auto r = f.read(
+        "{\"prompt\": \"Hello\", \"completion\": \" world\"}\n"
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"What is 2+2?\"}, "
+        "{\"role\": \"assistant\", \"content\": \"It's 4.\"}]}\n",
+        opt);
+    BOOST_TEST(r.examples[0].input_ids == (Ids{15496, 995, 50256}));
+    BOOST_TEST(r.examples[0].labels == (Ids{-100, 995, 50256}));
+    const Ids user = {27, 91, 7220, 91, 29, 198}, question = {2061, 318, 362, 10, 17, 30},
+              assistant = {27, 91, 562, 10167, 91, 29, 198}, answer = {1026, 338, 604, 13};
+    BOOST_TEST(r.examples[1].input_ids ==
+               cat({user, question, {198}, assistant, answer, {50256}, {198}}));
+    BOOST_TEST(r.examples[1].labels ==
+               cat({masked(user.size() + question.size() + 1 + assistant.size()), answer,
+                    {50256}, {-100}}));
+}
+
+BOOST_AUTO_TEST_CASE(sft_format_errors) {
+    DataFile f;
+    const ByteTokenizer tok;
+    ReadOptions opt = options();
+    opt.tokenizer = &tok;
+    const std::string user = "{\"role\": \"user\", \"content\": \"q\"}";
+    const std::string assistant = "{\"role\": \"assistant\", \"content\": \"a\"}";
+    auto msgs = [](const std::string& list) { return "{\"messages\": [" + list + "]}"; };
+
+    // Without a tokenizer.
+    f.expect_line_error("{\"prompt\": \"a\", \"completion\": \"b\"}", options(),
+                        "field 'prompt': the model has no tokenizer");
+    f.expect_line_error(msgs(user + ", " + assistant), options(),
+                        "field 'messages': the model has no tokenizer");
+
+    // {"prompt", "completion"}.
+    f.expect_line_error("{\"prompt\": 5, \"completion\": \"b\"}", opt,
+                        "field 'prompt': expected a string, got 5");
+    f.expect_line_error("{\"prompt\": \"a\", \"completion\": [\"b\"]}", opt,
+                        "field 'completion': expected a string, got an array");
+    f.expect_line_error("{\"prompt\": \"a\"}", opt, "missing required field 'completion'");
+    f.expect_line_error("{\"completion\": \"a\"}", opt, "missing required field 'prompt'");
+    f.expect_line_error("{\"prompt\": \"a\", \"completion\": \"b\", \"id\": 1}", opt,
+                        "unknown field 'id' (expected: prompt, completion)");
+    ReadOptions small = options(100);
+    small.tokenizer = &tok;
+    f.expect_line_error(
+        "{\"prompt\": \"a\", \"completion\": \"z\"}", small,
+        "field 'completion': tokenizer 'byte' gave token id 122 outside [0, vocab_size 100)");
+    ReadOptions no_eos = options(200);
+    no_eos.tokenizer = &tok;
+    f.expect_line_error(
+        "{\"prompt\": \"a\", \"completion\": \"b\"}", no_eos,
+        "field 'completion': tokenizer 'byte' has EOS id 256 outside [0, vocab_size 200)");
+
+    // {"messages"}.
+    f.expect_line_error("{\"messages\": \"hi\"}", opt,
+                        "field 'messages': expected a non-empty array of {\"role\", \"content\"} "
+                        "objects, got a string");
+    f.expect_line_error(msgs(""), opt,
+                        "field 'messages': expected a non-empty array of {\"role\", \"content\"} "
+                        "objects, got an empty array");
+    f.expect_line_error(
+        msgs("[1]"), opt,
+        "field 'messages'[0]: expected an object {\"role\", \"content\"}, got an array");
+    f.expect_line_error(msgs(user + ", {\"content\": \"a\"}"), opt,
+                        "field 'messages'[1]: missing required field 'role'");
+    f.expect_line_error(msgs("{\"role\": 3, \"content\": \"a\"}"), opt,
+                        "field 'messages'[0].role: expected a string, got 3");
+    f.expect_line_error(
+        msgs(user + ", " + assistant + ", {\"role\": \"bot\", \"content\": \"a\"}"), opt,
+        "field 'messages'[2].role: unknown role \"bot\" (expected system, user or assistant)");
+    f.expect_line_error(msgs("{\"role\": \"user\"}, " + assistant), opt,
+                        "field 'messages'[0]: missing required field 'content'");
+    f.expect_line_error(msgs(user + ", {\"role\": \"assistant\", \"content\": null}"), opt,
+                        "field 'messages'[1].content: expected a string, got null");
+    f.expect_line_error(msgs(user + ", {\"role\": \"assistant\", \"content\": [\"a\"]}"), opt,
+                        "field 'messages'[1].content: expected a string, got an array");
+    f.expect_line_error(
+        msgs("{\"role\": \"user\", \"content\": \"q\", \"name\": \"x\"}, " + assistant), opt,
+        "field 'messages'[0]: unknown field 'name' (expected: role, content)");
+    f.expect_line_error(msgs(user + ", {\"role\": \"system\", \"content\": \"s\"}"), opt,
+                        "field 'messages': no assistant turn (nothing to learn from)");
+    f.expect_line_error("{\"messages\": [" + assistant + "], \"id\": 7}", opt,
+                        "unknown field 'id' (expected: messages)");
+    f.expect_line_error(
+        msgs(user + ", " + assistant), small,
+        "field 'messages'[0] (its chat-template header): tokenizer 'byte' gave token id 124 "
+        "outside [0, vocab_size 100)");
+    ReadOptions v125 = options(125);  // holds the template's bytes ('|' = 124), not '~' = 126
+    v125.tokenizer = &tok;
+    f.expect_line_error(msgs(user + ", {\"role\": \"assistant\", \"content\": \"~\"}"), v125,
+                        "field 'messages'[1].content: tokenizer 'byte' gave token id 126 outside "
+                        "[0, vocab_size 125)");
 }
 
 BOOST_AUTO_TEST_CASE(truncation_and_strict) {

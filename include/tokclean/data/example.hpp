@@ -1,6 +1,6 @@
 #pragma once
 // What the data readers produce: a tokenized example with its training targets, and the
-// contract a tokenizer meets to turn text into one (byte-level now, GPT-2 BPE later).
+// contract a tokenizer meets to turn text into one (byte_tokenizer.hpp, gpt2_bpe.hpp).
 #include <concepts>
 #include <cstddef>
 #include <cstdint>

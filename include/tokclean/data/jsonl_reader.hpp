@@ -2,9 +2,13 @@
 // Reads training examples from a JSONL file, one JSON object per line (DESIGN.md, "Data
 // files"). Each line's format is recognised from its fields:
 //   {"text": "..."}                          tokenized by the model's tokenizer; all targets
+//   {"prompt": "...", "completion": "..."}   completion + EOS are the targets
+//   {"messages": [{"role", "content"}, ...]} rendered with a ChatTemplate; assistant turns
+//                                            (content + EOS) are the targets
 //   {"input_ids": [...], "labels": [...]}    pre-tokenized; labels optional (= input_ids)
 // A new format is one more JsonlFormat, a case in detect_format() and a parse_* function.
 // Every error is one line: "data.jsonl:7: field 'input_ids'[3]: token id 600 is >= vocab_size 512".
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -21,11 +25,32 @@
 
 namespace tokclean {
 
+// How {"messages"} lines become one token sequence: the template of the token-cleaning
+// reference code (open-instruct's "tulu" format), with the role headers overridable:
+//   system:    system    + content + end_of_turn
+//   user:      user      + content + end_of_turn
+//   assistant: assistant + content + EOS + end_of_turn     (EOS = the tokenizer's id)
+// e.g. "<|user|>\nHi\n<|assistant|>\nHello!<EOS>\n". The targets are each assistant turn's
+// content tokens and its EOS; headers, end_of_turn and the other roles are not. Each part is
+// tokenized on its own and the ids concatenated, so no token straddles a header and a
+// content and the target boundaries are exact. (The reference tokenizes the rendered text in
+// one piece and finds the boundaries by re-tokenizing prefixes. With GPT-2's pre-tokenizer
+// both give the same ids whenever no content begins or ends with whitespace, since no
+// pre-token then spans a boundary.) Contents are used as given: the reference strips each
+// one (.strip()), which is not done here, so data is never changed silently.
+struct ChatTemplate {
+    std::string system = "<|system|>\n";
+    std::string user = "<|user|>\n";
+    std::string assistant = "<|assistant|>\n";
+    std::string end_of_turn = "\n";  // after every message (after EOS in assistant turns)
+};
+
 struct ReadOptions {
     std::int32_t vocab_size = 0;  // every id must lie in [0, vocab_size)
     std::size_t max_len = 0;      // longer sequences are cut to max_len (0: no limit) ...
     bool strict = false;          // ... or rejected with an error when strict
     TokenizerRef tokenizer{};     // for text formats; empty: pre-tokenized lines only
+    ChatTemplate chat_template{};  // for {"messages"} lines
 };
 
 struct ReadResult {
@@ -34,8 +59,10 @@ struct ReadResult {
 };
 
 enum class JsonlFormat {
-    text,       // {"text"}
-    tokenized,  // {"input_ids", "labels"?}
+    text,               // {"text"}
+    prompt_completion,  // {"prompt", "completion"}
+    messages,           // {"messages"}
+    tokenized,          // {"input_ids", "labels"?}
 };
 
 namespace detail {
@@ -67,20 +94,131 @@ std::vector<std::int32_t> read_id_array(const nlohmann::json& obj, std::string_v
     return out;
 }
 
+// Text formats need the model's tokenizer; `field` is the field the line would be read from.
+// (Field names in these helpers come quoted: "'text'", "'messages'[2].content".)
+inline void require_tokenizer(const ReadOptions& opt, std::string_view field, const JsonWhere& w) {
+    if (!opt.tokenizer)
+        fail(w.str(), ": field ", field,
+             ": the model has no tokenizer (config.json: tokclean_tokenizer \"none\"); give "
+             "pre-tokenized {\"input_ids\": [...]} lines");
+}
+
+// Appends the ids of `text` (from `field`) and their labels: the ids themselves for targets,
+// ignore_label otherwise. The ids must fit the model's vocabulary.
+inline void append_text(Example& ex, std::string_view text, bool target, std::string_view field,
+                        const ReadOptions& opt, const JsonWhere& w) {
+    const std::vector<std::int32_t> ids = opt.tokenizer.encode(text);
+    for (auto id : ids)
+        if (id < 0 || id >= opt.vocab_size)
+            fail(w.str(), ": field ", field, ": tokenizer '", opt.tokenizer.name(),
+                 "' gave token id ", id, " outside [0, vocab_size ", opt.vocab_size, ")");
+    ex.input_ids.insert(ex.input_ids.end(), ids.begin(), ids.end());
+    if (target) ex.labels.insert(ex.labels.end(), ids.begin(), ids.end());
+    else ex.labels.insert(ex.labels.end(), ids.size(), ignore_label);
+}
+
+// Appends the tokenizer's EOS id as a target.
+inline void append_eos(Example& ex, std::string_view field, const ReadOptions& opt,
+                       const JsonWhere& w) {
+    const std::int32_t eos = opt.tokenizer.eos_id();
+    if (eos < 0 || eos >= opt.vocab_size)
+        fail(w.str(), ": field ", field, ": tokenizer '", opt.tokenizer.name(), "' has EOS id ",
+             eos, " outside [0, vocab_size ", opt.vocab_size, ")");
+    ex.input_ids.push_back(eos);
+    ex.labels.push_back(eos);
+}
+
 inline Example parse_text(const nlohmann::json& obj, const ReadOptions& opt, const JsonWhere& w) {
     reject_unknown_fields(obj, {"text"}, w);
     const std::string text = require_string(obj, "text", w);
-    if (!opt.tokenizer)
-        fail(w.str(), ": field 'text': the model has no tokenizer (config.json: tokclean_tokenizer "
-                      "\"none\"); give pre-tokenized {\"input_ids\": [...]} lines");
+    require_tokenizer(opt, "'text'", w);
     if (text.empty()) fail(w.str(), ": field 'text': empty text");
     Example ex;
-    ex.input_ids = opt.tokenizer.encode(text);
-    for (std::size_t i = 0; i < ex.input_ids.size(); ++i)
-        if (ex.input_ids[i] < 0 || ex.input_ids[i] >= opt.vocab_size)
-            fail(w.str(), ": field 'text': tokenizer '", opt.tokenizer.name(), "' gave token id ",
-                 ex.input_ids[i], " outside [0, vocab_size ", opt.vocab_size, ")");
-    ex.labels = ex.input_ids;  // every token is a target
+    append_text(ex, text, true, "'text'", opt, w);  // every token is a target
+    return ex;
+}
+
+// {"prompt", "completion"}: encode(prompt) ++ encode(completion) ++ [EOS], the completion and
+// EOS being the targets. The two texts are tokenized separately, so no token spans the
+// boundary and the mask is exact. (The reference SFT code tokenizes the joined text and masks
+// as many tokens as the prompt has alone, which assumes exactly that.) Nothing is inserted
+// between them; the reference adds a space when neither side has whitespace there: put it in
+// the data if the model expects it.
+inline Example parse_prompt_completion(const nlohmann::json& obj, const ReadOptions& opt,
+                                       const JsonWhere& w) {
+    reject_unknown_fields(obj, {"prompt", "completion"}, w);
+    const std::string prompt = require_string(obj, "prompt", w);
+    const std::string completion = require_string(obj, "completion", w);
+    require_tokenizer(opt, "'prompt'", w);
+    Example ex;
+    append_text(ex, prompt, false, "'prompt'", opt, w);
+    append_text(ex, completion, true, "'completion'", opt, w);
+    append_eos(ex, "'completion'", opt, w);
+    return ex;
+}
+
+// {"messages": [{"role", "content"}, ...]}: rendered with opt.chat_template (see ChatTemplate).
+// Every message is checked before anything is tokenized, so the first error is reported.
+inline Example parse_messages(const nlohmann::json& obj, const ReadOptions& opt,
+                              const JsonWhere& w) {
+    reject_unknown_fields(obj, {"messages"}, w);
+    const auto& messages = require_field(obj, "messages", w);
+    if (!messages.is_array() || messages.empty())
+        fail(w.str(),
+             ": field 'messages': expected a non-empty array of {\"role\", \"content\"} objects, got ",
+             messages.is_array() ? std::string("an empty array") : json_describe(messages));
+    enum class Role { system, user, assistant };
+    std::vector<Role> roles;
+    roles.reserve(messages.size());
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+        const auto& m = messages[i];
+        const std::string field = "'messages'[" + std::to_string(i) + "]";
+        if (!m.is_object())
+            fail(w.str(), ": field ", field, ": expected an object {\"role\", \"content\"}, got ",
+                 json_describe(m));
+        for (const auto& item : m.items())
+            if (item.key() != "role" && item.key() != "content")
+                fail(w.str(), ": field ", field, ": unknown field '", one_line(item.key()),
+                     "' (expected: role, content)");
+        const auto role = m.find("role");
+        if (role == m.end()) fail(w.str(), ": field ", field, ": missing required field 'role'");
+        if (!role->is_string())
+            fail(w.str(), ": field ", field, ".role: expected a string, got ",
+                 json_describe(*role));
+        const auto& r = role->get_ref<const std::string&>();
+        if (r == "system") roles.push_back(Role::system);
+        else if (r == "user") roles.push_back(Role::user);
+        else if (r == "assistant") roles.push_back(Role::assistant);
+        else
+            fail(w.str(), ": field ", field, ".role: unknown role ",
+                 one_line(nlohmann::json(r).dump(-1, ' ', false,
+                                                 nlohmann::json::error_handler_t::replace)),
+                 " (expected system, user or assistant)");
+        const auto content = m.find("content");
+        if (content == m.end())
+            fail(w.str(), ": field ", field, ": missing required field 'content'");
+        if (!content->is_string())
+            fail(w.str(), ": field ", field, ".content: expected a string, got ",
+                 json_describe(*content));
+    }
+    if (std::find(roles.begin(), roles.end(), Role::assistant) == roles.end())
+        fail(w.str(), ": field 'messages': no assistant turn (nothing to learn from)");
+    require_tokenizer(opt, "'messages'", w);
+
+    const ChatTemplate& t = opt.chat_template;
+    Example ex;
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+        const std::string field = "'messages'[" + std::to_string(i) + "]";
+        const auto& content = messages[i].at("content").get_ref<const std::string&>();
+        const std::string& header = roles[i] == Role::system ? t.system
+                                    : roles[i] == Role::user ? t.user
+                                                             : t.assistant;
+        const bool target = roles[i] == Role::assistant;
+        append_text(ex, header, false, field + " (its chat-template header)", opt, w);
+        append_text(ex, content, target, field + ".content", opt, w);
+        if (target) append_eos(ex, field + ".content", opt, w);
+        append_text(ex, t.end_of_turn, false, field + " (its chat-template end of turn)", opt, w);
+    }
     return ex;
 }
 
@@ -125,11 +263,10 @@ inline Example parse_tokenized(const nlohmann::json& obj, const ReadOptions& opt
 inline JsonlFormat detect_format(const nlohmann::json& obj, const JsonWhere& w) {
     if (obj.contains("input_ids")) return JsonlFormat::tokenized;
     if (obj.contains("text")) return JsonlFormat::text;
-    if (obj.contains("prompt") || obj.contains("completion"))
-        fail(w.str(), ": the {\"prompt\", \"completion\"} format is not supported yet");
-    if (obj.contains("messages"))
-        fail(w.str(), ": the {\"messages\"} format is not supported yet");
-    fail(w.str(), ": expected a field 'text' or 'input_ids'");
+    if (obj.contains("prompt") || obj.contains("completion")) return JsonlFormat::prompt_completion;
+    if (obj.contains("messages")) return JsonlFormat::messages;
+    fail(w.str(),
+         ": expected a field 'text', 'prompt' and 'completion', 'messages' or 'input_ids'");
 }
 
 // Parses one line (already known not to be blank) into an example; `truncated` is set when
@@ -142,6 +279,10 @@ inline Example parse_example_line(std::string_view line, const JsonWhere& w,
     Example ex;
     switch (detect_format(obj, w)) {
         case JsonlFormat::text: ex = detail::parse_text(obj, opt, w); break;
+        case JsonlFormat::prompt_completion:
+            ex = detail::parse_prompt_completion(obj, opt, w);
+            break;
+        case JsonlFormat::messages: ex = detail::parse_messages(obj, opt, w); break;
         case JsonlFormat::tokenized: ex = detail::parse_tokenized(obj, opt, w); break;
     }
     ex.line = w.line;
