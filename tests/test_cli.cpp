@@ -4,7 +4,9 @@
 #define BOOST_TEST_MODULE cli
 #include <boost/test/unit_test.hpp>
 
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -215,4 +217,158 @@ BOOST_AUTO_TEST_CASE(text_data_without_a_tokenizer_is_an_error) {
     expect_failure(tokclean("score --model " + (fixtures / "model").string() + " --data " +
                                 (s / "text.jsonl").string() + " --out " + (s / "out.jsonl").string(), s),
                    {"text.jsonl:1"}, s / "out.jsonl");
+}
+
+// ---- Cleaning verbs ---------------------------------------------------------------------
+
+namespace {
+
+// 60 random pre-tokenized examples (vocab 97) with prompts, written to `path`.
+void write_random_pool(const fs::path& path, unsigned seed, int n = 60) {
+    std::ofstream out(path);
+    std::uint64_t x = seed;
+    auto next = [&x](std::uint64_t m) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        return (x >> 33) % m;
+    };
+    for (int e = 0; e < n; ++e) {
+        const std::uint64_t prompt = 1 + next(4), response = 2 + next(10);
+        json ids = json::array(), labels = json::array();
+        for (std::uint64_t j = 0; j < prompt + response; ++j) {
+            const int id = j + 1 == prompt + response ? 96 : static_cast<int>(next(96));
+            ids.push_back(id);
+            labels.push_back(j < prompt ? -100 : id);
+        }
+        out << json{{"input_ids", ids}, {"labels", labels}}.dump() << "\n";
+    }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(clean_keeps_exactly_what_a_stable_sort_of_score_deltas_keeps) {
+    Scratch s;
+    write_random_pool(s / "pool.jsonl", 17);
+    const std::string base = (fixtures / "model").string(), ref = (fixtures / "adamw_final").string();
+    for (const auto& [model, out] : {std::pair{base, "lb.jsonl"}, std::pair{ref, "lr.jsonl"}})
+        BOOST_REQUIRE(tokclean("score --model " + model + " --data " + (s / "pool.jsonl").string() + " --out " +
+                                   (s / out).string(), s).exit_code == 0);
+    const auto lb = read_jsonl(s / "lb.jsonl"), lr = read_jsonl(s / "lr.jsonl"), pool = read_jsonl(s / "pool.jsonl");
+    for (const std::string select : {"global", "sample"}) {
+        BOOST_TEST_CONTEXT("--select " << select) {
+            const Run r = tokclean("clean --base " + base + " --ref " + ref + " --data " + (s / "pool.jsonl").string() +
+                                       " --out " + (s / "clean.jsonl").string() + " --keep 0.6 --select " + select, s);
+            BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+            // The reference: score = L_base − L_ref from `score`, stable descending sort.
+            struct Tok { std::size_t e, j; double score; };
+            std::vector<std::vector<Tok>> groups(select == "global" ? 1 : pool.size());
+            for (std::size_t e = 0; e < pool.size(); ++e)
+                for (std::size_t j = 0; j < lb[e]["losses"].size(); ++j)
+                    if (!lb[e]["losses"][j].is_null())
+                        groups[select == "global" ? 0 : e].push_back(
+                            {e, j, lb[e]["losses"][j].get<float>() - lr[e]["losses"][j].get<float>()});
+            std::vector<json> want_labels;
+            for (const auto& p : pool) want_labels.push_back(p["labels"]);
+            for (auto& g : groups) {
+                std::stable_sort(g.begin(), g.end(), [](const Tok& a, const Tok& b) { return a.score > b.score; });
+                const std::size_t k = g.size() * 6 / 10;  // ⌊n · 0.6⌋ exactly
+                for (std::size_t i = k; i < g.size(); ++i) want_labels[g[i].e][g[i].j] = -100;
+            }
+            const auto got = read_jsonl(s / "clean.jsonl");
+            BOOST_REQUIRE_EQUAL(got.size(), pool.size());
+            for (std::size_t e = 0; e < got.size(); ++e) {
+                BOOST_TEST(got[e]["input_ids"] == pool[e]["input_ids"]);
+                BOOST_TEST(got[e]["labels"] == want_labels[e], "example " << e);
+            }
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(clean_rejects_bad_settings_without_output) {
+    Scratch s;
+    const std::string base = (fixtures / "model").string(), ref = (fixtures / "adamw_final").string(),
+                      data = (fixtures / "data.jsonl").string(), out = (s / "out.jsonl").string();
+    expect_failure(tokclean("clean --base " + base + " --data " + data + " --out " + out, s), {"--ref"}, s / "out.jsonl");
+    expect_failure(tokclean("clean --base " + base + " --ref " + ref + " --data " + data + " --out " + out + " --keep 1.5", s),
+                   {"--keep", "1.5"}, s / "out.jsonl");
+    expect_failure(tokclean("clean --base " + base + " --ref " + ref + " --data " + data + " --out " + out + " --select top", s),
+                   {"--select", "top"}, s / "out.jsonl");
+    expect_failure(tokclean("clean --base " + base + " --ref " + (fixtures / "missing").string() + " --data " + data +
+                                " --out " + out, s),
+                   {"missing"}, s / "out.jsonl");
+}
+
+BOOST_AUTO_TEST_CASE(evolve_killed_mid_run_and_restarted_gives_the_same_model) {
+    Scratch s;
+    write_random_pool(s / "pool.jsonl", 23, 160);
+    const std::string args = "--quiet evolve --base " + (fixtures / "model").string() + " --data " +
+                             (s / "pool.jsonl").string() + " --chunks 4 --epochs 6 --batch-size 4 --lr 1e-3";
+    const Run clean_run = tokclean(args.substr(8) + " --out " + (s / "clean").string(), s);
+    BOOST_REQUIRE_MESSAGE(clean_run.exit_code == 0, clean_run.err);
+
+    // Start the same run, SIGKILL it once it has finished chunk 1 (it is then inside chunk 2).
+    const fs::path progress = s / "killed.work" / "progress.json";
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        const std::string cmd = std::string(TOKCLEAN_BIN) + " " + args + " --out " + (s / "killed").string();
+        ::execl("/bin/sh", "sh", "-c", ("exec " + cmd + " 2>/dev/null").c_str(), static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    bool killed = false;
+    for (int i = 0; i < 60000 && !killed; ++i) {
+        if (fs::exists(progress) && slurp(progress).find("\"chunks_done\":2") != std::string::npos) {
+            ::kill(pid, SIGKILL);
+            killed = true;
+        }
+        int status = 0;
+        if (!killed && ::waitpid(pid, &status, WNOHANG) == pid) break;
+        ::usleep(1000);
+    }
+    ::waitpid(pid, nullptr, 0);
+    BOOST_REQUIRE_MESSAGE(killed, "the run ended before it could be killed");
+    BOOST_REQUIRE(!fs::exists(s / "killed"));  // really interrupted: no final model yet
+
+    const Run resumed = tokclean(args.substr(8) + " --out " + (s / "killed").string(), s);
+    BOOST_REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.err);
+    BOOST_TEST(slurp(s / "killed" / "model.safetensors") == slurp(s / "clean" / "model.safetensors"));
+    BOOST_TEST(slurp(s / "killed" / "cleaned.jsonl") == slurp(s / "clean" / "cleaned.jsonl"));
+    BOOST_TEST(!fs::exists(s / "killed.work"));  // the work directory is gone after success
+}
+
+BOOST_AUTO_TEST_CASE(eval_loss_is_the_mean_of_score_and_a_memorised_set_is_exact) {
+    Scratch s;
+    const std::string data = (fixtures / "data.jsonl").string();
+    const Run e = tokclean("eval --model " + (fixtures / "model").string() + " --data " + data, s);
+    BOOST_REQUIRE_MESSAGE(e.exit_code == 0, e.err);
+    const json ev = json::parse(slurp(s / "stdout.txt"));
+    const json want = json::parse(slurp(fixtures / "expected_losses.json"));
+    BOOST_TEST(ev["loss"].get<double>() == want["batch_mean_loss"].get<double>(), boost::test_tools::tolerance(1e-5));
+    BOOST_TEST(ev["tokens"] == 28);
+    BOOST_TEST(ev["examples"] == 4);
+
+    write(s / "rep.jsonl", "{\"text\": \"abcabcabcabc\"}\n");
+    BOOST_REQUIRE(tokclean("init --out " + (s / "m").string() + " --layers 1 --heads 2 --embd 32 --positions 16", s).exit_code == 0);
+    BOOST_REQUIRE(tokclean("train --model " + (s / "m").string() + " --data " + (s / "rep.jsonl").string() + " --out " +
+                               (s / "t").string() + " --steps 60 --lr 1e-2 --schedule constant", s).exit_code == 0);
+    BOOST_REQUIRE(tokclean("eval --model " + (s / "t").string() + " --data " + (s / "rep.jsonl").string(), s).exit_code == 0);
+    const json mem = json::parse(slurp(s / "stdout.txt"));
+    BOOST_TEST(mem["token_accuracy"].get<double>() == 1.0);
+    BOOST_TEST(mem["exact_match"].get<double>() == 1.0);
+    BOOST_REQUIRE(tokclean("generate --model " + (s / "t").string() + " --prompt abcab --max-new-tokens 4", s).exit_code == 0);
+    BOOST_TEST(json::parse(slurp(s / "stdout.txt"))["completion"] == "cabc");
+}
+
+BOOST_AUTO_TEST_CASE(rho1_online_training_and_tokenize_run) {
+    Scratch s;
+    const std::string data = (fixtures / "data.jsonl").string();
+    const Run r = tokclean("train --model " + (fixtures / "model").string() + " --ref " + (fixtures / "adamw_final").string() +
+                               " --select batch --keep 0.5 --data " + data + " --out " + (s / "rho").string() +
+                               " --steps 3 --batch-size 2 --no-shuffle", s);
+    BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    BOOST_TEST(fs::exists(s / "rho" / "model.safetensors"));
+    const Run t = tokclean("tokenize --model " + (fixtures / "model").string() + " --data " + data + " --out " +
+                               (s / "tok.jsonl").string(), s);
+    BOOST_REQUIRE_MESSAGE(t.exit_code == 0, t.err);
+    const auto rows = read_jsonl(s / "tok.jsonl"), orig = read_jsonl(fixtures / "data.jsonl");
+    BOOST_REQUIRE_EQUAL(rows.size(), orig.size());
+    for (std::size_t i = 0; i < rows.size(); ++i) BOOST_TEST(rows[i] == orig[i]);
 }

@@ -2,6 +2,11 @@
 // tokclean: token cleaning for supervised fine-tuning data. The umbrella header, CPU only;
 // the GPU backend is opt-in through the tokclean::cuda target.
 #include "tokclean/backend/cpu.hpp"
+#include "tokclean/clean/any_threshold.hpp"
+#include "tokclean/clean/reference.hpp"
+#include "tokclean/clean/rho1.hpp"
+#include "tokclean/clean/self_evolving.hpp"
+#include "tokclean/clean/threshold_policies.hpp"
 #include "tokclean/core/device.hpp"
 #include "tokclean/core/error.hpp"
 #include "tokclean/core/rng.hpp"
@@ -10,6 +15,7 @@
 #include "tokclean/data/batch.hpp"
 #include "tokclean/data/byte_tokenizer.hpp"
 #include "tokclean/data/example.hpp"
+#include "tokclean/data/gpt2_bpe.hpp"
 #include "tokclean/data/jsonl_reader.hpp"
 #include "tokclean/io/atomic_file.hpp"
 #include "tokclean/io/safetensors.hpp"

@@ -8,6 +8,7 @@
 // tokens < j (the logits of position j - 1). Position 0 and labels of -100 are not targets.
 // Only the M rows that predict a target go through the LM head (logits (M, V)), which at
 // a 50k vocabulary is most of the work saved on prompt tokens.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -52,6 +53,16 @@ public:
 
     // Accumulates into grads() the gradient of the last forward's mean loss.
     void backward();
+    // Accumulates into grads() the gradient of Σ weights[b, j] · loss[b, j] over the targets
+    // of the last forward; token_weights is (B, T). RHO-1 passes 1/kept on kept tokens, 0
+    // elsewhere. backward() is this with 1/M on every target.
+    void backward(std::span<const float> token_weights);
+
+    // Of the last forward, before backward (which reuses the logits): the argmax token at
+    // each target (B, T), -1 elsewhere; the entropy (nats) of the predicted distribution at
+    // each target (B, T), NaN elsewhere.
+    std::vector<std::int32_t> target_argmax() const;
+    std::vector<float> target_entropy() const;
 
 private:
     void collect_targets(const std::int32_t* input_ids, const std::int32_t* labels);
@@ -156,16 +167,57 @@ float Gpt<D>::forward(const std::int32_t* input_ids, const std::int32_t* labels,
 
 template <class D>
 void Gpt<D>::backward() {
+    const std::int64_t M = num_targets();
+    std::vector<float> weights(static_cast<std::size_t>(B_ * T_), 0.0f);
+    for (std::int64_t m = 0; m < M; ++m)
+        weights[static_cast<std::size_t>(loss_slots_[m])] = 1.0f / static_cast<float>(M);
+    backward(weights);
+}
+
+template <class D>
+std::vector<std::int32_t> Gpt<D>::target_argmax() const {
+    const std::int64_t V = config_.vocab_size;
+    std::vector<std::int32_t> out(static_cast<std::size_t>(B_ * T_), -1);
+    for (std::size_t m = 0; m < loss_slots_.size(); ++m) {
+        const float* row = acts_.logits.data() + static_cast<std::int64_t>(m) * V;
+        out[static_cast<std::size_t>(loss_slots_[m])] =
+            static_cast<std::int32_t>(std::max_element(row, row + V) - row);  // first maximum
+    }
+    return out;
+}
+
+template <class D>
+std::vector<float> Gpt<D>::target_entropy() const {
+    const std::int64_t V = config_.vocab_size;
+    std::vector<float> out(static_cast<std::size_t>(B_ * T_), std::numeric_limits<float>::quiet_NaN());
+    for (std::size_t m = 0; m < loss_slots_.size(); ++m) {
+        const float* row = acts_.logits.data() + static_cast<std::int64_t>(m) * V;
+        const float mx = *std::max_element(row, row + V);
+        double z = 0.0, zx = 0.0;  // Σ e^(x - mx), Σ (x - mx) e^(x - mx)
+        for (std::int64_t v = 0; v < V; ++v) {
+            const double e = std::exp(static_cast<double>(row[v] - mx));
+            z += e;
+            zx += (row[v] - mx) * e;
+        }
+        out[static_cast<std::size_t>(loss_slots_[m])] = static_cast<float>(std::log(z) - zx / z);
+    }
+    return out;
+}
+
+template <class D>
+void Gpt<D>::backward(std::span<const float> token_weights) {
     const GptConfig& c = config_;
     const std::int64_t B = B_, T = T_, L = c.n_layer, C = c.n_embd, NH = c.n_head,
                        V = c.vocab_size, BT = B * T, M = num_targets();
     auto& a = acts_;
     auto& g = grads();
     const D dev{};
-    if (M == 0) return;  // the mean over no targets is a constant
+    TOKCLEAN_CHECK(static_cast<std::int64_t>(token_weights.size()) == BT, "token_weights of ",
+                   token_weights.size(), " entries for a (", B, ", ", T, ") batch");
+    if (M == 0) return;  // no target: the objective is a constant
 
-    // LM head: d(mean)/d(loss_m) = 1/M; dlogits overwrite the logits.
-    std::fill_n(a.dhead_losses.data(), M, 1.0f / static_cast<float>(M));
+    // LM head: d(objective)/d(loss_m) = weight of that token; dlogits overwrite the logits.
+    for (std::int64_t m = 0; m < M; ++m) a.dhead_losses.data()[m] = token_weights[static_cast<std::size_t>(loss_slots_[m])];
     cross_entropy_backward(dev, a.logits.data(), a.logits.data(), head_targets_.data(),
                            a.dhead_losses.data(), M, V);
     matmul(dev, a.dhead_in.data(), a.logits.data(), params_[GptParam::wte].data(), M, C, V);

@@ -2,6 +2,7 @@
 // GPT-2 parameters in one flat buffer (llm.c style), with named views into it. The same
 // layout serves the gradients and the AdamW moments. Weight matrices are stored [in, out]
 // (Hugging Face Conv1D layout), so a linear layer is out (N, out) = in (N, in) · W (in, out).
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -81,6 +82,13 @@ public:
             views_[i] = Tensor<float, D>::view(p, shapes[i]);
             p += shapes[i].numel();
         }
+    }
+
+    // A deep copy (a model to fine-tune while the original stays).
+    GptParams clone() const {
+        GptParams copy(config_);
+        std::copy_n(flat_.data(), flat_.numel(), copy.flat_.data());
+        return copy;
     }
 
     const GptConfig& config() const { return config_; }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <vector>
 
 #include "tokclean/data/batch.hpp"
 #include "tokclean/data/example.hpp"
@@ -17,6 +18,13 @@
 #include "tokclean/optim/schedule.hpp"
 
 namespace tokclean {
+
+// Optional per-step hook that chooses which target tokens a step trains on: given the batch
+// and the model's per-token losses (B, T) of its forward, it fills weights (B, T) and returns
+// the loss to report. Without one, every target weighs 1/M (the mean loss). RHO-1's online
+// rule is one (clean/rho1.hpp).
+using TokenWeighter =
+    std::function<float(const Batch&, std::span<const float> token_losses, std::vector<float>& weights)>;
 
 struct TrainOptions {
     std::int64_t epochs = 1;
@@ -29,6 +37,7 @@ struct TrainOptions {
     double grad_clip = 0.0;  // <= 0: no clipping
     bool shuffle = true;
     std::uint64_t seed = 0;
+    TokenWeighter weighter = {};
 };
 
 struct TrainStep {
@@ -64,13 +73,19 @@ TrainReport train(Gpt<D>& model, std::span<const Example> data, const TrainOptio
     AdamW<D> optimizer(model.params().numel(), hyper);
 
     TrainReport report;
+    std::vector<float> weights;  // (B, T) with a weighter
     const auto start = std::chrono::steady_clock::now();
     for (std::int64_t k = 0; k < total; ++k) {
         const Batch batch = make_batch(data, schedule.next());
         const std::int64_t B = batch.input_ids.size(0), T = batch.input_ids.size(1);
-        const float loss = model.forward(batch.input_ids.data(), batch.labels.data(), B, T);
+        float loss = model.forward(batch.input_ids.data(), batch.labels.data(), B, T);
         model.zero_grad();
-        model.backward();
+        if (opt.weighter) {
+            loss = opt.weighter(batch, model.token_losses(), weights);
+            model.backward(weights);
+        } else {
+            model.backward();
+        }
         const double norm = clip_grad_norm(model.grads().flat(), opt.grad_clip);
         const double rate = lr.lr_at(k);
         optimizer.step(model.params().flat(), model.grads().flat(), static_cast<float>(rate));

@@ -1,0 +1,211 @@
+#pragma once
+// The cleaning verbs: tokenize (any format to pre-tokenized), clean (fixed reference or a
+// single-model scorer), evolve (self-evolving reference, resumable).
+#include <fstream>
+
+#include "cmd_model.hpp"
+#include "common.hpp"
+#include "tokclean/clean/any_threshold.hpp"
+#include "tokclean/clean/reference.hpp"
+#include "tokclean/clean/self_evolving.hpp"
+#include "tokclean/clean/threshold_policies.hpp"
+
+namespace tokclean::cli {
+
+struct TokenizeFlags {
+    fs::path model, out;
+    DataFlags data;
+};
+
+inline void run_tokenize(const GlobalFlags& g, const TokenizeFlags& f) {
+    const GptConfig config = load_gpt_config(f.model);
+    const ModelTokenizer tok(f.model, config);
+    const std::vector<Example> data = load_data(g, f.data, config, tok);
+    AtomicFile out(f.out);
+    std::int64_t targets = 0;
+    for (const auto& ex : data) {
+        out.write(cleaned_jsonl_line(ex, {}, false));
+        targets += ex.num_targets();
+    }
+    out.commit();
+    std::cout << "{\"out\": " << quoted(f.out.string()) << ", \"examples\": " << data.size()
+              << ", \"targets\": " << targets << "}\n";
+}
+
+// --select, --keep, --threshold and the guards, turned into one Threshold policy.
+struct SelectFlags {
+    std::string select = "global";
+    double keep = 0.6;
+    double threshold = 0.0;
+    std::uint64_t seed = 0;
+    bool keep_eos = false;
+    std::int64_t min_keep = 0;
+    std::int64_t batch_examples = 8;  // --select batch: examples per batch
+};
+
+inline AnyThreshold make_threshold(const SelectFlags& f) {
+    keep_count(0, f.keep);  // validates --keep
+    AnyThreshold policy = [&]() -> AnyThreshold {
+        if (f.select == "global") return GlobalTopK{f.keep};
+        if (f.select == "sample") return SampleTopK{f.keep};
+        if (f.select == "batch") return BatchTopK{f.keep, static_cast<std::size_t>(f.batch_examples)};
+        if (f.select == "threshold") return AbsoluteThreshold{f.threshold};
+        if (f.select == "positive") return PositiveTopK{f.keep};
+        if (f.select == "random") return RandomSelect{f.keep, f.seed};
+        fail("--select: expected global, sample, batch, threshold, positive or random, got '", f.select, "'");
+    }();
+    if (f.min_keep < 0) fail("--min-keep: expected a non-negative integer, got ", f.min_keep);
+    if (f.min_keep > 0) policy = MinPerExample<AnyThreshold>{policy, f.min_keep};
+    if (f.keep_eos) policy = KeepEos<AnyThreshold>{policy};
+    return policy;
+}
+
+inline void write_cleaned(const fs::path& path, const std::vector<const CleanedSet*>& sets, bool with_scores) {
+    AtomicFile out(path);
+    for (const CleanedSet* s : sets)
+        for (std::size_t i = 0; i < s->examples.size(); ++i)
+            out.write(cleaned_jsonl_line(s->examples[i], s->scores[i], with_scores));
+    out.commit();
+}
+
+inline void print_clean_summary(const fs::path& out, std::int64_t examples, std::int64_t targets, std::int64_t kept) {
+    std::cout << "{\"out\": " << quoted(out.string()) << ", \"examples\": " << examples << ", \"targets\": " << targets
+              << ", \"kept\": " << kept << ", \"kept_fraction\": "
+              << fixed(targets ? static_cast<double>(kept) / static_cast<double>(targets) : 0.0, 6) << "}\n";
+}
+
+struct CleanFlags {
+    fs::path base, ref, out;
+    DataFlags data;
+    SelectFlags select;
+    std::string scorer = "delta";
+    std::int64_t batch_size = 8;
+    bool with_scores = false;
+};
+
+template <Scorer S, class R>
+CleanedSet clean_with(S scorer, R reference, const CleanFlags& f, Gpt<Cpu>& base, std::span<const Example> pool) {
+    TokenCleaner<Cpu, S, AnyThreshold, R> cleaner(scorer, make_threshold(f.select), std::move(reference), f.batch_size);
+    CleanedSet result;
+    cleaner.run(base, pool, [&](std::size_t, const CleanedSet& c) { result = c; });
+    return result;
+}
+
+inline void run_clean(const GlobalFlags& g, const CleanFlags& f) {
+    CliModel b = load_cli_model(f.base);
+    const std::vector<Example> pool = load_data(g, f.data, b.config, b.tokenizer);
+    Gpt<Cpu> base(b.config, std::move(b.params));
+    const bool two_models = f.scorer == "delta" || f.scorer == "reverse";
+    if (two_models == f.ref.empty())
+        fail(two_models ? "--ref: the '" + f.scorer + "' scorer compares two models; give --ref DIR"
+                        : "--ref: the '" + f.scorer + "' scorer uses the base model alone; drop --ref");
+    std::optional<Gpt<Cpu>> ref;
+    if (two_models) {
+        LoadedModel r = load_model_dir(f.ref);
+        ref.emplace(r.config, std::move(r.params));
+    }
+    log(g, "scoring " + std::to_string(pool.size()) + " examples with the " + f.scorer + " scorer, selecting with --select " +
+               f.select.select);
+    CleanedSet cleaned;
+    if (f.scorer == "delta") cleaned = clean_with(LossDelta{}, FixedReference<Cpu>{&*ref}, f, base, pool);
+    else if (f.scorer == "reverse") cleaned = clean_with(ReverseLossDelta{}, FixedReference<Cpu>{&*ref}, f, base, pool);
+    else if (f.scorer == "loss") cleaned = clean_with(BaseLoss{}, NoReference{}, f, base, pool);
+    else if (f.scorer == "entropy") cleaned = clean_with(BaseEntropy{}, NoReference{}, f, base, pool);
+    else fail("--scorer: expected delta, reverse, loss or entropy, got '", f.scorer, "'");
+    write_cleaned(f.out, {&cleaned}, f.with_scores);
+    log(g, "kept " + std::to_string(cleaned.kept) + " of " + std::to_string(cleaned.targets) + " target tokens -> " +
+               f.out.string());
+    print_clean_summary(f.out, static_cast<std::int64_t>(pool.size()), cleaned.targets, cleaned.kept);
+}
+
+struct EvolveFlags {
+    fs::path base, out, work, warmup;
+    TrainFlags train;  // data, and the fine-tuning flags of each chunk
+    SelectFlags select;
+    std::size_t chunks = 5;
+    std::int64_t score_batch_size = 8;
+    bool with_scores = false;
+};
+
+// FNV-1a of a file's bytes: identifies the inputs a resumable run was started with.
+inline std::uint64_t file_hash(const fs::path& p, std::uint64_t h = 1469598103934665603ULL) {
+    std::ifstream in(p, std::ios::binary);
+    if (!in) fail(p.string(), ": cannot open the file");
+    char buf[1 << 16];
+    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+        for (std::streamsize i = 0; i < in.gcount(); ++i) {
+            h ^= static_cast<unsigned char>(buf[i]);
+            h *= 1099511628211ULL;
+        }
+        if (!in) break;
+    }
+    return h;
+}
+
+inline std::string evolve_fingerprint(const EvolveFlags& f) {
+    const auto& o = f.train.options;
+    nlohmann::json j = {
+        {"data", file_hash(f.train.data.data)},
+        {"base", file_hash(f.base / "model.safetensors")},
+        {"warmup", f.warmup.empty() ? 0 : file_hash(f.warmup / "model.safetensors")},
+        {"chunks", f.chunks}, {"select", f.select.select}, {"keep", f.select.keep},
+        {"threshold", f.select.threshold}, {"seed", f.select.seed}, {"keep_eos", f.select.keep_eos},
+        {"min_keep", f.select.min_keep}, {"epochs", o.epochs}, {"steps", o.steps},
+        {"batch_size", o.batch_size}, {"lr", o.lr}, {"schedule", f.train.schedule},
+        {"warmup_ratio", o.warmup_ratio}, {"weight_decay", o.weight_decay}, {"grad_clip", o.grad_clip},
+        {"shuffle", o.shuffle}, {"train_seed", o.seed}, {"seq_len", f.train.data.seq_len}};
+    return j.dump();
+}
+
+inline void run_evolve(const GlobalFlags& g, EvolveFlags f) {
+    CliModel b = load_cli_model(f.base);
+    const std::vector<Example> pool = load_data(g, f.train.data, b.config, b.tokenizer);
+    finish_train_options(f.train);
+    Gpt<Cpu> base(b.config, std::move(b.params));
+    std::optional<GptParams<Cpu>> warmup;
+    if (!f.warmup.empty()) {
+        LoadedModel w = load_model_dir(f.warmup);
+        if (w.params.numel() != base.params().numel())
+            fail(f.warmup.string(), ": the warm-up model's shape differs from ", f.base.string());
+        warmup.emplace(std::move(w.params));
+    }
+    SelfEvolving<Cpu> evolving;
+    evolving.chunks = f.chunks;
+    evolving.train = f.train.options;
+    evolving.warmup = warmup ? &*warmup : nullptr;
+    evolving.work_dir = f.work.empty() ? fs::path(f.out.string() + ".work") : f.work;
+    evolving.fingerprint = evolve_fingerprint(f);
+    evolving.log = [&g](const std::string& line) { log(g, line); };
+    TokenCleaner<Cpu, LossDelta, AnyThreshold, SelfEvolving<Cpu>> cleaner(LossDelta{}, make_threshold(f.select),
+                                                                          evolving, f.score_batch_size);
+    const GptParams<Cpu> final_params = cleaner.run(base, pool, [](std::size_t, const CleanedSet&) {});
+
+    // The cleaned pool, from the chunk files (resumed chunks included), beside the model.
+    const fs::path work = cleaner.reference().work_dir;
+    const fs::path cleaned_path = work / "cleaned.jsonl";
+    std::int64_t targets = 0, kept = 0;
+    {
+        AtomicFile out(cleaned_path);
+        const std::size_t parts = warmup ? f.chunks - 1 : f.chunks;
+        for (std::size_t c = 0; c < parts; ++c) {
+            std::ifstream in(cleaner.reference().chunk_file(c));
+            for (std::string line; std::getline(in, line);) {
+                nlohmann::json j = nlohmann::json::parse(line);
+                const auto& labels = j["labels"];
+                for (std::size_t k = 1; k < labels.size(); ++k) kept += labels[k].get<int>() != ignore_label;
+                if (!f.with_scores) j.erase("scores");
+                out.write(j.dump() + "\n");
+            }
+        }
+        out.commit();
+    }
+    for (const auto& ex : pool) targets += ex.num_targets();
+    std::vector<fs::path> extra = tokenizer_files(f.base);
+    extra.push_back(cleaned_path);
+    save_model_dir(f.out, base.config(), final_params, extra);
+    fs::remove_all(work);
+    log(g, "final model θ_" + std::to_string(f.chunks) + " and cleaned.jsonl -> " + f.out.string());
+    print_clean_summary(f.out / "cleaned.jsonl", static_cast<std::int64_t>(pool.size()), targets, kept);
+}
+
+}  // namespace tokclean::cli

@@ -1,0 +1,100 @@
+#pragma once
+// What every verb of the tokclean program shares: global flags, logging, the model's
+// tokenizer, and reading data for a model.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tokclean/data/byte_tokenizer.hpp"
+#include "tokclean/data/gpt2_bpe.hpp"
+#include "tokclean/data/jsonl_reader.hpp"
+#include "tokclean/nn/checkpoint.hpp"
+
+namespace tokclean::cli {
+
+namespace fs = std::filesystem;
+
+struct GlobalFlags {
+    bool quiet = false;
+    int threads = 0;
+};
+
+inline void log(const GlobalFlags& g, const std::string& line) {
+    if (!g.quiet) std::cerr << line << '\n';
+}
+
+inline std::string fixed(double x, int digits) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", digits, x);
+    return buf;
+}
+
+// A JSON string literal (quotes and escapes), for the one-line results on stdout. Bytes that
+// are not UTF-8 (a byte-level model may stop inside a character) become U+FFFD.
+inline std::string quoted(const std::string& s) {
+    return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// The tokenizer a model directory declares: the built-in byte tokenizer, GPT-2 BPE files
+// beside config.json, or none (pre-tokenized data only).
+class ModelTokenizer {
+public:
+    ModelTokenizer(const fs::path& dir, const GptConfig& config) {
+        if (config.tokenizer == "byte") byte_.emplace(config.eos_token_id);
+        else if (config.tokenizer == "gpt2-bpe") bpe_.emplace(Gpt2Bpe::from_model_dir(dir));
+    }
+    TokenizerRef ref() const {
+        if (byte_) return &*byte_;
+        if (bpe_) return &*bpe_;
+        return {};
+    }
+    explicit operator bool() const { return byte_ || bpe_; }
+
+private:
+    std::optional<ByteTokenizer> byte_;
+    std::optional<Gpt2Bpe> bpe_;
+};
+
+struct DataFlags {
+    fs::path data;
+    std::int64_t seq_len = 0;  // 0: the model's n_positions
+    bool strict = false;
+};
+
+// Reads `f.data` for a model, truncating (or with --strict rejecting) over-long examples.
+inline std::vector<Example> load_data(const GlobalFlags& g, const DataFlags& f, const GptConfig& config,
+                                      const ModelTokenizer& tokenizer) {
+    const std::int64_t max_len = f.seq_len > 0 ? f.seq_len : config.n_positions;
+    if (max_len > config.n_positions)
+        fail("--seq-len: ", max_len, " exceeds the model's n_positions = ", config.n_positions);
+    ReadOptions ro;
+    ro.vocab_size = config.vocab_size;
+    ro.max_len = static_cast<std::size_t>(max_len);
+    ro.strict = f.strict;
+    ro.tokenizer = tokenizer.ref();
+    ReadResult r = read_examples(f.data, ro);
+    if (r.truncated > 0)
+        log(g, "warning: " + f.data.string() + ": " + std::to_string(r.truncated) + " example(s) longer than " +
+                   std::to_string(max_len) + " tokens were truncated (--strict rejects them)");
+    return std::move(r.examples);
+}
+
+// A model directory with its tokenizer.
+struct CliModel {
+    fs::path dir;
+    GptConfig config;
+    GptParams<Cpu> params;
+    ModelTokenizer tokenizer;
+};
+
+inline CliModel load_cli_model(const fs::path& dir) {
+    LoadedModel m = load_model_dir(dir);
+    ModelTokenizer tok(dir, m.config);
+    return {dir, m.config, std::move(m.params), std::move(tok)};
+}
+
+}  // namespace tokclean::cli

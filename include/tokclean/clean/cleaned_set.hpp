@@ -1,0 +1,87 @@
+#pragma once
+// The result of cleaning a set of examples: the examples with dropped targets relabelled
+// -100 (tokens stay in the input, only their loss is masked), and the scores.
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "tokclean/clean/token_stats.hpp"
+#include "tokclean/data/example.hpp"
+#include "tokclean/io/number_format.hpp"
+
+namespace tokclean {
+
+struct CleanedSet {
+    std::vector<Example> examples;           // labels of dropped targets set to ignore_label
+    std::vector<std::vector<float>> scores;  // per example, aligned with input_ids; NaN = not scored
+    std::int64_t targets = 0;                // target tokens before cleaning (position 0 excluded)
+    std::int64_t kept = 0;                   // of which kept
+    bool warmup = false;                     // a warm-up chunk: trained on in full, not cleaned
+};
+
+// Applies `keep` (N, flat over `stats`) to `set`. scores (N) are recorded per position.
+inline CleanedSet apply_keep_mask(std::span<const Example> set, const TokenStats& stats,
+                                  std::span<const float> scores, std::span<const std::uint8_t> keep) {
+    TOKCLEAN_CHECK(stats.offsets.size() == set.size() + 1 && keep.size() == stats.num_tokens() &&
+                       scores.size() == stats.num_tokens(),
+                   "mask of ", keep.size(), " for ", stats.num_tokens(), " tokens of ", set.size(), " examples");
+    CleanedSet out;
+    out.examples.assign(set.begin(), set.end());
+    out.scores.resize(set.size());
+    for (std::size_t e = 0; e < set.size(); ++e) {
+        auto& ex = out.examples[e];
+        auto& sc = out.scores[e];
+        sc.assign(ex.input_ids.size(), std::numeric_limits<float>::quiet_NaN());
+        for (auto i = stats.offsets[e]; i < stats.offsets[e + 1]; ++i) {
+            const auto j = static_cast<std::size_t>(stats.positions[static_cast<std::size_t>(i)]);
+            sc[j] = scores[static_cast<std::size_t>(i)];
+            if (keep[static_cast<std::size_t>(i)]) ++out.kept;
+            else ex.labels[j] = ignore_label;
+        }
+    }
+    out.targets = static_cast<std::int64_t>(stats.num_tokens());
+    return out;
+}
+
+// A warm-up chunk passes through unchanged (every target kept, nothing scored).
+inline CleanedSet pass_through(std::span<const Example> set) {
+    CleanedSet out;
+    out.examples.assign(set.begin(), set.end());
+    out.scores.resize(set.size());
+    for (std::size_t e = 0; e < set.size(); ++e) {
+        out.scores[e].assign(set[e].input_ids.size(), std::numeric_limits<float>::quiet_NaN());
+        out.targets += set[e].num_targets();
+    }
+    out.kept = out.targets;
+    out.warmup = true;
+    return out;
+}
+
+// One JSONL line: {"input_ids": [...], "labels": [...]} plus "scores" (null where not scored).
+inline std::string cleaned_jsonl_line(const Example& ex, std::span<const float> scores, bool with_scores) {
+    std::string line = "{\"input_ids\": [";
+    for (std::size_t j = 0; j < ex.input_ids.size(); ++j) {
+        if (j) line += ", ";
+        line += std::to_string(ex.input_ids[j]);
+    }
+    line += "], \"labels\": [";
+    for (std::size_t j = 0; j < ex.labels.size(); ++j) {
+        if (j) line += ", ";
+        line += std::to_string(ex.labels[j]);
+    }
+    line += "]";
+    if (with_scores) {
+        line += ", \"scores\": [";
+        for (std::size_t j = 0; j < scores.size(); ++j) {
+            if (j) line += ", ";
+            append_float_json(line, scores[j]);
+        }
+        line += "]";
+    }
+    return line + "}\n";
+}
+
+}  // namespace tokclean

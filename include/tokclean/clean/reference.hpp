@@ -1,0 +1,44 @@
+#pragma once
+// Reference strategies without an evolving model: NoReference (single-model scorers) and
+// FixedReference (the paper's fixed-model cleaning: one warm-up reference scores the whole
+// pool, selection is over the whole pool). See token_cleaner.hpp for the contract.
+#include <span>
+
+#include "tokclean/clean/token_cleaner.hpp"
+
+namespace tokclean {
+
+// No reference model: for single-model Scorers (BaseLoss, BaseEntropy).
+template <Device D = Cpu>
+struct NoReferenceOn {
+    using device_type = D;
+    static constexpr bool provides_reference = false;
+
+    template <class Cleaner>
+    void run(const Cleaner& cleaner, Gpt<D>& base, std::span<const Example> pool, const ChunkSink& sink) {
+        sink(0, cleaner.clean_set(base, nullptr, pool));
+    }
+};
+using NoReference = NoReferenceOn<Cpu>;
+
+// One fixed reference model (the base fine-tuned on a warm-up set) scores the whole pool.
+template <Device D = Cpu>
+struct FixedReference {
+    using device_type = D;
+    static constexpr bool provides_reference = true;
+
+    Gpt<D>* model = nullptr;  // not owned
+
+    template <class Cleaner>
+    void run(const Cleaner& cleaner, Gpt<D>& base, std::span<const Example> pool, const ChunkSink& sink) {
+        if (!model) fail("FixedReference: no reference model was given");
+        if (model->params().numel() != base.params().numel() ||
+            model->config().vocab_size != base.config().vocab_size)
+            fail("the reference model's shape differs from the base model's (vocab ",
+                 model->config().vocab_size, " vs ", base.config().vocab_size, ", ",
+                 model->params().numel(), " vs ", base.params().numel(), " parameters)");
+        sink(0, cleaner.clean_set(base, model, pool));
+    }
+};
+
+}  // namespace tokclean

@@ -1,0 +1,131 @@
+#pragma once
+// The self-evolving reference (METHOD.md): the pool is split in order into T+1 chunks
+// D_0..D_T (equal sizes, the remainder joins the last one: nothing is dropped). θ_1 is the
+// base fine-tuned on D_0 with every target; for t = 1..T, D_t is scored with
+// (θ_base, θ_t) — the base stays the ORIGINAL model — cleaned within D_t, and θ_t is
+// fine-tuned on the cleaned D_t into θ_{t+1}, the next reference. run() returns θ_{T+1}.
+//
+// With a work directory the run is resumable: after each chunk t it writes the cleaned chunk
+// (chunk_<t>.jsonl), the next reference (model_<t+1>/), then progress.json; a restarted run
+// with the same fingerprint continues after the last finished chunk and, on CPU, ends with
+// the same model bit for bit (each chunk's training depends only on θ_t, D_t and seed + t).
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tokclean/clean/token_cleaner.hpp"
+#include "tokclean/io/atomic_file.hpp"
+#include "tokclean/nn/checkpoint.hpp"
+#include "tokclean/nn/trainer.hpp"
+
+namespace tokclean {
+
+// [begin, end) of chunk t of n examples split into `chunks` in order; the last takes the rest.
+inline std::pair<std::size_t, std::size_t> chunk_range(std::size_t n, std::size_t chunks, std::size_t t) {
+    const std::size_t size = n / chunks;
+    return {t * size, t + 1 == chunks ? n : (t + 1) * size};
+}
+
+template <Device D = Cpu>
+struct SelfEvolving {
+    using device_type = D;
+    static constexpr bool provides_reference = true;
+
+    std::size_t chunks = 5;                 // T + 1
+    TrainOptions train;                     // each chunk's fine-tuning (seed + t per chunk)
+    const GptParams<D>* warmup = nullptr;   // given: θ_1, and the pool is split into T chunks only
+    std::filesystem::path work_dir;         // empty: no checkpoints
+    std::string fingerprint;                // what a resumed run must match (inputs, settings)
+    std::function<void(const std::string&)> log = {};
+
+    template <class Cleaner>
+    GptParams<D> run(const Cleaner& cleaner, Gpt<D>& base, std::span<const Example> pool,
+                     const ChunkSink& sink) {
+        const std::size_t parts = warmup ? chunks - 1 : chunks;  // chunks of the pool
+        if (chunks < 2) fail("--chunks: self-evolving cleaning needs at least 2 chunks, got ", chunks);
+        if (pool.size() < parts)
+            fail("a pool of ", pool.size(), " examples cannot be split into ", parts, " chunks");
+
+        std::size_t done = 0;  // pool chunks finished (resumed from work_dir)
+        Gpt<D> current(base.config(), warmup ? warmup->clone() : base.params().clone());
+        if (!work_dir.empty()) done = resume(current);
+
+        for (std::size_t c = done; c < parts; ++c) {
+            const auto [b, e] = chunk_range(pool.size(), parts, c);
+            const std::span<const Example> chunk = pool.subspan(b, e - b);
+            const std::size_t t = warmup ? c + 1 : c;  // the paper's chunk index
+            CleanedSet cleaned = t == 0 ? pass_through(chunk) : cleaner.clean_set(base, &current, chunk);
+            say("chunk " + std::to_string(t) + " (examples " + std::to_string(b) + ".." + std::to_string(e) +
+                "): kept " + std::to_string(cleaned.kept) + " of " + std::to_string(cleaned.targets) +
+                " targets; training θ_" + std::to_string(t) + " -> θ_" + std::to_string(t + 1));
+            TrainOptions opt = train;
+            opt.seed = train.seed + t;
+            tokclean::train(current, std::span<const Example>(cleaned.examples), opt);
+            if (!work_dir.empty()) checkpoint(c, cleaned, current);
+            sink(c, cleaned);
+        }
+        return current.params().clone();
+    }
+
+    // Cleaned chunk c's file in work_dir.
+    std::filesystem::path chunk_file(std::size_t c) const {
+        return work_dir / ("chunk_" + std::to_string(c) + ".jsonl");
+    }
+
+private:
+    void say(const std::string& line) const {
+        if (log) log(line);
+    }
+    std::filesystem::path model_dir(std::size_t done) const {
+        return work_dir / ("model_" + std::to_string(done));
+    }
+    std::filesystem::path progress_file() const { return work_dir / "progress.json"; }
+
+    // Loads the reference after the last finished chunk; returns how many chunks are done.
+    std::size_t resume(Gpt<D>& current) const {
+        if (!std::filesystem::exists(progress_file())) return 0;
+        std::ifstream in(progress_file());
+        nlohmann::json j;
+        try {
+            j = nlohmann::json::parse(in);
+        } catch (const nlohmann::json::exception&) {
+            fail(progress_file().string(), ": not valid JSON (remove the work directory to start afresh)");
+        }
+        if (j.value("fingerprint", std::string{}) != fingerprint)
+            fail(progress_file().string(), ": the work directory belongs to a run with other inputs or "
+                 "settings (use another --work directory, or the same flags and data)");
+        const auto done = j.value("chunks_done", std::size_t{0});
+        if (done == 0) return 0;
+        LoadedModel m = load_model_dir(model_dir(done));
+        current = Gpt<D>(m.config, std::move(m.params));
+        say("resuming after chunk " + std::to_string(done - 1) + " from " + model_dir(done).string());
+        return done;
+    }
+
+    // Chunk file, then the next reference, then progress: a crash between any two leaves the
+    // previous progress valid (its model directory is removed only afterwards).
+    void checkpoint(std::size_t c, const CleanedSet& cleaned, const Gpt<D>& current) const {
+        {
+            AtomicFile out(chunk_file(c));
+            for (std::size_t i = 0; i < cleaned.examples.size(); ++i)
+                out.write(cleaned_jsonl_line(cleaned.examples[i], cleaned.scores[i], true));
+            out.commit();
+        }
+        save_model_dir(model_dir(c + 1), current.config(), current.params());
+        {
+            AtomicFile out(progress_file());
+            out.write(nlohmann::json{{"fingerprint", fingerprint}, {"chunks_done", c + 1}}.dump() + "\n");
+            out.commit();
+        }
+        std::error_code ec;
+        std::filesystem::remove_all(model_dir(c), ec);
+    }
+};
+
+}  // namespace tokclean
