@@ -372,3 +372,32 @@ BOOST_AUTO_TEST_CASE(rho1_online_training_and_tokenize_run) {
     BOOST_REQUIRE_EQUAL(rows.size(), orig.size());
     for (std::size_t i = 0; i < rows.size(); ++i) BOOST_TEST(rows[i] == orig[i]);
 }
+
+BOOST_AUTO_TEST_CASE(tokenize_with_gpt2_bpe_matches_the_reference_encoder_on_every_vector) {
+    Scratch s;
+    const fs::path bpe = fs::path(TOKCLEAN_TEST_DATA) / "gpt2_bpe";
+    BOOST_REQUIRE(tokclean("init --out " + (s / "m").string() + " --tokenizer " + bpe.string() +
+                               " --layers 1 --heads 2 --embd 16 --positions 64", s).exit_code == 0);
+    const json config = json::parse(slurp(s / "m" / "config.json"));
+    BOOST_TEST(config["vocab_size"] == 50257);
+    BOOST_TEST(config["eos_token_id"] == 50256);
+    // The vectors as {"text"} lines (every token a target, nothing appended).
+    const auto vectors = read_jsonl(bpe / "vectors.jsonl");
+    {
+        std::ofstream out(s / "texts.jsonl");
+        for (const auto& v : vectors)
+            if (!v["text"].get<std::string>().empty()) out << json{{"text", v["text"]}}.dump() << "\n";
+    }
+    const Run r = tokclean("tokenize --model " + (s / "m").string() + " --data " + (s / "texts.jsonl").string() +
+                               " --out " + (s / "ids.jsonl").string(), s);
+    BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    const auto got = read_jsonl(s / "ids.jsonl");
+    std::size_t i = 0, compared = 0;
+    for (const auto& v : vectors) {
+        if (v["text"].get<std::string>().empty()) continue;
+        BOOST_TEST(got[i]["input_ids"] == v["ids"], "vector " << compared);
+        ++i;
+        ++compared;
+    }
+    BOOST_TEST(compared > 400u);
+}

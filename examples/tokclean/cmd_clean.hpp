@@ -20,7 +20,7 @@ struct TokenizeFlags {
 inline void run_tokenize(const GlobalFlags& g, const TokenizeFlags& f) {
     const GptConfig config = load_gpt_config(f.model);
     const ModelTokenizer tok(f.model, config);
-    const std::vector<Example> data = load_data(g, f.data, config, tok);
+    const std::vector<Example> data = load_data(g, f.data, config, tok, /*limit_to_model=*/false);
     AtomicFile out(f.out);
     std::int64_t targets = 0;
     for (const auto& ex : data) {

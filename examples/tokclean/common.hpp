@@ -65,11 +65,13 @@ struct DataFlags {
     bool strict = false;
 };
 
-// Reads `f.data` for a model, truncating (or with --strict rejecting) over-long examples.
+// Reads `f.data` for a model, truncating (or with --strict rejecting) examples longer than
+// --seq-len, by default the model's n_positions; with limit_to_model false (tokenize, which
+// feeds no model) only an explicit --seq-len limits.
 inline std::vector<Example> load_data(const GlobalFlags& g, const DataFlags& f, const GptConfig& config,
-                                      const ModelTokenizer& tokenizer) {
-    const std::int64_t max_len = f.seq_len > 0 ? f.seq_len : config.n_positions;
-    if (max_len > config.n_positions)
+                                      const ModelTokenizer& tokenizer, bool limit_to_model = true) {
+    const std::int64_t max_len = f.seq_len > 0 ? f.seq_len : limit_to_model ? config.n_positions : 0;
+    if (limit_to_model && max_len > config.n_positions)
         fail("--seq-len: ", max_len, " exceeds the model's n_positions = ", config.n_positions);
     ReadOptions ro;
     ro.vocab_size = config.vocab_size;
