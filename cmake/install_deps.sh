@@ -4,9 +4,13 @@
 #   cmake/install_deps.sh --bench  also PyTorch, numpy and OpenBLAS (benchmarks, fixture
 #                                  regeneration); with OpenBLAS installed, Debian's libblas.so.3
 #                                  points at it instead of the slow reference BLAS
+#   cmake/install_deps.sh --ci     also what .ci/run needs beyond the tests: clang with libFuzzer
+#                                  and its OpenMP (the 'fuzz' preset); the 'asan-ubsan' preset
+#                                  uses GCC's sanitizers, which come with g++
 set -euo pipefail
 packages=(cmake make g++ libeigen3-dev nlohmann-json3-dev libcli11-dev libboost-test-dev)
 if [[ "${1:-}" == "--bench" ]]; then packages+=(python3-torch python3-numpy libopenblas0-pthread); fi
+if [[ "${1:-}" == "--ci" ]]; then packages+=(clang libclang-rt-14-dev libomp-14-dev); fi
 
 missing=()
 for p in "${packages[@]}"; do

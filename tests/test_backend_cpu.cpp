@@ -4,8 +4,13 @@
 #define BOOST_TEST_MODULE backend_cpu
 #include <boost/test/unit_test.hpp>
 
+#include <bit>
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <vector>
+
+#include <omp.h>
 
 #include "gradcheck.hpp"
 #include "tokclean/backend/cpu.hpp"
@@ -21,6 +26,44 @@ constexpr float prefill = 0.25f;  // backward must add to this, not overwrite it
 std::vector<float> minus_prefill(std::vector<float> g) {
     for (auto& x : g) x -= prefill;
     return g;
+}
+
+bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// Runs f with n OpenMP threads, restoring the previous count.
+template <class F>
+void with_threads(int n, F&& f) {
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(n);
+    f();
+    omp_set_num_threads(saved);
+}
+
+// c (M, N) = [c +] op(a) op(b) [+ bias] in double, and Σ |op(a)| |op(b)| per element (the
+// scale of its rounding error), for row-major a, b stored as matmul documents.
+struct Reference {
+    std::vector<double> value, scale;
+};
+Reference reference_product(const std::vector<float>& c0, const std::vector<float>& a,
+                            const std::vector<float>& b, const float* bias, std::int64_t M,
+                            std::int64_t N, std::int64_t K, bool ta, bool tb, bool accumulate) {
+    Reference r{std::vector<double>(M * N), std::vector<double>(M * N)};
+    for (std::int64_t i = 0; i < M; ++i)
+        for (std::int64_t j = 0; j < N; ++j) {
+            double v = accumulate ? c0[i * N + j] : 0.0, sc = std::abs(v);
+            if (bias) v += bias[j], sc += std::abs(bias[j]);
+            for (std::int64_t k = 0; k < K; ++k) {
+                const double x = ta ? a[k * M + i] : a[i * K + k];
+                const double y = tb ? b[j * K + k] : b[k * N + j];
+                v += x * y;
+                sc += std::abs(x * y);
+            }
+            r.value[i * N + j] = v;
+            r.scale[i * N + j] = sc;
+        }
+    return r;
 }
 }  // namespace
 
@@ -45,6 +88,123 @@ BOOST_AUTO_TEST_CASE(matmul_all_transpose_combinations_and_accumulate) {
             for (std::int64_t k = 0; k < K; ++k) ref00 += double(A(0, k)) * Bm(k, 0);
             BOOST_TEST(out[0] == ref00, boost::test_tools::tolerance(1e-5));
         }
+}
+
+BOOST_AUTO_TEST_CASE(matmul_matches_double_reference_on_edge_shapes) {
+    // Edges of the 12 x 32 micro-tiles and 16-wide packing, k blocks (K > 768), tall and wide.
+    const std::int64_t shapes[][3] = {{1, 1, 1},   {13, 33, 17}, {12, 32, 16}, {37, 70, 800},
+                                      {5, 300, 3}, {300, 5, 40}, {65, 97, 1600}};
+    for (const auto& sh : shapes) {
+        const std::int64_t M = sh[0], N = sh[1], K = sh[2];
+        const auto a = random_vector(M * K, 30), b = random_vector(K * N, 31);
+        const auto bias = random_vector(N, 32), c0 = random_vector(M * N, 33);
+        for (int ta = 0; ta < 2; ++ta)
+            for (int tb = 0; tb < 2; ++tb)
+                for (int acc = 0; acc < 2; ++acc)
+                    for (int with_bias = 0; with_bias < 2; ++with_bias) {
+                        BOOST_TEST_CONTEXT("M " << M << " N " << N << " K " << K << " ta " << ta << " tb "
+                                                << tb << " acc " << acc << " bias " << with_bias) {
+                            const float* bp = with_bias ? bias.data() : nullptr;
+                            std::vector<float> out = c0;
+                            matmul(Cpu{}, out.data(), a.data(), b.data(), M, N, K, Transpose(ta),
+                                   Transpose(tb), acc, bp);
+                            const auto ref = reference_product(c0, a, b, bp, M, N, K, ta, tb, acc);
+                            // Rounding grows like sqrt(K) ulps of Σ |a b|; a missing term is ~1/K of it.
+                            const double tol = 8.0 * 6e-8 * std::sqrt(double(K + 2));
+                            std::int64_t bad = 0;
+                            for (std::int64_t i = 0; i < M * N; ++i)
+                                bad += std::abs(out[i] - ref.value[i]) > tol * ref.scale[i];
+                            BOOST_TEST(bad == 0);
+                        }
+                    }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(matmul_results_do_not_depend_on_the_thread_count) {
+    // Wide (A shared) and tall (B shared) splits, several k blocks, both GEMM paths.
+    const std::int64_t shapes[][3] = {{70, 900, 1000}, {900, 70, 1000}, {513, 257, 64}};
+    for (const auto& sh : shapes) {
+        const std::int64_t M = sh[0], N = sh[1], K = sh[2];
+        const auto a = random_vector(M * K, 34), b = random_vector(K * N, 35), bias = random_vector(N, 36);
+        for (int path = 0; path < 2; ++path) {
+            std::vector<float> one(M * N), two(M * N);
+            auto run = [&](std::vector<float>& out) {
+                if (path == 0)
+                    matmul(Cpu{}, out.data(), a.data(), b.data(), M, N, K, Transpose::no,
+                           Transpose::yes, false, bias.data());
+                else
+                    cpu_detail::matmul_eigen(out.data(), a.data(), b.data(), M, N, K, false, true,
+                                             false, bias.data());
+            };
+            with_threads(1, [&] { run(one); });
+            with_threads(2, [&] { run(two); });
+            BOOST_TEST(bit_identical(one, two), "path " << path << ", M " << M << " N " << N << " K " << K);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(strided_and_prepared_products_match_the_reference) {
+    // Blocks of wider buffers (row strides larger than the block), as attention uses them.
+    const std::int64_t M = 20, N = 45, K = 33, lda = 50, ldb = 70, ldc = 60;
+    const auto abuf = random_vector(64 * lda, 37), bbuf = random_vector(64 * ldb, 38);
+    for (int ta = 0; ta < 2; ++ta)
+        for (int tb = 0; tb < 2; ++tb) {
+            // Dense copies of the blocks for the reference.
+            std::vector<float> a(M * K), b(K * N);
+            for (std::int64_t i = 0; i < (ta ? K : M); ++i)
+                for (std::int64_t k = 0; k < (ta ? M : K); ++k) a[i * (ta ? M : K) + k] = abuf[i * lda + k];
+            for (std::int64_t i = 0; i < (tb ? N : K); ++i)
+                for (std::int64_t k = 0; k < (tb ? K : N); ++k) b[i * (tb ? K : N) + k] = bbuf[i * ldb + k];
+            const std::vector<float> c0(M * N, 0.5f);
+            const auto ref = reference_product(c0, a, b, nullptr, M, N, K, ta, tb, true);
+            std::vector<float> c(M * ldc, 0.5f);
+            matmul_strided(Cpu{}, c.data(), ldc, abuf.data(), lda, Transpose(ta), bbuf.data(), ldb,
+                           Transpose(tb), M, N, K, true);
+            // The prepared operand is made for (K + 5, N + 7) and used on its leading block.
+            cpu_detail::PreparedB prepared;
+            prepared.prepare(bbuf.data(), ldb, Transpose(tb), K + 5, N + 7);
+            std::vector<float> p(M * ldc, 0.5f);
+            prepared.multiply(p.data(), ldc, abuf.data(), lda, Transpose(ta), M, N, K, true);
+            for (std::int64_t i = 0; i < M; ++i)
+                for (std::int64_t j = 0; j < N; ++j) {
+                    const double tol = 8.0 * 6e-8 * std::sqrt(double(K + 2)) * ref.scale[i * N + j];
+                    BOOST_TEST(std::abs(c[i * ldc + j] - ref.value[i * N + j]) <= tol);
+                    BOOST_TEST(std::abs(p[i * ldc + j] - ref.value[i * N + j]) <= tol);
+                }
+            BOOST_TEST(c[M * ldc - 1] == 0.5f);  // past the block's columns: untouched
+        }
+}
+
+BOOST_AUTO_TEST_CASE(fast_exp_is_within_two_ulp_of_exp) {
+    double worst = 0.0;
+    for (int i = 0; i <= 200000; ++i) {
+        const float x = -87.0f + 175.0f * static_cast<float>(i) / 200000.0f;
+        const double ref = std::exp(static_cast<double>(x));
+        const float ulp = std::nextafter(static_cast<float>(ref), std::numeric_limits<float>::infinity()) -
+                          static_cast<float>(ref);
+        worst = std::max(worst, std::abs(cpu_detail::fast_exp(x) - ref) / ulp);
+    }
+    BOOST_TEST(worst <= 2.0);
+    BOOST_TEST(cpu_detail::fast_exp(-1000.0f) > 0.0f);  // clamped: tiny, never 0 or NaN
+    BOOST_TEST(std::isfinite(cpu_detail::fast_exp(1000.0f)));
+}
+
+BOOST_AUTO_TEST_CASE(linear_forward_accumulates_onto_a_residual) {
+    const std::int64_t N = 7, IC = 5, OC = 9;
+    const auto inp = random_vector(N * IC, 39), w = random_vector(IC * OC, 40), bias = random_vector(OC, 41);
+    const auto residual = random_vector(N * OC, 42);
+    std::vector<float> fused = residual, plain(N * OC);
+    linear_forward(Cpu{}, fused.data(), inp.data(), w.data(), bias.data(), N, IC, OC, true);
+    linear_forward(Cpu{}, plain.data(), inp.data(), w.data(), bias.data(), N, IC, OC);
+    for (std::int64_t i = 0; i < N * OC; ++i)
+        BOOST_TEST(fused[i] == residual[i] + plain[i], boost::test_tools::tolerance(1e-5f));
+    // Overwriting backward: dinp = dout · wᵀ, whatever dinp held.
+    std::vector<float> dinp_acc(N * IC, prefill), dinp_over(N * IC, 123.0f), dw(IC * OC, 0.0f);
+    linear_backward(Cpu{}, dinp_acc.data(), dw.data(), nullptr, residual.data(), inp.data(), w.data(), N, IC, OC);
+    linear_backward(Cpu{}, dinp_over.data(), dw.data(), nullptr, residual.data(), inp.data(), w.data(), N, IC, OC, true);
+    const auto expect = minus_prefill(dinp_acc);
+    for (std::int64_t i = 0; i < N * IC; ++i)
+        BOOST_TEST(dinp_over[i] == expect[i], boost::test_tools::tolerance(1e-5f));
 }
 
 BOOST_AUTO_TEST_CASE(linear_backward_matches_finite_differences) {
@@ -126,6 +286,27 @@ BOOST_AUTO_TEST_CASE(gelu_is_the_tanh_form_and_backward_matches) {
     std::vector<float> dinp(N, prefill);
     gelu_backward(Cpu{}, dinp.data(), inp.data(), R.data(), N);
     check_gradient("dinp", inp, minus_prefill(dinp), loss);
+    // Overwriting, in place over dout: the same gradient.
+    std::vector<float> inplace = R;
+    gelu_backward(Cpu{}, inplace.data(), inp.data(), inplace.data(), N, true);
+    const auto expect = minus_prefill(dinp);
+    for (std::int64_t i = 0; i < N; ++i) BOOST_TEST(inplace[i] == expect[i], boost::test_tools::tolerance(1e-6f));
+}
+
+BOOST_AUTO_TEST_CASE(gelu_keeps_its_relative_accuracy_over_the_whole_range) {
+    // Far out on the negative side 0.5 x (1 + tanh u) is a difference of nearly equal numbers;
+    // the kernel's logistic form is not. 4100 values over [-10, 10], SIMD body and tail.
+    const std::int64_t N = 4101;
+    std::vector<float> x(N), y(N);
+    for (std::int64_t i = 0; i < N; ++i) x[i] = -10.0f + 20.0f * float(i) / float(N - 1);
+    gelu_forward(Cpu{}, y.data(), x.data(), N);
+    for (std::int64_t i = 0; i < N; ++i) {
+        const double u = std::sqrt(2 / M_PI) * (x[i] + 0.044715 * double(x[i]) * x[i] * x[i]);
+        const double ref = double(x[i]) / (1.0 + std::exp(-2.0 * u));  // = 0.5 x (1 + tanh u)
+        BOOST_TEST_CONTEXT("x = " << x[i]) {
+            BOOST_TEST(std::abs(y[i] - ref) <= 1e-5 * std::abs(ref) + 1e-37);
+        }
+    }
 }
 
 BOOST_AUTO_TEST_CASE(residual_backward_matches_finite_differences) {
@@ -143,17 +324,20 @@ BOOST_AUTO_TEST_CASE(residual_backward_matches_finite_differences) {
     check_gradient("db", b, minus_prefill(db), loss);
 }
 
-BOOST_AUTO_TEST_CASE(attention_is_causal_and_backward_matches) {
-    const std::int64_t B = 2, T = 5, NH = 2, C = 6, hs = C / NH;
+namespace {
+// Attention forward against a direct per-(b, h, t) computation in double, the scoring form
+// (no probabilities kept) against the training form bit for bit, and backward against
+// finite differences.
+void check_attention(std::int64_t B, std::int64_t T, std::int64_t NH, std::int64_t C) {
+    const std::int64_t hs = C / NH;
     auto qkv = random_vector(B * T * 3 * C, 19);
     const auto R = random_vector(B * T * C, 20);
-    std::vector<float> out(B * T * C), att(B * NH * T * T);
+    std::vector<float> out(B * T * C), att(B * NH * T * T, 7.0f);  // 7: stale values above the diagonal
     auto loss = [&] {
         attention_forward(Cpu{}, out.data(), att.data(), qkv.data(), B, T, C, NH);
         return weighted_sum(out, R);
     };
     loss();
-    // Forward against a direct per-(b, h, t) computation in double.
     for (std::int64_t b = 0; b < B; ++b)
         for (std::int64_t h = 0; h < NH; ++h)
             for (std::int64_t t = 0; t < T; ++t) {
@@ -170,16 +354,29 @@ BOOST_AUTO_TEST_CASE(attention_is_causal_and_backward_matches) {
                 }
                 for (auto& x : p) sum += (x = std::exp(x - mx));
                 for (std::int64_t d = 0; d < hs; ++d) {
-                    double ref = 0;
-                    for (std::int64_t s = 0; s <= t; ++s) ref += p[s] / sum * at(s, 2, d);
-                    BOOST_TEST(out[(b * T + t) * C + h * hs + d] == ref, boost::test_tools::tolerance(1e-4));
+                    double ref = 0, scale = 0;  // scale: Σ p |v|, against cancellation near 0
+                    for (std::int64_t s = 0; s <= t; ++s) {
+                        ref += p[s] / sum * at(s, 2, d);
+                        scale += p[s] / sum * std::abs(at(s, 2, d));
+                    }
+                    BOOST_TEST(std::abs(out[(b * T + t) * C + h * hs + d] - ref) <= 1e-5 * scale);
                 }
                 for (std::int64_t s = t + 1; s < T; ++s)
                     BOOST_TEST(att[((b * NH + h) * T + t) * T + s] == 0.0f);
             }
+    std::vector<float> scored(B * T * C);
+    attention_forward(Cpu{}, scored.data(), nullptr, qkv.data(), B, T, C, NH);
+    BOOST_TEST(bit_identical(scored, out));
     std::vector<float> dqkv(B * T * 3 * C, prefill);
     attention_backward(Cpu{}, dqkv.data(), R.data(), qkv.data(), att.data(), B, T, C, NH);
     check_gradient("dqkv", qkv, minus_prefill(dqkv), loss);
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(attention_is_causal_and_backward_matches) {
+    check_attention(2, 5, 2, 6);
+    // Several query blocks of 32 rows, the last one partial.
+    check_attention(1, 70, 2, 12);
 }
 
 BOOST_AUTO_TEST_CASE(cross_entropy_ignores_label_and_backward_matches) {
@@ -203,6 +400,12 @@ BOOST_AUTO_TEST_CASE(cross_entropy_ignores_label_and_backward_matches) {
     cross_entropy_backward(Cpu{}, dlogits.data(), logits.data(), targets.data(), dlosses.data(), M, V);
     for (std::int64_t v = 0; v < V; ++v) BOOST_TEST(dlogits[1 * V + v] == 0.0f);
     check_gradient("dlogits", logits, dlogits, loss);
+    // With the forward's logsumexp, in place over the logits: the same gradient.
+    std::vector<float> lse(M), inplace = logits;
+    cross_entropy_forward(Cpu{}, losses.data(), logits.data(), targets.data(), M, V, lse.data());
+    cross_entropy_backward(Cpu{}, inplace.data(), inplace.data(), targets.data(), dlosses.data(), M, V, lse.data());
+    for (std::int64_t i = 0; i < M * V; ++i)
+        BOOST_TEST(inplace[i] == dlogits[i], boost::test_tools::tolerance(1e-5f));
 }
 
 BOOST_AUTO_TEST_CASE(rows_gather_and_scatter_are_adjoint) {

@@ -470,3 +470,50 @@ BOOST_AUTO_TEST_CASE(schedule_shuffled_is_seeded) {
     std::vector<std::size_t> identity = {0, 1, 2};
     BOOST_TEST((a[0] != identity || a[1] != std::vector<std::size_t>{3, 4, 5}));
 }
+
+// A schedule restored from its state() after any step (epoch boundaries included) hands out
+// the same batches as one never stopped: what a training checkpoint relies on.
+BOOST_AUTO_TEST_CASE(schedule_state_restores_the_same_steps) {
+    for (const bool shuffle : {false, true}) {
+        BatchSchedule whole(10, 3, shuffle, 11);
+        std::vector<std::vector<std::size_t>> want;
+        for (int i = 0; i < 20; ++i) want.push_back(whole.next());
+        for (int stop = 0; stop <= 20; ++stop) {
+            BatchSchedule first(10, 3, shuffle, 11);
+            for (int i = 0; i < stop; ++i) first.next();
+            BatchSchedule resumed(10, 3, shuffle, 11);
+            resumed.restore(first.state());
+            BOOST_TEST(resumed.step() == static_cast<std::size_t>(stop));
+            for (int i = stop; i < 20; ++i) BOOST_TEST((resumed.next() == want[static_cast<std::size_t>(i)]), "stop " << stop);
+        }
+    }
+    BatchSchedule s(4, 2);
+    auto bad = s.state();
+    bad.pos = 9;
+    expect_error([&] { s.restore(bad); }, {"schedule position 9 is beyond the 4 examples"});
+}
+
+// Non-UTF-8 text, numbers beyond a double, and "scores" of the cleaned form: one-line errors
+// naming the line (and the column of the first bad byte).
+BOOST_AUTO_TEST_CASE(utf8_overflow_and_scores_errors) {
+    DataFile f;
+    const ByteTokenizer tok;
+    ReadOptions opt = options(257);
+    opt.tokenizer = &tok;
+    f.expect_line_error("{\"text\": \"ab\xff\"}", opt, "not valid UTF-8 at column 13 (byte 0xff; JSON text must be UTF-8");
+    f.expect_line_error("{\"text\": \"\xed\xa0\x80\"}", opt, "not valid UTF-8 at column 11 (byte 0xed");  // a surrogate
+    f.expect_line_error("{\"text\": \"\xc0\xaf\"}", opt, "not valid UTF-8 at column 11 (byte 0xc0");      // overlong
+    // Valid UTF-8 after a syntax error is not blamed on the encoding.
+    f.expect_line_error("{\"text\": \"a\",, \"\xff\"}", opt, "not valid JSON at column 14");
+    f.expect_line_error("{\"input_ids\": [1e999]}", opt, "not valid JSON: number overflow");
+    f.expect_line_error("{\"input_ids\": [1, 2], \"scores\": [null, 1, 2]}", opt,
+                        "field 'scores': length 3 differs from the length 2 of 'input_ids'");
+    f.expect_line_error("{\"input_ids\": [1, 2], \"scores\": {\"a\": 1}}", opt,
+                        "field 'scores': expected an array of numbers and nulls, got an object");
+    f.expect_line_error("{\"input_ids\": [1, 2], \"scores\": [null, true]}", opt,
+                        "field 'scores'[1]: expected a number or null, got true");
+    // Control characters and invalid bytes of a key are escaped in the message.
+    f.expect_line_error("{\"input_ids\": [1], \"a\\u001b[31m\": 1}", opt, "unknown field 'a\\x1b[31m'");
+    const auto ok = f.read("{\"input_ids\": [1, 2], \"labels\": [-100, 2], \"scores\": [null, -0.5]}\n", opt);
+    BOOST_TEST(ok.examples.size() == 1u);
+}

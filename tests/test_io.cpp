@@ -642,3 +642,42 @@ BOOST_AUTO_TEST_CASE(fixture_models_written_by_pytorch) {
     for (const auto& [key, value] : theirs.items())
         BOOST_CHECK_MESSAGE(ours.contains(key) && ours[key] == value, "config.json field " << key);
 }
+
+// ---- hostile input found by fuzzing (tests/fuzz) ------------------------------------------
+
+BOOST_AUTO_TEST_CASE(fuzz_findings_stay_fixed) {
+    TempDir dir;
+    const auto file = dir / "bad.safetensors";
+    const std::string four = le_f32({1.f});
+    // A name with a line break (and an escape sequence) is escaped: the message stays one line.
+    write_text(file, safetensors_bytes("{\"a\\nb\\u001b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", four));
+    expect_error([&] { SafetensorsFile st(file); }, {"tensor 'a\\x0ab\\x1b': data_offsets [0, 8] exceed"});
+    // A number beyond a double in the header is an error of this file, not the JSON library's.
+    write_text(file, safetensors_bytes(R"({"a":{"dtype":"F32","shape":[1e999],"data_offsets":[0,4]}})", four));
+    expect_error([&] { SafetensorsFile st(file); }, {file.string() + ": header is not valid JSON: number overflow"});
+    // Invalid UTF-8 in the header is named as such.
+    write_text(file, safetensors_bytes("{\"\xff\":{}}", ""));
+    expect_error([&] { SafetensorsFile st(file); }, {file.string() + ": header is not valid UTF-8 at byte 3 (byte 0xff"});
+
+    // config.json: an epsilon beyond float (UB to convert), sizes whose products overflow.
+    const auto cfg = dir / "config.json";
+    const std::string base = R"("n_layer": 2, "n_head": 2, "n_embd": 8, "vocab_size": 300, "n_positions": 16)";
+    write_text(cfg, "{" + base + R"(, "layer_norm_epsilon": 1e300})");
+    expect_error([&] { load_gpt_config(dir.path); }, {"field 'layer_norm_epsilon': expected a number in (0, 1]"});
+    write_text(cfg, R"({"n_layer": 2147483647, "n_head": 1, "n_embd": 2147483647, "vocab_size": 2147483647, "n_positions": 16})");
+    expect_error([&] { load_gpt_config(dir.path); }, {"more than the 2^40 tokclean can hold"});
+    write_text(cfg, "{" + base + R"(, "n_ctx": 1e999})");
+    expect_error([&] { load_gpt_config(dir.path); }, {cfg.string() + ": not valid JSON: number overflow"});
+    BOOST_TEST(parse_gpt_config("{" + base + "}", "x/config.json", true).tokenizer == "gpt2-bpe");
+
+    // A config.json that claims a far larger model than model.safetensors holds fails on the
+    // shape check, before the parameters are allocated.
+    GptConfig small = tiny_config();
+    save_model_dir(dir / "m", small, random_params(small, 9));
+    auto j = nlohmann::json::parse(read_text(dir / "m" / "config.json"));
+    j["n_layer"] = 1000;
+    j["n_embd"] = 2048;
+    j["n_head"] = 16;
+    write_text(dir / "m" / "config.json", j.dump());
+    expect_error([&] { load_model_dir(dir / "m"); }, {"model.safetensors: tensor 'wte.weight': shape [11, 8] but config.json implies [11, 2048]"});
+}

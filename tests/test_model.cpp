@@ -5,7 +5,10 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
+
+#include <omp.h>
 
 #include "gradcheck.hpp"
 #include "tokclean/nn/gpt.hpp"
@@ -25,6 +28,35 @@ GptConfig tiny_config() {
     c.tokenizer = "";
     c.eos_token_id = 10;
     return c;
+}
+
+// Big enough that every product is split over the threads, with several attention query blocks.
+GptConfig medium_config() {
+    GptConfig c;
+    c.n_layer = 2;
+    c.n_head = 4;
+    c.n_embd = 64;
+    c.vocab_size = 300;
+    c.n_positions = 80;
+    c.tokenizer = "";
+    c.eos_token_id = 299;
+    return c;
+}
+
+template <class T>
+bool bit_identical(std::span<const T> a, std::span<const T> b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
+// A (B, T) batch of random ids over V whose first quarter of each row is prompt (-100).
+void random_batch(std::int64_t B, std::int64_t T, std::int64_t V, std::vector<std::int32_t>& ids,
+                  std::vector<std::int32_t>& labels) {
+    Rng rng(11);
+    ids.resize(static_cast<std::size_t>(B * T));
+    for (auto& id : ids) id = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(V)));
+    labels = ids;
+    for (std::int64_t b = 0; b < B; ++b)
+        for (std::int64_t t = 0; t < T / 4; ++t) labels[static_cast<std::size_t>(b * T + t)] = -100;
 }
 
 }  // namespace
@@ -105,4 +137,46 @@ BOOST_AUTO_TEST_CASE(bad_ids_and_overlong_sequences_are_errors) {
     BOOST_CHECK_THROW(model.forward(ids.data(), labels.data(), 1, 2), Error);
     const std::vector<std::int32_t> long_ids(9, 1);
     BOOST_CHECK_THROW(model.forward(long_ids.data(), long_ids.data(), 1, 9), Error);
+}
+
+BOOST_AUTO_TEST_CASE(scoring_forward_gives_the_same_losses_bit_for_bit) {
+    const GptConfig c = medium_config();
+    Gpt<Cpu> model(c, gpt_init(c, 2));
+    const std::int64_t B = 3, T = 70;
+    std::vector<std::int32_t> ids, labels;
+    random_batch(B, T, c.vocab_size, ids, labels);
+    const float kept = model.forward(ids.data(), labels.data(), B, T);
+    const std::vector<float> losses(model.token_losses().begin(), model.token_losses().end());
+    const auto argmax = model.target_argmax();
+    const float scored = model.forward(ids.data(), labels.data(), B, T, ForwardFor::scoring);
+    BOOST_TEST(scored == kept);
+    BOOST_TEST(bit_identical<float>(model.token_losses(), losses));
+    BOOST_TEST(model.target_argmax() == argmax);
+    // Nothing was kept for a backward pass.
+    BOOST_CHECK_THROW(model.backward(), Error);
+    model.forward(ids.data(), labels.data(), B, T);
+    model.zero_grad();
+    model.backward();
+    BOOST_CHECK_THROW(model.backward(), Error);  // the logits became their gradient
+}
+
+BOOST_AUTO_TEST_CASE(losses_and_gradients_do_not_depend_on_the_thread_count) {
+    const GptConfig c = medium_config();
+    const std::int64_t B = 4, T = 64;
+    std::vector<std::int32_t> ids, labels;
+    random_batch(B, T, c.vocab_size, ids, labels);
+    std::vector<float> losses[2], grads[2];
+    for (int n = 1; n <= 2; ++n) {
+        const int saved = omp_get_max_threads();
+        omp_set_num_threads(n);
+        Gpt<Cpu> model(c, gpt_init(c, 2));
+        model.forward(ids.data(), labels.data(), B, T);
+        losses[n - 1].assign(model.token_losses().begin(), model.token_losses().end());
+        model.zero_grad();
+        model.backward();
+        grads[n - 1].assign(model.grads().flat().span().begin(), model.grads().flat().span().end());
+        omp_set_num_threads(saved);
+    }
+    BOOST_TEST(bit_identical<float>(losses[0], losses[1]));
+    BOOST_TEST(bit_identical<float>(grads[0], grads[1]));
 }

@@ -587,3 +587,29 @@ BOOST_AUTO_TEST_CASE(byte_tokenizer_round_trips) {
         BOOST_TEST(tok.decode(tok.encode(s)) == s);
     }
 }
+
+// ---- found by fuzzing (tests/fuzz) ---------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(fuzz_findings_stay_fixed) {
+    SmallFiles small(Pairs{{"a", "b"}});
+    nlohmann::json j;
+    j["model"] = {{"type", "BPE"}, {"vocab", small.vocab}, {"merges", {"a b"}}};
+    // A number where a boolean belongs was a JSON library exception, not an error of the file.
+    j["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", 136}};
+    expect_error([&] { Gpt2Bpe::from_tokenizer_json_text(j.dump(), "t.json"); },
+                 {"t.json: field 'pre_tokenizer.add_prefix_space': expected false (GPT-2 adds no space before the "
+                  "text), got 136"});
+    j["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", "yes"}};
+    expect_error([&] { Gpt2Bpe::from_tokenizer_json_text(j.dump(), "t.json"); },
+                 {"t.json: field 'pre_tokenizer.use_regex': expected true", "got a string (\"yes\")"});
+    j["pre_tokenizer"] = {{"type", "ByteLevel"}};
+    expect_error([&] { Gpt2Bpe::from_tokenizer_json_text(j.dump(), "t.json"); },
+                 {"add_prefix_space': expected false", "got nothing (true by default)"});
+    // An id far beyond the number of tokens fails on the gap, without tables for that id.
+    expect_error([&] { Gpt2Bpe::from_texts("{\"a\": 1073741824, \"b\": 0}", "v.json", "a b\n", "m.txt"); },
+                 {"v.json: no token has id 1 (ids must be 0..V-1 without gaps; the largest is 1073741824)"});
+    // Numbers beyond a double, and text that is not UTF-8, are errors naming the file.
+    expect_error([&] { Gpt2Bpe::from_texts("{\"a\": 1e999}", "v.json", "", "m.txt"); }, {"v.json: not valid JSON: number overflow"});
+    expect_error([&] { Gpt2Bpe::from_texts("{\n\"a\xff\": 1}", "v.json", "", "m.txt"); },
+                 {"v.json:2: not valid UTF-8 at column 3 (byte 0xff"});
+}

@@ -84,8 +84,12 @@ struct CleanFlags {
 };
 
 template <Scorer S, class R>
-CleanedSet clean_with(S scorer, R reference, const CleanFlags& f, Gpt<Cpu>& base, std::span<const Example> pool) {
+CleanedSet clean_with(S scorer, R reference, const CleanFlags& f, Gpt<Cpu>& base, std::span<const Example> pool,
+                      Progress& progress) {
     TokenCleaner<Cpu, S, AnyThreshold, R> cleaner(scorer, make_threshold(f.select), std::move(reference), f.batch_size);
+    cleaner.set_progress([&](std::size_t done, std::size_t, std::int64_t tokens) {
+        progress.update(static_cast<std::int64_t>(done), tokens);
+    });
     CleanedSet result;
     cleaner.run(base, pool, [&](std::size_t, const CleanedSet& c) { result = c; });
     return result;
@@ -102,16 +106,19 @@ inline void run_clean(const GlobalFlags& g, const CleanFlags& f) {
     std::optional<Gpt<Cpu>> ref;
     if (two_models) {
         LoadedModel r = load_model_dir(f.ref);
+        require_same_shape(f.base, base.config(), f.ref, r.config, "reference model");
         ref.emplace(r.config, std::move(r.params));
     }
     log(g, "scoring " + std::to_string(pool.size()) + " examples with the " + f.scorer + " scorer, selecting with --select " +
                f.select.select);
     CleanedSet cleaned;
-    if (f.scorer == "delta") cleaned = clean_with(LossDelta{}, FixedReference<Cpu>{&*ref}, f, base, pool);
-    else if (f.scorer == "reverse") cleaned = clean_with(ReverseLossDelta{}, FixedReference<Cpu>{&*ref}, f, base, pool);
-    else if (f.scorer == "loss") cleaned = clean_with(BaseLoss{}, NoReference{}, f, base, pool);
-    else if (f.scorer == "entropy") cleaned = clean_with(BaseEntropy{}, NoReference{}, f, base, pool);
+    Progress progress("clean: scoring", static_cast<std::int64_t>(pool.size()), "examples", progress_mode(g));
+    if (f.scorer == "delta") cleaned = clean_with(LossDelta{}, FixedReference<Cpu>{&*ref}, f, base, pool, progress);
+    else if (f.scorer == "reverse") cleaned = clean_with(ReverseLossDelta{}, FixedReference<Cpu>{&*ref}, f, base, pool, progress);
+    else if (f.scorer == "loss") cleaned = clean_with(BaseLoss{}, NoReference{}, f, base, pool, progress);
+    else if (f.scorer == "entropy") cleaned = clean_with(BaseEntropy{}, NoReference{}, f, base, pool, progress);
     else fail("--scorer: expected delta, reverse, loss or entropy, got '", f.scorer, "'");
+    progress.finish();
     write_cleaned(f.out, {&cleaned}, f.with_scores);
     log(g, "kept " + std::to_string(cleaned.kept) + " of " + std::to_string(cleaned.targets) + " target tokens -> " +
                f.out.string());
@@ -126,21 +133,6 @@ struct EvolveFlags {
     std::int64_t score_batch_size = 8;
     bool with_scores = false;
 };
-
-// FNV-1a of a file's bytes: identifies the inputs a resumable run was started with.
-inline std::uint64_t file_hash(const fs::path& p, std::uint64_t h = 1469598103934665603ULL) {
-    std::ifstream in(p, std::ios::binary);
-    if (!in) fail(p.string(), ": cannot open the file");
-    char buf[1 << 16];
-    while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-        for (std::streamsize i = 0; i < in.gcount(); ++i) {
-            h ^= static_cast<unsigned char>(buf[i]);
-            h *= 1099511628211ULL;
-        }
-        if (!in) break;
-    }
-    return h;
-}
 
 inline std::string evolve_fingerprint(const EvolveFlags& f) {
     const auto& o = f.train.options;
@@ -165,8 +157,7 @@ inline void run_evolve(const GlobalFlags& g, EvolveFlags f) {
     std::optional<GptParams<Cpu>> warmup;
     if (!f.warmup.empty()) {
         LoadedModel w = load_model_dir(f.warmup);
-        if (w.params.numel() != base.params().numel())
-            fail(f.warmup.string(), ": the warm-up model's shape differs from ", f.base.string());
+        require_same_shape(f.base, base.config(), f.warmup, w.config, "warm-up model");
         warmup.emplace(std::move(w.params));
     }
     SelfEvolving<Cpu> evolving;
@@ -176,9 +167,41 @@ inline void run_evolve(const GlobalFlags& g, EvolveFlags f) {
     evolving.work_dir = f.work.empty() ? fs::path(f.out.string() + ".work") : f.work;
     evolving.fingerprint = evolve_fingerprint(f);
     evolving.log = [&g](const std::string& line) { log(g, line); };
+    // Progress per chunk (scoring, then training); SIGINT/SIGTERM stop the run between two
+    // steps, keeping the finished chunks in the work directory for the next run to resume.
+    const InterruptScope interrupts;
+    std::optional<Progress> progress;
+    std::size_t chunk = 0;
+    const std::string of_chunks = "/" + std::to_string(f.chunks - 1);
+    const fs::path work_dir = evolving.work_dir;
+    const auto stop_if_interrupted = [&] {
+        if (const int sig = interrupt_signal())
+            throw Interrupted(sig, std::string("evolve: ") + signal_name(sig) + " in chunk " + std::to_string(chunk) +
+                                       of_chunks + "; the finished chunks are kept in " + work_dir.string() +
+                                       ": run the same command again to continue");
+    };
+    evolving.on_chunk = [&](std::size_t t) {
+        chunk = t;
+        progress.reset();
+    };
+    evolving.on_train_step = [&](const TrainStep& s) {
+        if (s.step == 1) progress.emplace("evolve: chunk " + std::to_string(chunk) + of_chunks + " training",
+                                          s.total_steps, "steps", progress_mode(g));
+        progress->update(s.step, s.tokens, step_detail(s));
+        if (s.step == s.total_steps) progress->finish(step_detail(s));
+        else stop_if_interrupted();
+    };
     TokenCleaner<Cpu, LossDelta, AnyThreshold, SelfEvolving<Cpu>> cleaner(LossDelta{}, make_threshold(f.select),
                                                                           evolving, f.score_batch_size);
+    cleaner.set_progress([&](std::size_t done, std::size_t total, std::int64_t tokens) {
+        if (done == 0) progress.emplace("evolve: chunk " + std::to_string(chunk) + of_chunks + " scoring",
+                                        static_cast<std::int64_t>(total), "examples", progress_mode(g));
+        progress->update(static_cast<std::int64_t>(done), tokens);
+        if (done == total) progress->finish();
+        else stop_if_interrupted();
+    });
     const GptParams<Cpu> final_params = cleaner.run(base, pool, [](std::size_t, const CleanedSet&) {});
+    progress.reset();
 
     // The cleaned pool, from the chunk files (resumed chunks included), beside the model.
     const fs::path work = cleaner.reference().work_dir;

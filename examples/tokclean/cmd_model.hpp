@@ -5,10 +5,13 @@
 
 #include "common.hpp"
 #include "tokclean/clean/rho1.hpp"
+#include "tokclean/core/interrupt.hpp"
 #include "tokclean/io/atomic_file.hpp"
+#include "tokclean/io/file_hash.hpp"
 #include "tokclean/io/number_format.hpp"
 #include "tokclean/nn/gpt_init.hpp"
 #include "tokclean/nn/scorer.hpp"
+#include "tokclean/nn/train_checkpoint.hpp"
 #include "tokclean/nn/trainer.hpp"
 
 namespace tokclean::cli {
@@ -37,6 +40,10 @@ inline void run_init(const GlobalFlags& g, const InitFlags& f) {
         c.vocab_size = 257;
         c.eos_token_id = 256;
     } else {  // a directory (or file) with GPT-2 BPE tokenizer files
+        std::error_code ec;
+        if (!fs::exists(f.tokenizer, ec))
+            fail("--tokenizer: ", f.tokenizer, ": no such file or directory (expected 'byte', or a directory with "
+                 "GPT-2's vocab.json + merges.txt or tokenizer.json)");
         const fs::path src = fs::is_directory(f.tokenizer) ? fs::path(f.tokenizer) : fs::path(f.tokenizer).parent_path();
         const Gpt2Bpe bpe = Gpt2Bpe::from_model_dir(src);
         c.tokenizer = "gpt2-bpe";
@@ -60,6 +67,9 @@ struct TrainFlags {
     bool shuffle = false;  // --shuffle: the default, accepted so scripts can say it
     std::string select;  // with --ref: "batch" (RHO-1)
     double keep = 0.6;
+    std::int64_t checkpoint_every = 0;  // steps between checkpoints; 0: only on SIGINT/SIGTERM
+    fs::path checkpoint_dir;            // default: OUT.ckpt
+    bool resume = false;
 };
 
 inline void finish_train_options(TrainFlags& f) {
@@ -67,35 +77,90 @@ inline void finish_train_options(TrainFlags& f) {
     f.options.shuffle = !f.no_shuffle;
 }
 
-inline std::function<void(const TrainStep&)> train_progress(const GlobalFlags& g) {
-    return [&g](const TrainStep& s) {
-        const std::int64_t every = std::max<std::int64_t>(1, s.total_steps / 20);
-        if (s.step % every == 0 || s.step == s.total_steps || s.step == 1)
-            log(g, "step " + std::to_string(s.step) + "/" + std::to_string(s.total_steps) + "  loss " +
-                       fixed(s.loss, 4) + "  lr " + fixed(s.lr, 7) + "  " +
-                       fixed(static_cast<double>(s.tokens) / std::max(s.seconds, 1e-9), 0) + " tok/s");
-    };
+// "step 12/200, loss 2.3456, lr 0.0001000" for progress.
+inline std::string step_detail(const TrainStep& s) { return "loss " + fixed(s.loss, 4) + ", lr " + fixed(s.lr, 7); }
+
+// A model directory's fingerprint: its config.json and weights.
+inline std::string model_fingerprint(const fs::path& dir) {
+    return hex64(file_hash(dir / std::string(weights_file_name), file_hash(dir / std::string(config_file_name))));
 }
 
+// What a train run depends on, for its checkpoints: a checkpoint only continues the same run.
+inline nlohmann::json train_settings(const TrainFlags& f) {
+    const auto& o = f.options;
+    return {{"--model", model_fingerprint(f.model)},
+            {"--data", hex64(file_hash(f.data.data))},
+            {"--ref", f.ref.empty() ? std::string() : model_fingerprint(f.ref)},
+            {"--select", f.select}, {"--keep", f.keep}, {"--epochs", o.epochs}, {"--steps", o.steps},
+            {"--batch-size", o.batch_size}, {"--lr", o.lr}, {"--schedule", f.schedule},
+            {"--warmup-ratio", o.warmup_ratio}, {"--weight-decay", o.weight_decay}, {"--grad-clip", o.grad_clip},
+            {"--shuffle", o.shuffle}, {"--seed", o.seed}, {"--seq-len", f.data.seq_len}, {"--strict", f.data.strict}};
+}
+
+inline fs::path train_checkpoint_dir(const TrainFlags& f) {
+    if (!f.checkpoint_dir.empty()) return f.checkpoint_dir;
+    fs::path out = f.out;
+    if (out.filename().empty()) out = out.parent_path();  // "out/"
+    return fs::path(out.string() + ".ckpt");
+}
+
+// Fine-tunes --model on --data into --out. With --checkpoint-every N the run saves a
+// checkpoint (weights, AdamW moments, step, data position, shuffling RNG) every N steps, and
+// always on SIGINT/SIGTERM, into --checkpoint-dir (default OUT.ckpt), then exits with 128 +
+// the signal; --resume continues from it and ends with the same model, bit for bit, as an
+// uninterrupted run. The checkpoint is removed once OUT is written.
 inline TrainReport run_train(const GlobalFlags& g, TrainFlags f) {
+    if (f.checkpoint_every < 0) fail("--checkpoint-every: expected a non-negative number of steps, got ", f.checkpoint_every);
     CliModel m = load_cli_model(f.model);
     const std::vector<Example> data = load_data(g, f.data, m.config, m.tokenizer);
+    require_targets(f.data.data, data);
     finish_train_options(f);
     std::optional<Gpt<Cpu>> ref;
     if (!f.ref.empty()) {  // RHO-1: excess loss against a fixed reference, top-k per batch
         if (f.select != "batch")
             fail("--ref: online selection supports --select batch (RHO-1's rule), got '", f.select, "'");
         LoadedModel r = load_model_dir(f.ref);
-        if (r.params.numel() != m.params.numel())
-            fail(f.ref.string(), ": the reference model's shape differs from ", f.model.string());
+        require_same_shape(f.model, m.config, f.ref, r.config, "reference model");
         ref.emplace(r.config, std::move(r.params));
         f.options.weighter = rho1_weighter(*ref, f.keep);
     } else if (!f.select.empty()) {
         fail("--select with train needs --ref DIR (RHO-1's online rule)");
     }
     Gpt<Cpu> model(m.config, std::move(m.params));
-    const auto report = train(model, std::span<const Example>(data), f.options, train_progress(g));
+    Trainer<Cpu> trainer(model, std::span<const Example>(data), f.options);
+
+    TrainCheckpoint checkpoint(train_checkpoint_dir(f), train_settings(f));
+    const std::string ckpt = checkpoint.dir().string();
+    if (checkpoint.exists()) {
+        if (!f.resume)
+            fail(checkpoint.state_file().string(), ": a checkpoint of an interrupted run is here (step ",
+                 checkpoint.saved_step(), "): add --resume to continue it, or remove ", ckpt, " to start afresh");
+        checkpoint.restore(trainer);
+        log(g, "resuming at step " + std::to_string(trainer.steps_done()) + "/" + std::to_string(trainer.total_steps()) +
+                   " from " + ckpt);
+    } else if (f.resume) {
+        log(g, "--resume: no checkpoint in " + ckpt + "; starting at step 0");
+    }
+
+    const InterruptScope interrupts;
+    Progress progress("train", trainer.total_steps(), "steps", progress_mode(g), trainer.steps_done());
+    const std::int64_t tokens0 = trainer.report().tokens;
+    while (!trainer.done()) {
+        const TrainStep s = trainer.step();
+        progress.update(s.step, s.tokens - tokens0, step_detail(s));
+        if (trainer.done()) break;
+        if (const int sig = interrupt_signal()) {
+            checkpoint.save(trainer);
+            throw Interrupted(sig, std::string("train: ") + signal_name(sig) + " at step " + std::to_string(s.step) + "/" +
+                                       std::to_string(s.total_steps) + "; checkpoint saved in " + ckpt +
+                                       ": run the same command with --resume to continue");
+        }
+        if (f.checkpoint_every > 0 && s.step % f.checkpoint_every == 0) checkpoint.save(trainer);
+    }
+    const TrainReport report = trainer.report();
+    progress.finish("loss " + fixed(report.last_loss, 4));
     save_model_dir(f.out, model.config(), model.params(), tokenizer_files(f.model));
+    checkpoint.remove();
     std::cout << "{\"model\": " << quoted(f.out.string()) << ", \"steps\": " << report.steps
               << ", \"first_loss\": " << report.first_loss << ", \"last_loss\": " << report.last_loss
               << ", \"seconds\": " << fixed(report.seconds, 3) << ", \"tokens_per_s\": "
@@ -116,8 +181,11 @@ inline double run_score(const GlobalFlags& g, const ScoreFlags& f) {
     AtomicFile out(f.out);
     std::string line;
     double sum = 0.0;
-    std::int64_t targets = 0;
-    score_examples(model, std::span<const Example>(data), f.batch_size, [&](std::size_t, std::span<const float> losses) {
+    std::int64_t targets = 0, tokens = 0;
+    Progress progress("score", static_cast<std::int64_t>(data.size()), "examples", progress_mode(g));
+    score_examples(model, std::span<const Example>(data), f.batch_size, [&](std::size_t i, std::span<const float> losses) {
+        tokens += static_cast<std::int64_t>(losses.size());
+        progress.update(static_cast<std::int64_t>(i) + 1, tokens);
         line = "{\"losses\": [";
         for (std::size_t j = 0; j < losses.size(); ++j) {
             if (j) line += ", ";
@@ -131,6 +199,7 @@ inline double run_score(const GlobalFlags& g, const ScoreFlags& f) {
         out.write(line);
     });
     out.commit();
+    progress.finish();
     const double mean = targets ? sum / static_cast<double>(targets) : 0.0;
     log(g, "scored " + std::to_string(data.size()) + " examples, " + std::to_string(targets) +
                " target tokens, mean loss " + fixed(mean, 4) + " -> " + f.out.string());

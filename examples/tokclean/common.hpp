@@ -12,6 +12,7 @@
 #include "tokclean/data/byte_tokenizer.hpp"
 #include "tokclean/data/gpt2_bpe.hpp"
 #include "tokclean/data/jsonl_reader.hpp"
+#include "tokclean/io/progress.hpp"
 #include "tokclean/nn/checkpoint.hpp"
 
 namespace tokclean::cli {
@@ -26,6 +27,9 @@ struct GlobalFlags {
 inline void log(const GlobalFlags& g, const std::string& line) {
     if (!g.quiet) std::cerr << line << '\n';
 }
+
+// Progress on stderr: a bar on a terminal, plain lines otherwise, nothing with --quiet.
+inline Progress::Mode progress_mode(const GlobalFlags& g) { return Progress::mode_for(g.quiet); }
 
 inline std::string fixed(double x, int digits) {
     char buf[64];
@@ -97,6 +101,36 @@ inline CliModel load_cli_model(const fs::path& dir) {
     LoadedModel m = load_model_dir(dir);
     ModelTokenizer tok(dir, m.config);
     return {dir, m.config, std::move(m.params), std::move(tok)};
+}
+
+// A second model used with the base one (a reference, a warm-up model) must have its shape
+// and its tokenizer: the same ids must mean the same tokens. `role` names it in the message.
+inline void require_same_shape(const fs::path& base_dir, const GptConfig& base, const fs::path& other_dir,
+                               const GptConfig& other, std::string_view role) {
+    const auto where = (other_dir / std::string(config_file_name)).string();
+    const auto check = [&](const char* field, long long want, long long got) {
+        if (want != got)
+            fail(where, ": field '", field, "': ", got, ", but the base model ", base_dir.string(), " has ", want,
+                 " (the ", role, " must have the base model's shape)");
+    };
+    check("n_layer", base.n_layer, other.n_layer);
+    check("n_head", base.n_head, other.n_head);
+    check("n_embd", base.n_embd, other.n_embd);
+    check("vocab_size", base.vocab_size, other.vocab_size);
+    check("n_positions", base.n_positions, other.n_positions);
+    check("eos_token_id", base.eos_token_id, other.eos_token_id);
+    if (base.tokenizer != other.tokenizer)
+        fail(where, ": field 'tokclean_tokenizer': \"", other.tokenizer.empty() ? "none" : other.tokenizer,
+             "\", but the base model ", base_dir.string(), " has \"", base.tokenizer.empty() ? "none" : base.tokenizer,
+             "\" (the ", role, " must read tokens as the base model does)");
+}
+
+// Training data must hold at least one target token (a label other than -100 after position 0).
+inline void require_targets(const fs::path& data_file, const std::vector<Example>& data) {
+    for (const auto& ex : data)
+        if (ex.num_targets() > 0) return;
+    fail(data_file.string(), ": no target tokens in any example (every label after position 0 is -100): "
+                             "nothing to train on");
 }
 
 }  // namespace tokclean::cli

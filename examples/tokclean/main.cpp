@@ -6,6 +6,8 @@
 #include "cmd_clean.hpp"
 #include "cmd_demo.hpp"
 #include "cmd_model.hpp"
+#include "cmd_report.hpp"
+#include "help.hpp"
 #include "tokclean/core/threads.hpp"
 
 using namespace tokclean;
@@ -79,6 +81,10 @@ int main(int argc, char** argv) {
     train_cmd->add_option("--select", train_flags.select, "with --ref: batch");
     train_cmd->add_option("--keep", train_flags.keep, "with --ref: fraction of each batch's targets trained on")
         ->capture_default_str();
+    train_cmd->add_option("--checkpoint-every", train_flags.checkpoint_every,
+                          "save a checkpoint every N steps (0: only on SIGINT/SIGTERM)")->capture_default_str();
+    train_cmd->add_option("--checkpoint-dir", train_flags.checkpoint_dir, "where checkpoints go (default: OUT.ckpt)");
+    train_cmd->add_flag("--resume", train_flags.resume, "continue from the checkpoint of an interrupted run");
 
     ScoreFlags score_flags;
     auto* score_cmd = app.add_subcommand("score", "per-token losses of every example: {\"losses\": [null, ...]}");
@@ -130,12 +136,26 @@ int main(int argc, char** argv) {
     gen_cmd->add_option("--prompt", gen_flags.prompt, "prompt text")->required();
     gen_cmd->add_option("--max-new-tokens", gen_flags.max_new_tokens, "tokens to generate at most")->capture_default_str();
 
-    DemoFlags demo;
-    auto* demo_cmd = app.add_subcommand("demo", "the pipeline on shipped data");
-    demo_cmd->add_option("--data", demo.data, "demo data")->capture_default_str();
-    demo_cmd->add_option("--work", demo.work, "directory for the demo's outputs")->capture_default_str();
-    demo_cmd->add_option("--steps", demo.steps, "training steps")->capture_default_str();
+    ReportFlags report_flags;
+    auto* report_cmd = app.add_subcommand("report", "an HTML page of a cleaned file: kept/dropped tokens coloured by score");
+    report_cmd->add_option("--data", report_flags.data, "cleaned JSONL (tokclean clean --with-scores)")->required();
+    report_cmd->add_option("--out", report_flags.out, "HTML file to write")->required();
+    report_cmd->add_option("--model", report_flags.model, "model directory whose tokenizer shows the tokens as text");
+    report_cmd->add_option("--max-examples", report_flags.max_examples, "examples shown token by token")->capture_default_str();
+    report_cmd->add_option("--kinds", report_flags.kinds, "JSONL aligned with --data: {\"kinds\": \"PPBI...\"}, one letter per token");
 
+    DemoFlags demo;
+    auto* demo_cmd = app.add_subcommand("demo", "the paper's pipeline and its baselines on the shipped task");
+    demo_cmd->add_option("--data", demo.data, "directory with the demo task")->capture_default_str();
+    demo_cmd->add_option("--work", demo.work, "directory for the demo's outputs")->capture_default_str();
+    demo_cmd->add_option("--seed", demo.seed, "seed of initialisation, shuffling and random selection")->capture_default_str();
+    demo_cmd->add_option("--keep", demo.keep, "fraction of target tokens the selection arms keep")->capture_default_str();
+    demo_cmd->add_option("--pretrain-epochs", demo.pretrain_epochs, "epochs of base pre-training")->capture_default_str();
+    demo_cmd->add_option("--sft-epochs", demo.sft_epochs, "epochs of each SFT arm")->capture_default_str();
+    demo_cmd->add_option("--warmup-epochs", demo.warmup_epochs, "epochs of the reference's warm-up")->capture_default_str();
+    demo_cmd->add_option("--json", demo.json, "also write the results as JSON to this file");
+
+    add_help_footers(app);
     CLI11_PARSE(app, argc, argv);
     try {
         set_cpu_threads(g.threads);
@@ -147,7 +167,11 @@ int main(int argc, char** argv) {
         else if (*evolve_cmd) run_evolve(g, evolve_flags);
         else if (*eval_cmd) run_eval(g, eval_flags);
         else if (*gen_cmd) run_generate(g, gen_flags);
+        else if (*report_cmd) run_report(g, report_flags);
         else if (*demo_cmd) run_demo(g, demo);
+    } catch (const Interrupted& e) {  // SIGINT/SIGTERM: what could be saved is saved
+        std::cerr << "tokclean: interrupted: " << e.what() << '\n';
+        return e.exit_code();
     } catch (const std::exception& e) {
         std::cerr << "tokclean: error: " << e.what() << '\n';
         return 1;

@@ -43,6 +43,10 @@ struct SelfEvolving {
     std::filesystem::path work_dir;         // empty: no checkpoints
     std::string fingerprint;                // what a resumed run must match (inputs, settings)
     std::function<void(const std::string&)> log = {};
+    // Called as chunk t (the paper's index) begins, and after each training step of a chunk
+    // (progress; an exception thrown here stops the run, keeping the finished chunks).
+    std::function<void(std::size_t t)> on_chunk = {};
+    std::function<void(const TrainStep&)> on_train_step = {};
 
     template <class Cleaner>
     GptParams<D> run(const Cleaner& cleaner, Gpt<D>& base, std::span<const Example> pool,
@@ -60,13 +64,14 @@ struct SelfEvolving {
             const auto [b, e] = chunk_range(pool.size(), parts, c);
             const std::span<const Example> chunk = pool.subspan(b, e - b);
             const std::size_t t = warmup ? c + 1 : c;  // the paper's chunk index
+            if (on_chunk) on_chunk(t);
             CleanedSet cleaned = t == 0 ? pass_through(chunk) : cleaner.clean_set(base, &current, chunk);
             say("chunk " + std::to_string(t) + " (examples " + std::to_string(b) + ".." + std::to_string(e) +
                 "): kept " + std::to_string(cleaned.kept) + " of " + std::to_string(cleaned.targets) +
                 " targets; training θ_" + std::to_string(t) + " -> θ_" + std::to_string(t + 1));
             TrainOptions opt = train;
             opt.seed = train.seed + t;
-            tokclean::train(current, std::span<const Example>(cleaned.examples), opt);
+            tokclean::train(current, std::span<const Example>(cleaned.examples), opt, on_train_step);
             if (!work_dir.empty()) checkpoint(c, cleaned, current);
             sink(c, cleaned);
         }
@@ -97,10 +102,16 @@ private:
         } catch (const nlohmann::json::exception&) {
             fail(progress_file().string(), ": not valid JSON (remove the work directory to start afresh)");
         }
-        if (j.value("fingerprint", std::string{}) != fingerprint)
+        const auto fp = j.is_object() ? j.find("fingerprint") : j.end();
+        const auto cd = j.is_object() ? j.find("chunks_done") : j.end();
+        if (fp == j.end() || cd == j.end() || !fp->is_string() || !cd->is_number_unsigned() ||
+            cd->get<std::size_t>() > chunks)
+            fail(progress_file().string(), ": expected {\"fingerprint\": string, \"chunks_done\": 0..", chunks,
+                 "} (remove the work directory to start afresh)");
+        if (fp->get_ref<const std::string&>() != fingerprint)
             fail(progress_file().string(), ": the work directory belongs to a run with other inputs or "
                  "settings (use another --work directory, or the same flags and data)");
-        const auto done = j.value("chunks_done", std::size_t{0});
+        const auto done = cd->get<std::size_t>();
         if (done == 0) return 0;
         LoadedModel m = load_model_dir(model_dir(done));
         current = Gpt<D>(m.config, std::move(m.params));

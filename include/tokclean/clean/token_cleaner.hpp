@@ -9,6 +9,7 @@
 //   static constexpr bool provides_reference;     // scores get TokenStats::ref_loss
 //   auto run(const TokenCleaner<...>& cleaner, Gpt<D>& base, std::span<const Example> pool,
 //            const ChunkSink& sink);              // calls cleaner.clean_set per chunk
+#include <algorithm>
 #include <concepts>
 #include <cstdint>
 #include <functional>
@@ -62,13 +63,19 @@ public:
     R& reference() { return reference_; }
     std::int64_t batch_size() const { return batch_size_; }
 
+    // Called while a set is scored: (examples scored, examples in the set, tokens run through
+    // the models so far). Scoring then goes in slices of whole batches (about 100 of them),
+    // which gives the same scores as one pass: each batch holds the same examples.
+    using ProgressHook = std::function<void(std::size_t done, std::size_t total, std::int64_t tokens)>;
+    void set_progress(ProgressHook hook) { progress_ = std::move(hook); }
+
     // Scores `set` with (base, ref), selects within it, and relabels the dropped targets.
     CleanedSet clean_set(Gpt<D>& base, Gpt<D>* ref, std::span<const Example> set) const {
         StatsRequest req;
         req.reference = S::needs_reference;
         req.entropy = S::needs_entropy;
         req.batch_size = batch_size_;
-        const TokenStats stats = collect_token_stats(base, ref, set, req);
+        const TokenStats stats = progress_ ? collect_in_slices(base, ref, set, req) : collect_token_stats(base, ref, set, req);
         std::vector<float> scores(stats.num_tokens());      // (N)
         scorer_.score(stats, scores);
         std::vector<std::uint8_t> keep(stats.num_tokens());  // (N)
@@ -82,10 +89,38 @@ public:
     }
 
 private:
+    TokenStats collect_in_slices(Gpt<D>& base, Gpt<D>* ref, std::span<const Example> set, const StatsRequest& req) const {
+        if (req.batch_size <= 0) fail("--batch-size: expected a positive integer, got ", req.batch_size);
+        const auto bs = static_cast<std::size_t>(req.batch_size);
+        const std::size_t batches = (set.size() + bs - 1) / bs;
+        const std::size_t per = bs * std::max<std::size_t>(1, (batches + 99) / 100);  // whole batches
+        const std::int64_t passes = req.reference ? 2 : 1;
+        TokenStats all;
+        all.offsets.push_back(0);
+        std::int64_t tokens = 0;
+        progress_(0, set.size(), 0);
+        for (std::size_t first = 0; first < set.size(); first += per) {
+            const auto part = set.subspan(first, std::min(per, set.size() - first));
+            TokenStats s = collect_token_stats(base, ref, part, req);
+            const std::int64_t shift = all.offsets.back();
+            for (std::size_t e = 1; e < s.offsets.size(); ++e) all.offsets.push_back(shift + s.offsets[e]);
+            const auto append = [](auto& to, const auto& from) { to.insert(to.end(), from.begin(), from.end()); };
+            append(all.positions, s.positions);
+            append(all.is_eos, s.is_eos);
+            append(all.base_loss, s.base_loss);
+            append(all.ref_loss, s.ref_loss);
+            append(all.base_entropy, s.base_entropy);
+            for (const auto& ex : part) tokens += passes * static_cast<std::int64_t>(ex.size());
+            progress_(first + part.size(), set.size(), tokens);
+        }
+        return all;
+    }
+
     S scorer_;
     T threshold_;
     R reference_;
     std::int64_t batch_size_;
+    ProgressHook progress_;
 };
 
 }  // namespace tokclean

@@ -43,7 +43,7 @@ void append_losses(Gpt<D>& model, std::span<const Example> data, std::int64_t ba
         for (std::size_t i = first; i < last; ++i) indices.push_back(i);
         const Batch batch = make_batch(data, indices);
         const std::int64_t B = batch.batch_size(), T = batch.seq_len();
-        model.forward(batch.input_ids.data(), batch.labels.data(), B, T);
+        model.forward(batch.input_ids.data(), batch.labels.data(), B, T, ForwardFor::scoring);
         const auto l = model.token_losses();  // (B, T)
         std::vector<float> ent;
         if (entropy) ent = model.target_entropy();

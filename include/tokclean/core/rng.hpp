@@ -2,6 +2,7 @@
 // A small deterministic random number generator (xoshiro256**, seeded by splitmix64) with
 // a Box-Muller normal. The same seed gives the same numbers on every platform and compiler,
 // which std::normal_distribution does not promise.
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <numbers>
@@ -36,6 +37,15 @@ public:
         while (u1 <= 0.0) u1 = uniform();
         const double u2 = uniform();
         return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
+    }
+
+    // The generator's whole state, to save and restore a run (from_state continues the
+    // sequence exactly where state() was taken).
+    std::array<std::uint64_t, 4> state() const { return {state_[0], state_[1], state_[2], state_[3]}; }
+    static Rng from_state(const std::array<std::uint64_t, 4>& s) {
+        Rng r;
+        for (int i = 0; i < 4; ++i) r.state_[i] = s[static_cast<std::size_t>(i)];
+        return r;
     }
 
 private:

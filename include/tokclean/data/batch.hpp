@@ -3,6 +3,7 @@
 // examples form each step's batch (file order or shuffled per epoch, PyTorch DataLoader
 // semantics with drop_last=False).
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <numeric>
@@ -95,6 +96,26 @@ public:
         return out;
     }
 
+    // Where the schedule stands, to continue it exactly after a restart (a training
+    // checkpoint): the steps handed out, the epoch and the position in its order, and the
+    // random state from which that epoch's order was drawn.
+    struct State {
+        std::size_t step = 0;
+        std::size_t epoch = 0;
+        std::size_t pos = 0;
+        std::array<std::uint64_t, 4> epoch_rng{};
+    };
+    State state() const { return {step_, epoch_, pos_, epoch_rng_}; }
+    // Continues from `s`, taken from a schedule of the same (n, batch_size, shuffle, seed).
+    void restore(const State& s) {
+        if (s.pos > n_) fail("schedule position ", s.pos, " is beyond the ", n_, " examples");
+        rng_ = Rng::from_state(s.epoch_rng);
+        start_epoch();  // redraws that epoch's order; rng_ ends where it was
+        pos_ = s.pos;
+        epoch_ = s.epoch;
+        step_ = s.step;
+    }
+
     std::size_t steps_per_epoch() const { return (n_ + batch_size_ - 1) / batch_size_; }
     std::size_t step() const { return step_; }    // steps handed out so far
     std::size_t epoch() const { return epoch_; }  // epoch of the last step handed out (0-based)
@@ -103,6 +124,7 @@ public:
 
 private:
     void start_epoch() {
+        epoch_rng_ = rng_.state();
         std::iota(order_.begin(), order_.end(), std::size_t{0});
         if (shuffle_)
             for (std::size_t i = n_ - 1; i > 0; --i) std::swap(order_[i], order_[rng_.below(i + 1)]);
@@ -113,6 +135,7 @@ private:
     std::size_t batch_size_;
     bool shuffle_;
     Rng rng_;
+    std::array<std::uint64_t, 4> epoch_rng_{};  // rng_ before this epoch's shuffle
     std::vector<std::size_t> order_;
     std::size_t pos_ = 0;
     std::size_t epoch_ = 0;

@@ -214,21 +214,29 @@ inline std::string read_text_file(const std::filesystem::path& path) {
 
 // Parses a JSON file; a syntax error names its line and column (vocab.json is usually one
 // long line, tokenizer.json often many).
-inline nlohmann::json parse_json_file(const std::filesystem::path& path) {
-    const std::string text = read_text_file(path);
+inline nlohmann::json parse_json_text(std::string_view text, const std::string& file) {
     try {
         return nlohmann::json::parse(text);
     } catch (const nlohmann::json::parse_error& e) {
         // e.byte counts the bytes read, the offending one included.
-        const std::size_t at = std::min<std::size_t>(e.byte > 0 ? e.byte - 1 : 0, text.size());
+        std::size_t at = std::min<std::size_t>(e.byte > 0 ? e.byte - 1 : 0, text.size());
+        const std::size_t bad = first_invalid_utf8(text.substr(0, std::min(text.size(), at + 1)));
+        if (bad != std::string_view::npos) at = bad;
         const std::string_view before(text.data(), at);
         const std::size_t line =
             1 + static_cast<std::size_t>(std::count(before.begin(), before.end(), '\n'));
         const std::size_t line_start = before.rfind('\n');  // npos on the first line
         const std::size_t column = line_start == std::string_view::npos ? at + 1 : at - line_start;
-        fail(path.string(), ":", line, ": not valid JSON at column ", column, ": ",
-             json_parse_reason(e));
+        if (bad != std::string_view::npos)
+            fail(file, ":", line, ": not valid UTF-8 at column ", column, " (byte ",
+                 hex_byte(static_cast<unsigned char>(text[at])), "; JSON text must be UTF-8)");
+        fail(file, ":", line, ": not valid JSON at column ", column, ": ", json_parse_reason(e));
+    } catch (const nlohmann::json::exception& e) {  // out_of_range: a number too large for a double
+        fail(file, ": not valid JSON: ", json_parse_reason(e));
     }
+}
+inline nlohmann::json parse_json_file(const std::filesystem::path& path) {
+    return parse_json_text(read_text_file(path), path.string());
 }
 
 // A token for messages: quoted, escaped, shortened, on one line.
@@ -256,8 +264,14 @@ public:
     // ship GPT-2.
     static Gpt2Bpe from_files(const std::filesystem::path& vocab_json,
                               const std::filesystem::path& merges_txt) {
-        const std::string vocab_file = vocab_json.string();
-        const nlohmann::json vocab = detail::gpt2::parse_json_file(vocab_json);
+        const std::string vocab_text = detail::gpt2::read_text_file(vocab_json);
+        return from_texts(vocab_text, vocab_json.string(), detail::gpt2::read_text_file(merges_txt),
+                          merges_txt.string());
+    }
+    // The same from the files' contents; the names are for errors.
+    static Gpt2Bpe from_texts(std::string_view vocab_text, const std::string& vocab_file,
+                              std::string_view merges_text, const std::string& merges_file) {
+        const nlohmann::json vocab = detail::gpt2::parse_json_text(vocab_text, vocab_file);
         if (!vocab.is_object())
             fail(vocab_file, ": expected a JSON object of token -> id, got ",
                  json_type_name(vocab));
@@ -265,8 +279,7 @@ public:
         b.add_vocab(vocab, vocab_file, "");
         b.finish_vocab(vocab_file);
 
-        const std::string merges_file = merges_txt.string();
-        const std::string text = detail::gpt2::read_text_file(merges_txt);
+        const std::string_view text = merges_text;
         std::size_t line_no = 0;
         for (std::size_t pos = 0; pos < text.size();) {
             std::size_t eol = text.find('\n', pos);
@@ -294,8 +307,12 @@ public:
     // name one token. Options that would change the ids (other pre-tokenizers, word suffixes,
     // dropout) are rejected rather than ignored.
     static Gpt2Bpe from_tokenizer_json(const std::filesystem::path& tokenizer_json) {
-        const std::string file = tokenizer_json.string();
-        const nlohmann::json doc = detail::gpt2::parse_json_file(tokenizer_json);
+        return from_tokenizer_json_text(detail::gpt2::read_text_file(tokenizer_json),
+                                        tokenizer_json.string());
+    }
+    // The same from the file's contents; `file` names it in errors.
+    static Gpt2Bpe from_tokenizer_json_text(std::string_view text, const std::string& file) {
+        const nlohmann::json doc = detail::gpt2::parse_json_text(text, file);
         const JsonWhere w{file, 0};
         require_object(doc, w);
         const auto where_field = [&](std::string_view field) {
@@ -313,12 +330,15 @@ public:
                                                                   : json_describe(*pre))
                      : std::string("null"));
         // Hugging Face's defaults for absent fields: add_prefix_space and use_regex true.
-        if (pre->value("add_prefix_space", true) != false)
+        // (Compared as JSON values: a number or a string there is an error like any other.)
+        const auto prefix_space = pre->find("add_prefix_space");
+        if (prefix_space == pre->end() || *prefix_space != false)
             fail(where_field("pre_tokenizer.add_prefix_space"),
-                 ": expected false (GPT-2 adds no space before the text)");
-        if (pre->value("use_regex", true) != true)
+                 ": expected false (GPT-2 adds no space before the text), got ",
+                 prefix_space == pre->end() ? std::string("nothing (true by default)") : json_describe(*prefix_space));
+        if (const auto regex = pre->find("use_regex"); regex != pre->end() && *regex != true)
             fail(where_field("pre_tokenizer.use_regex"),
-                 ": expected true (GPT-2 splits with its regex)");
+                 ": expected true (GPT-2 splits with its regex), got ", json_describe(*regex));
 
         const auto& model = require_field(doc, "model", w);
         if (!model.is_object())
@@ -539,6 +559,17 @@ private:
             std::int64_t max_id = -1;
             for (const auto& e : entries_) max_id = std::max(max_id, e.id);
             if (max_id < 0) fail(file, ": the vocabulary is empty");
+            if (static_cast<std::size_t>(max_id) >= entries_.size()) {
+                // Fewer entries than ids: there is a gap. Find it without allocating tables
+                // for the largest id (a one-line file may claim an id of 2^30).
+                std::vector<std::int64_t> ids;
+                for (const auto& e : entries_) ids.push_back(e.id);
+                std::sort(ids.begin(), ids.end());
+                ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+                std::int64_t gap = 0;
+                while (static_cast<std::size_t>(gap) < ids.size() && ids[static_cast<std::size_t>(gap)] == gap) ++gap;
+                fail(file, ": no token has id ", gap, " (ids must be 0..V-1 without gaps; the largest is ", max_id, ")");
+            }
             m.tokens.assign(static_cast<std::size_t>(max_id + 1), std::string());
             m.bytes.assign(m.tokens.size(), std::string());
             std::vector<const Entry*> owner(m.tokens.size(), nullptr);
@@ -704,7 +735,13 @@ private:
         const std::size_t n = piece.size();
         constexpr std::uint32_t none = 0xFFFFFFFF;
         static thread_local Scratch scratch;
-        auto& [id, next, prev, heap, created] = scratch;
+        // (Named references, not a structured binding: lambdas cannot capture those before
+        // clang 16.)
+        auto& id = scratch.id;
+        auto& next = scratch.next;
+        auto& prev = scratch.prev;
+        auto& heap = scratch.heap;
+        auto& created = scratch.created;
         id.resize(n);
         next.resize(n);
         prev.resize(n);

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <istream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -244,6 +245,17 @@ inline Example parse_tokenized(const nlohmann::json& obj, const ReadOptions& opt
     } else {
         ex.labels = ex.input_ids;
     }
+    if (const auto* scores = find_field(obj, "scores")) {  // what `clean --with-scores` wrote
+        if (!scores->is_array())
+            fail(w.str(), ": field 'scores': expected an array of numbers and nulls, got ", json_describe(*scores));
+        for (std::size_t i = 0; i < scores->size(); ++i)
+            if (!(*scores)[i].is_number() && !(*scores)[i].is_null())
+                fail(w.str(), ": field 'scores'[", i, "]: expected a number or null, got ",
+                     json_describe((*scores)[i]));
+        if (scores->size() != ex.input_ids.size())
+            fail(w.str(), ": field 'scores': length ", scores->size(), " differs from the length ",
+                 ex.input_ids.size(), " of 'input_ids'");
+    }
     if (find_field(obj, "attention_mask")) {
         const auto mask = read_id_array(obj, "attention_mask", w, [&](std::int64_t m, std::size_t i) {
             if (m != 1)
@@ -304,14 +316,22 @@ inline Example parse_example_line(std::string_view line, const JsonWhere& w,
 class ExampleReader {
 public:
     ExampleReader(const std::filesystem::path& path, ReadOptions options)
-        : file_(path.string()), options_(std::move(options)), in_(path, std::ios::binary) {
-        if (!in_) fail(file_, ": cannot open the file");
+        : file_(path.string()), options_(std::move(options)), file_in_(path, std::ios::binary), in_(&file_in_) {
+        if (!file_in_) fail(file_, ": cannot open the file");
+        std::error_code ec;
+        if (std::filesystem::is_directory(path, ec)) fail(file_, ": is a directory, not a JSONL file");
     }
+    // Reads from a stream (which must outlive the reader); `name` stands for the file in errors.
+    ExampleReader(std::istream& in, std::string name, ReadOptions options)
+        : file_(std::move(name)), options_(std::move(options)), in_(&in) {}
+
+    ExampleReader(const ExampleReader&) = delete;
+    ExampleReader& operator=(const ExampleReader&) = delete;
 
     // The next example, or false at the end of the file.
     bool next(Example& out) {
         std::string line;
-        while (std::getline(in_, line)) {
+        while (std::getline(*in_, line)) {
             ++line_;
             if (!line.empty() && line.back() == '\r') line.pop_back();
             if (line.find_first_not_of(" \t\r\f\v") == std::string::npos) continue;
@@ -320,7 +340,7 @@ public:
             truncated_ += cut;
             return true;
         }
-        if (in_.bad()) fail(file_, ":", line_ + 1, ": read error");
+        if (in_->bad()) fail(file_, ":", line_ + 1, ": read error");
         return false;
     }
 
@@ -330,7 +350,8 @@ public:
 private:
     std::string file_;
     ReadOptions options_;
-    std::ifstream in_;
+    std::ifstream file_in_;
+    std::istream* in_;
     std::size_t line_ = 0;
     std::size_t truncated_ = 0;
 };

@@ -2,6 +2,7 @@
 // Typed access to the fields of a JSON object, with one-line errors that name the file, the
 // line (when known) and the field: "data.jsonl:7: field 'labels': expected an array, got a
 // string". Also parsing of JSON text and files with the parser's position in the error.
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -27,23 +28,87 @@ struct JsonWhere {
 
 namespace detail {
 
-// Replaces control characters so that a message stays on one line.
-inline std::string one_line(std::string s) {
-    for (char& c : s)
-        if (c == '\n' || c == '\r' || c == '\t') c = ' ';
-    return s;
+
+// The length of the well-formed UTF-8 sequence at s[i] (Unicode Table 3-7: no overlong
+// forms, no surrogates, nothing above U+10FFFF), or 0 if s[i] does not begin one.
+inline std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
+    const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+    const unsigned b0 = b(0);
+    const std::size_t left = s.size() - i;
+    const auto cont = [&](std::size_t k, unsigned lo = 0x80, unsigned hi = 0xBF) {
+        return k < left && b(k) >= lo && b(k) <= hi;
+    };
+    if (b0 < 0x80) return 1;
+    if (b0 >= 0xC2 && b0 <= 0xDF) return cont(1) ? 2 : 0;
+    if (b0 >= 0xE0 && b0 <= 0xEF)
+        return cont(1, b0 == 0xE0 ? 0xA0 : 0x80, b0 == 0xED ? 0x9F : 0xBF) && cont(2) ? 3 : 0;
+    if (b0 >= 0xF0 && b0 <= 0xF4)
+        return cont(1, b0 == 0xF0 ? 0x90 : 0x80, b0 == 0xF4 ? 0x8F : 0xBF) && cont(2) && cont(3) ? 4 : 0;
+    return 0;
 }
 
+// The offset of the first byte of `s` that does not begin a well-formed UTF-8 sequence, or
+// npos if `s` is valid UTF-8.
+inline std::size_t first_invalid_utf8(std::string_view s) {
+    for (std::size_t i = 0; i < s.size();) {
+        const std::size_t n = utf8_sequence_length(s, i);
+        if (n == 0) return i;
+        i += n;
+    }
+    return std::string_view::npos;
+}
+
+// "0x0a": a byte for messages.
+inline std::string hex_byte(unsigned char c) {
+    static constexpr char hex[] = "0123456789abcdef";
+    return std::string("0x") + hex[c >> 4] + hex[c & 15];
+}
+
+// Makes text safe to print on one line: control characters and bytes that are not valid
+// UTF-8 become \xNN.
+inline std::string printable(std::string_view s) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    for (std::size_t i = 0; i < s.size();) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        const std::size_t n = utf8_sequence_length(s, i);
+        if (n == 0 || c < 0x20 || c == 0x7F) {
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+            ++i;
+        } else {
+            out.append(s.substr(i, n));
+            i += n;
+        }
+    }
+    return out;
+}
+
+// Text from the input (a key, a name) made safe for a one-line message.
+inline std::string one_line(std::string_view s) { return printable(s); }
+
 // The parser's reason without nlohmann's "[json.exception.parse_error.101] parse error at
-// line 1, column 5: " prefix (we report the place ourselves).
-inline std::string json_parse_reason(const nlohmann::json::parse_error& e) {
+// line 1, column 5: " prefix (we report the place ourselves), printable on one line.
+inline std::string json_parse_reason(const nlohmann::json::exception& e) {
     std::string what = e.what();
     if (auto p = what.find("] "); p != std::string::npos && what.starts_with("[json.exception"))
         what.erase(0, p + 2);
     if (what.starts_with("parse error")) {
         if (auto p = what.find(": "); p != std::string::npos) what.erase(0, p + 2);
     }
-    return one_line(what);
+    return printable(what);
+}
+
+// "not valid UTF-8 at column 7 (byte 0xff)" when the first `parsed_bytes` of the text (what
+// the parser read before it failed) are not UTF-8, else "": JSON text must be UTF-8, and
+// saying so beats the parser's "ill-formed UTF-8 byte".
+inline std::string utf8_problem(std::string_view text, bool line_oriented, std::size_t parsed_bytes) {
+    const std::size_t at = first_invalid_utf8(text.substr(0, std::min(parsed_bytes, text.size())));
+    if (at == std::string_view::npos) return {};
+    return std::string("not valid UTF-8 at ") + (line_oriented ? "column " : "byte ") + std::to_string(at + 1) +
+           " (byte " + hex_byte(static_cast<unsigned char>(text[at])) +
+           "; JSON text must be UTF-8: re-encode the file, e.g. with iconv -t UTF-8)";
 }
 
 }  // namespace detail
@@ -82,8 +147,12 @@ inline nlohmann::json parse_json(std::string_view text, const JsonWhere& where) 
     try {
         return nlohmann::json::parse(text.begin(), text.end());
     } catch (const nlohmann::json::parse_error& e) {
+        if (const std::string bad = detail::utf8_problem(text, where.line != 0, e.byte); !bad.empty())
+            fail(where.str(), ": ", bad);
         fail(where.str(), ": not valid JSON at ", where.line ? "column " : "byte ", e.byte, ": ",
              detail::json_parse_reason(e));
+    } catch (const nlohmann::json::exception& e) {  // out_of_range: a number too large for a double
+        fail(where.str(), ": not valid JSON: ", detail::json_parse_reason(e));
     }
 }
 

@@ -139,7 +139,7 @@ public:
     bool contains(std::string_view name) const { return index_.find(name) != index_.end(); }
     const SafetensorsTensor& tensor(std::string_view name) const {
         auto it = index_.find(name);
-        if (it == index_.end()) fail(where_, ": no tensor '", name, "'");
+        if (it == index_.end()) fail(where_, ": no tensor '", detail::printable(name), "'");
         return tensors_[it->second];
     }
     Dtype dtype(std::string_view name) const { return tensor(name).dtype; }
@@ -159,7 +159,7 @@ public:
     void read_float(std::string_view name, std::span<float> out) const {
         const auto& t = tensor(name);
         if (!dtype_is_readable(t.dtype))
-            fail(where_, ": tensor '", name, "': unsupported dtype ", dtype_name(t.dtype),
+            fail(where_, ": tensor '", detail::printable(name), "': unsupported dtype ", dtype_name(t.dtype),
                  " (tokclean reads F32, F16 and BF16)");
         TOKCLEAN_CHECK(out.size() == static_cast<std::size_t>(t.numel()), "tensor '", name,
                        "' has ", t.numel(), " elements, output ", out.size());
@@ -197,7 +197,7 @@ public:
     Tensor<float, Cpu> to_float(std::string_view name) const {
         const auto& t = tensor(name);
         if (t.shape.size() > static_cast<std::size_t>(Shape::max_rank))
-            fail(where_, ": tensor '", name, "': rank ", t.shape.size(), " is above the supported ",
+            fail(where_, ": tensor '", detail::printable(name), "': rank ", t.shape.size(), " is above the supported ",
                  Shape::max_rank);
         Tensor<float, Cpu> out(to_shape(t.shape));
         read_float(name, out.span());
@@ -246,13 +246,18 @@ private:
         try {
             header = nlohmann::json::parse(text, text + header_len, on_event);
         } catch (const nlohmann::json::parse_error& e) {
+            if (const std::string bad = detail::utf8_problem(std::string_view(text, header_len), false, e.byte);
+                !bad.empty())
+                fail(where_, ": header is ", bad);
             fail(where_, ": header is not valid JSON at byte ", e.byte, ": ",
                  detail::json_parse_reason(e));
+        } catch (const nlohmann::json::exception& e) {  // out_of_range: a number too large for a double
+            fail(where_, ": header is not valid JSON: ", detail::json_parse_reason(e));
         }
         if (!header.is_object())
             fail(where_, ": header is not a JSON object but ", json_type_name(header));
         if (!duplicate.empty())
-            fail(where_, ": tensor '", duplicate, "' appears more than once in the header");
+            fail(where_, ": tensor '", detail::printable(duplicate), "' appears more than once in the header");
 
         for (const auto& [name, entry] : header.items()) {
             if (name == "__metadata__") {
@@ -271,8 +276,8 @@ private:
         const SafetensorsTensor* prev = nullptr;
         for (const auto& t : tensors_) {
             if (t.begin < covered)
-                fail(where_, ": tensors '", prev->name, "' [", prev->begin, ", ", prev->end,
-                     "] and '", t.name, "' [", t.begin, ", ", t.end, "] overlap");
+                fail(where_, ": tensors '", detail::printable(prev->name), "' [", prev->begin, ", ", prev->end,
+                     "] and '", detail::printable(t.name), "' [", t.begin, ", ", t.end, "] overlap");
             if (t.begin > covered)
                 fail(where_, ": bytes [", covered, ", ", t.begin,
                      ") of the data section belong to no tensor (the format forbids holes)");
@@ -290,7 +295,7 @@ private:
             fail(where_, ": '__metadata__' must be an object of strings, got ", json_type_name(m));
         for (const auto& [key, value] : m.items()) {
             if (!value.is_string())
-                fail(where_, ": '__metadata__' field '", key, "': expected a string, got ",
+                fail(where_, ": '__metadata__' field '", detail::printable(key), "': expected a string, got ",
                      json_describe(value));
             metadata_.emplace(key, value.get<std::string>());
         }
@@ -298,7 +303,7 @@ private:
 
     SafetensorsTensor parse_entry(const std::string& name, const nlohmann::json& e,
                                   std::uint64_t data_size) const {
-        const std::string at = where_ + ": tensor '" + name + "'";
+        const std::string at = where_ + ": tensor '" + detail::printable(name) + "'";
         const JsonWhere w{at, 0};
         if (!e.is_object()) fail(at, ": expected an object, got ", json_type_name(e));
         reject_unknown_fields(e, {"dtype", "shape", "data_offsets"}, w);
@@ -307,7 +312,7 @@ private:
         t.name = name;
         const std::string dtype = require_string(e, "dtype", w);
         const auto parsed = parse_dtype(dtype);
-        if (!parsed) fail(at, ": unknown dtype '", dtype, "'");
+        if (!parsed) fail(at, ": unknown dtype '", detail::printable(dtype), "'");
         t.dtype = *parsed;
 
         const auto& shape = require_field(e, "shape", w);
@@ -374,9 +379,9 @@ inline void save_safetensors(const std::filesystem::path& path,
     std::set<std::string_view> names;
     for (const auto& e : entries) {
         if (e.name == "__metadata__" || e.name.empty())
-            fail(path.string(), ": '", e.name, "' cannot be a tensor name");
+            fail(path.string(), ": '", detail::printable(e.name), "' cannot be a tensor name");
         if (!names.insert(e.name).second)
-            fail(path.string(), ": tensor '", e.name, "' given twice");
+            fail(path.string(), ": tensor '", detail::printable(e.name), "' given twice");
         auto shape = nlohmann::ordered_json::array();
         for (int i = 0; i < e.shape.rank(); ++i) shape.push_back(e.shape[i]);
         const std::uint64_t bytes = static_cast<std::uint64_t>(e.shape.numel()) * 4;

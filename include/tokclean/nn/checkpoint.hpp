@@ -43,21 +43,23 @@ inline std::vector<std::filesystem::path> tokenizer_files(const std::filesystem:
 
 // ---- config.json ----------------------------------------------------------------------
 
-// Reads config.json. Required: n_layer, n_head, n_embd, vocab_size, n_positions. Optional:
-// layer_norm_epsilon (1e-5), model_type (must be "gpt2"), eos_token_id (256 for the byte
-// tokenizer, else vocab_size - 1, GPT-2's <|endoftext|>), tokclean_tokenizer ("byte",
-// "gpt2-bpe" or "none"; absent: "gpt2-bpe" if vocab.json or tokenizer.json is in the
-// directory, else "none"). Settings that would change the math of our GPT-2 without us
-// noticing (another activation, an inner size other than 4C, untied embeddings, other
-// attention scaling) are errors. Other Hugging Face fields are ignored.
-inline GptConfig load_gpt_config(const std::filesystem::path& dir) {
-    const auto path = dir / config_file_name;
-    const JsonWhere w{path.string(), 0};
-    const nlohmann::json j = read_json_file(path);
+// The most parameters a config.json may imply (2^40, 4 TiB of F32): beyond it the sizes are
+// a mistake or hostile, and their products would overflow 64-bit counts.
+inline constexpr std::int64_t max_gpt_params = std::int64_t{1} << 40;
+
+// Reads config.json's JSON object. Required: n_layer, n_head, n_embd, vocab_size,
+// n_positions. Optional: layer_norm_epsilon (1e-5, in (0, 1]), model_type (must be "gpt2"),
+// eos_token_id (256 for the byte tokenizer, else vocab_size - 1, GPT-2's <|endoftext|>),
+// tokclean_tokenizer ("byte", "gpt2-bpe" or "none"; absent: "gpt2-bpe" if
+// `has_bpe_files`, else "none"). Settings that would change the math of our GPT-2 without
+// us noticing (another activation, an inner size other than 4C, untied embeddings, other
+// attention scaling) are errors. Other Hugging Face fields are ignored (config.json files
+// carry dozens of them). `w` names the file in errors.
+inline GptConfig parse_gpt_config(const nlohmann::json& j, const JsonWhere& w, bool has_bpe_files) {
     require_object(j, w);
 
     if (const auto type = optional_string(j, "model_type", "gpt2", w); type != "gpt2")
-        fail(w.str(), ": field 'model_type': expected \"gpt2\", got \"", type, "\"");
+        fail(w.str(), ": field 'model_type': expected \"gpt2\", got \"", detail::printable(type), "\"");
 
     GptConfig c;
     c.n_layer = require_int(j, "n_layer", w);
@@ -65,27 +67,27 @@ inline GptConfig load_gpt_config(const std::filesystem::path& dir) {
     c.n_embd = require_int(j, "n_embd", w);
     c.vocab_size = require_int(j, "vocab_size", w);
     c.n_positions = require_int(j, "n_positions", w);
-    c.layer_norm_epsilon = static_cast<float>(optional_number(j, "layer_norm_epsilon", 1e-5, w));
+    const double eps = optional_number(j, "layer_norm_epsilon", 1e-5, w);
+    if (!(eps > 0.0 && eps <= 1.0))
+        fail(w.str(), ": field 'layer_norm_epsilon': expected a number in (0, 1], got ", eps);
+    c.layer_norm_epsilon = static_cast<float>(eps);
 
     std::string tok;
     if (find_field(j, "tokclean_tokenizer")) {
         tok = require_string(j, "tokclean_tokenizer", w);
         if (tok != "byte" && tok != "gpt2-bpe" && tok != "none")
-            fail(w.str(), ": field 'tokclean_tokenizer': expected \"byte\", \"gpt2-bpe\" or \"none\", got \"",
-                 tok, "\"");
+            fail(w.str(), ": field 'tokclean_tokenizer': expected \"byte\", \"gpt2-bpe\" or \"none\", got ",
+                 json_describe(nlohmann::json(tok)));
     } else {
-        std::error_code ec;
-        const bool bpe = std::filesystem::exists(dir / "vocab.json", ec) ||
-                         std::filesystem::exists(dir / "tokenizer.json", ec);
-        tok = bpe ? "gpt2-bpe" : "none";
+        tok = has_bpe_files ? "gpt2-bpe" : "none";
     }
     c.tokenizer = tok == "none" ? "" : tok;
     c.eos_token_id = optional_int(j, "eos_token_id", tok == "byte" ? 256 : c.vocab_size - 1, w);
 
     if (const auto act = optional_string(j, "activation_function", "gelu_new", w);
         act != "gelu_new" && act != "gelu_pytorch_tanh")
-        fail(w.str(), ": field 'activation_function': \"", act,
-             "\" is not supported (tokclean computes the tanh GELU, \"gelu_new\")");
+        fail(w.str(), ": field 'activation_function': ", json_describe(nlohmann::json(act)),
+             " is not supported (tokclean computes the tanh GELU, \"gelu_new\")");
     if (const auto inner = optional_int64(j, "n_inner", 4LL * c.n_embd, w); inner != 4LL * c.n_embd)
         fail(w.str(), ": field 'n_inner': ", inner, " is not supported (only 4 * n_embd = ",
              4LL * c.n_embd, ")");
@@ -97,7 +99,29 @@ inline GptConfig load_gpt_config(const std::filesystem::path& dir) {
         fail(w.str(), ": field 'scale_attn_by_inverse_layer_idx': true is not supported");
 
     c.validate(w.str());
+    // V·C + T·C + L·(12C² + 13C) + 2C, in floating point so that it cannot overflow.
+    const double C = c.n_embd, params = (static_cast<double>(c.vocab_size) + c.n_positions) * C +
+                                        static_cast<double>(c.n_layer) * (12.0 * C * C + 13.0 * C) + 2.0 * C;
+    if (params > static_cast<double>(max_gpt_params))
+        fail(w.str(), ": n_layer ", c.n_layer, ", n_embd ", c.n_embd, ", vocab_size ", c.vocab_size,
+             " and n_positions ", c.n_positions, " imply ", params, " parameters, more than the 2^40 tokclean can hold");
     return c;
+}
+
+// parse_gpt_config of JSON text; `where` names it in errors.
+inline GptConfig parse_gpt_config(std::string_view text, const std::string& where, bool has_bpe_files) {
+    const JsonWhere w{where, 0};
+    return parse_gpt_config(parse_json(text, w), w, has_bpe_files);
+}
+
+// Reads dir/config.json (see parse_gpt_config).
+inline GptConfig load_gpt_config(const std::filesystem::path& dir) {
+    const auto path = dir / config_file_name;
+    const nlohmann::json j = read_json_file(path);
+    std::error_code ec;
+    const bool bpe = std::filesystem::exists(dir / "vocab.json", ec) ||
+                     std::filesystem::exists(dir / "tokenizer.json", ec);
+    return parse_gpt_config(j, JsonWhere{path.string(), 0}, bpe);
 }
 
 namespace detail {
@@ -210,12 +234,12 @@ inline std::vector<GptParamKey> gpt_param_keys(const GptConfig& config) {
     return keys;
 }
 
-// Reads dir/model.safetensors (F32, F16 or BF16; keys with or without "transformer.") into
-// a new GptParams of `config`. Errors name the file and the key: an unknown key, a missing
+// Reads dir/model.safetensors (load_gpt_params) or a validated safetensors file
+// (gpt_params_from) (F32, F16 or BF16; keys with or without "transformer.") into a new
+// GptParams of `config`. Errors name the file and the key: an unknown key, a missing
 // key, a shape other than config.json implies, a non-finite weight, an lm_head.weight that
 // is not a copy of wte.weight. attn.bias / attn.masked_bias (causal-mask buffers) are ignored.
-inline GptParams<Cpu> load_gpt_params(const std::filesystem::path& dir, const GptConfig& config) {
-    const SafetensorsFile file(dir / weights_file_name);
+inline GptParams<Cpu> gpt_params_from(const SafetensorsFile& file, const GptConfig& config) {
     const std::string& where = file.where();
     const auto keys = gpt_param_keys(config);
     std::map<std::string, std::size_t, std::less<>> wanted;
@@ -233,7 +257,7 @@ inline GptParams<Cpu> load_gpt_params(const std::filesystem::path& dir, const Gp
         if (auto it = wanted.find(key); it != wanted.end()) {
             auto& slot = found[it->second];
             if (!slot.empty())
-                fail(where, ": tensors '", slot, "' and '", t.name, "' are the same parameter");
+                fail(where, ": tensors '", detail::printable(slot), "' and '", detail::printable(t.name), "' are the same parameter");
             slot = t.name;
             continue;
         }
@@ -243,27 +267,34 @@ inline GptParams<Cpu> load_gpt_params(const std::filesystem::path& dir, const Gp
             if (key == h + ".attn.bias" || key == h + ".attn.masked_bias") continue;
         }
         if (layer && *layer >= config.n_layer)
-            fail(where, ": tensor '", t.name, "': layer ", *layer, " but config.json has n_layer = ",
+            fail(where, ": tensor '", detail::printable(t.name), "': layer ", *layer, " but config.json has n_layer = ",
                  config.n_layer);
-        fail(where, ": unknown tensor '", t.name, "' (not a GPT-2 parameter)");
+        fail(where, ": unknown tensor '", detail::printable(t.name), "' (not a GPT-2 parameter)");
     }
 
-    GptParams<Cpu> params(config);
+    // Every tensor is checked against config.json before the parameters are allocated, so a
+    // config.json that claims a larger model than the file holds fails without allocating.
     for (std::size_t i = 0; i < keys.size(); ++i) {
         const auto& k = keys[i];
         if (found[i].empty())
             fail(where, ": missing tensor '", k.name, "' (expected shape ", k.shape.str(), ")");
         const auto& t = file.tensor(found[i]);
-        if (t.shape.size() > static_cast<std::size_t>(Shape::max_rank) ||
+        if (t.shape.size() != static_cast<std::size_t>(k.shape.rank()) ||
             !(SafetensorsFile::to_shape(t.shape) == k.shape))
-            fail(where, ": tensor '", t.name, "': shape ", t.shape_str(), " but config.json implies ",
+            fail(where, ": tensor '", detail::printable(t.name), "': shape ", t.shape_str(), " but config.json implies ",
                  k.shape.str());
+    }
+
+    GptParams<Cpu> params(config);
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        const auto& k = keys[i];
+        const auto& t = file.tensor(found[i]);
         const auto n = static_cast<std::size_t>(k.shape.numel());
         float* dst = detail::param_slice(params, k);
         file.read_float(t.name, {dst, n});
         for (std::size_t e = 0; e < n; ++e)
             if (!std::isfinite(dst[e]))
-                fail(where, ": tensor '", t.name, "': element ", e, " is ", dst[e],
+                fail(where, ": tensor '", detail::printable(t.name), "': element ", e, " is ", dst[e],
                      " (weights must be finite)");
     }
 
@@ -279,6 +310,10 @@ inline GptParams<Cpu> load_gpt_params(const std::filesystem::path& dir, const Gp
                         "supported)");
     }
     return params;
+}
+
+inline GptParams<Cpu> load_gpt_params(const std::filesystem::path& dir, const GptConfig& config) {
+    return gpt_params_from(SafetensorsFile(dir / weights_file_name), config);
 }
 
 // A loaded model directory.

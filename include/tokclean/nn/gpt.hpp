@@ -13,17 +13,23 @@
 #include <cstdint>
 #include <limits>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "tokclean/backend/cpu.hpp"
 #include "tokclean/core/error.hpp"
 #include "tokclean/core/labels.hpp"
 #include "tokclean/nn/gpt_activations.hpp"
+#include "tokclean/nn/gpt_block.hpp"
 #include "tokclean/nn/gpt_params.hpp"
 
 namespace tokclean {
 
-
+// What a forward keeps. For backward (the default): every layer's activations. For scoring:
+// only what token_losses(), target_argmax() and target_entropy() read, the layers sharing one
+// set of buffers (a fraction of the memory and of the traffic); backward() then refuses.
+// Both give the same losses, bit for bit.
+enum class ForwardFor : bool { backward, scoring };
 
 template <class D = Cpu>
 class Gpt {
@@ -39,15 +45,15 @@ public:
         if (grads_.flat().empty()) grads_ = GptParams<D>(config_);
         return grads_;
     }
-    void zero_grad() { grads().flat().zero(); }
+    void zero_grad() { fill_zero(D{}, grads().flat().data(), grads().numel()); }
 
     // Runs the model on input_ids (B, T) and labels (B, T); returns the mean loss over the
     // targets (0 when there are none). Per-token losses: token_losses().
     float forward(const std::int32_t* input_ids, const std::int32_t* labels, std::int64_t B,
-                  std::int64_t T);
+                  std::int64_t T, ForwardFor purpose = ForwardFor::backward);
     // (B, T) of the last forward: the loss at each target, NaN elsewhere.
     std::span<const float> token_losses() const {
-        return {acts_.token_losses.data(), static_cast<std::size_t>(B_ * T_)};
+        return {head_.token_losses.data(), static_cast<std::size_t>(B_ * T_)};
     }
     std::int64_t num_targets() const { return static_cast<std::int64_t>(head_rows_.size()); }
 
@@ -66,13 +72,19 @@ public:
 
 private:
     void collect_targets(const std::int32_t* input_ids, const std::int32_t* labels);
+    const float* blocks_for_backward();  // returns ln_f's output (B·T, C)
+    const float* blocks_for_scoring();
+    float head_forward(const float* lnf);
 
     GptConfig config_;
     GptParams<D> params_;
     GptParams<D> grads_;
     GptActivations<D> acts_;
+    GptScoreActivations<D> score_acts_;
+    GptHeadBuffers<D> head_;
     const std::int32_t* input_ids_ = nullptr;  // (B, T) of the last forward, caller-owned
     std::int64_t B_ = 0, T_ = 0;
+    bool kept_for_backward_ = false;         // the last forward was ForwardFor::backward
     std::vector<std::int64_t> head_rows_;    // (M) row b·T + j - 1 of each target (b, j)
     std::vector<std::int64_t> loss_slots_;   // (M) slot b·T + j of each target
     std::vector<std::int32_t> head_targets_; // (M) labels[b, j]
@@ -103,64 +115,90 @@ void Gpt<D>::collect_targets(const std::int32_t* input_ids, const std::int32_t* 
 
 template <class D>
 float Gpt<D>::forward(const std::int32_t* input_ids, const std::int32_t* labels, std::int64_t B,
-                      std::int64_t T) {
+                      std::int64_t T, ForwardFor purpose) {
     const GptConfig& c = config_;
     if (T > c.n_positions)
         fail("sequence length ", T, " exceeds the model's n_positions = ", c.n_positions);
     B_ = B;
     T_ = T;
     input_ids_ = input_ids;
+    kept_for_backward_ = false;
     collect_targets(input_ids, labels);
-    const std::int64_t L = c.n_layer, C = c.n_embd, NH = c.n_head, V = c.vocab_size;
-    const std::int64_t BT = B * T, M = num_targets();
-    acts_.reserve(c, B, T, M);
+    head_.reserve(c, B * T, num_targets());
+    const float* lnf = purpose == ForwardFor::backward ? blocks_for_backward() : blocks_for_scoring();
+    kept_for_backward_ = purpose == ForwardFor::backward;
+    return head_forward(lnf);
+}
+
+template <class D>
+const float* Gpt<D>::blocks_for_backward() {
+    const GptConfig& c = config_;
+    const std::int64_t B = B_, T = T_, L = c.n_layer, C = c.n_embd, NH = c.n_head, BT = B * T;
+    acts_.reserve(c, B, T);
     auto& a = acts_;
     const D dev{};
-
-    embedding_forward(dev, a.encoded.data(), input_ids, params_[GptParam::wte].data(),
+    embedding_forward(dev, a.encoded.data(), input_ids_, params_[GptParam::wte].data(),
                       params_[GptParam::wpe].data(), B, T, C);
     for (std::int64_t l = 0; l < L; ++l) {
-        const auto w = params_.layer(static_cast<int>(l));
-        const float* residual = l == 0 ? a.encoded.data() : a.residual3.data() + (l - 1) * BT * C;
-        float* ln1 = a.ln1.data() + l * BT * C;
-        float* qkv = a.qkv.data() + l * BT * 3 * C;
-        float* atty = a.atty.data() + l * BT * C;
-        float* att = a.att.data() + l * B * NH * T * T;
-        float* residual2 = a.residual2.data() + l * BT * C;
-        float* ln2 = a.ln2.data() + l * BT * C;
-        float* fch = a.fch.data() + l * BT * 4 * C;
-        float* fch_gelu = a.fch_gelu.data() + l * BT * 4 * C;
-        float* residual3 = a.residual3.data() + l * BT * C;
-        float* scratch = a.dln.data();  // (BT, C) projection outputs, consumed at once
-
-        layernorm_forward(dev, ln1, a.ln1_mean.data() + l * BT, a.ln1_rstd.data() + l * BT,
-                          residual, w.ln1_w, w.ln1_b, BT, C, c.layer_norm_epsilon);
-        linear_forward(dev, qkv, ln1, w.qkv_w, w.qkv_b, BT, C, 3 * C);
-        attention_forward(dev, atty, att, qkv, B, T, C, NH);
-        linear_forward(dev, scratch, atty, w.attn_proj_w, w.attn_proj_b, BT, C, C);
-        residual_forward(dev, residual2, residual, scratch, BT * C);
-        layernorm_forward(dev, ln2, a.ln2_mean.data() + l * BT, a.ln2_rstd.data() + l * BT,
-                          residual2, w.ln2_w, w.ln2_b, BT, C, c.layer_norm_epsilon);
-        linear_forward(dev, fch, ln2, w.fc_w, w.fc_b, BT, C, 4 * C);
-        gelu_forward(dev, fch_gelu, fch, BT * 4 * C);
-        linear_forward(dev, scratch, fch_gelu, w.fc_proj_w, w.fc_proj_b, BT, 4 * C, C);
-        residual_forward(dev, residual3, residual2, scratch, BT * C);
+        const float* in = l == 0 ? a.encoded.data() : a.residual3.data() + (l - 1) * BT * C;
+        const GptBlockForward out{
+            a.ln1.data() + l * BT * C,       a.ln1_mean.data() + l * BT, a.ln1_rstd.data() + l * BT,
+            a.qkv.data() + l * BT * 3 * C,   a.att.data() + l * B * NH * T * T,
+            a.atty.data() + l * BT * C,      a.residual2.data() + l * BT * C,
+            a.ln2.data() + l * BT * C,       a.ln2_mean.data() + l * BT, a.ln2_rstd.data() + l * BT,
+            a.fch.data() + l * BT * 4 * C,   a.fch_gelu.data() + l * BT * 4 * C,
+            a.residual3.data() + l * BT * C};
+        gpt_block_forward(dev, out, in, std::as_const(params_).layer(static_cast<int>(l)), B, T, C,
+                          NH, c.layer_norm_epsilon);
     }
     layernorm_forward(dev, a.lnf.data(), a.lnf_mean.data(), a.lnf_rstd.data(),
                       a.residual3.data() + (L - 1) * BT * C, params_[GptParam::lnf_w].data(),
                       params_[GptParam::lnf_b].data(), BT, C, c.layer_norm_epsilon);
+    return a.lnf.data();
+}
 
-    // Token-sparse LM head: logits (M, V) = head_in (M, C) · wteᵀ.
-    std::fill_n(a.token_losses.data(), BT, std::numeric_limits<float>::quiet_NaN());
+template <class D>
+const float* Gpt<D>::blocks_for_scoring() {
+    const GptConfig& c = config_;
+    const std::int64_t B = B_, T = T_, L = c.n_layer, C = c.n_embd, NH = c.n_head, BT = B * T;
+    score_acts_.reserve(c, B, T);
+    auto& a = score_acts_;
+    const D dev{};
+    // The residual stream is updated in place; every other activation is overwritten by the
+    // next layer. The same kernels as blocks_for_backward(), so the same losses bit for bit.
+    float* stream = a.residual.data();  // (BT, C)
+    embedding_forward(dev, stream, input_ids_, params_[GptParam::wte].data(),
+                      params_[GptParam::wpe].data(), B, T, C);
+    const GptBlockForward out{a.ln.data(),  a.mean.data(), a.rstd.data(), a.qkv.data(),
+                              nullptr,      a.atty.data(), stream,        a.ln.data(),
+                              a.mean.data(), a.rstd.data(), a.fch.data(), a.fch.data(),
+                              stream};
+    for (std::int64_t l = 0; l < L; ++l)
+        gpt_block_forward(dev, out, stream, std::as_const(params_).layer(static_cast<int>(l)), B,
+                          T, C, NH, c.layer_norm_epsilon);
+    layernorm_forward(dev, a.ln.data(), a.mean.data(), a.rstd.data(), stream,
+                      params_[GptParam::lnf_w].data(), params_[GptParam::lnf_b].data(), BT, C,
+                      c.layer_norm_epsilon);
+    return a.ln.data();
+}
+
+// Token-sparse LM head: logits (M, V) = head_in (M, C) · wteᵀ, then the cross-entropy.
+template <class D>
+float Gpt<D>::head_forward(const float* lnf) {
+    const std::int64_t C = config_.n_embd, V = config_.vocab_size, M = num_targets();
+    auto& h = head_;
+    const D dev{};
+    std::fill_n(h.token_losses.data(), B_ * T_, std::numeric_limits<float>::quiet_NaN());
     if (M == 0) return 0.0f;
-    gather_rows(dev, a.head_in.data(), a.lnf.data(), head_rows_.data(), M, C);
-    matmul(dev, a.logits.data(), a.head_in.data(), params_[GptParam::wte].data(), M, V, C,
+    gather_rows(dev, h.head_in.data(), lnf, head_rows_.data(), M, C);
+    matmul(dev, h.logits.data(), h.head_in.data(), params_[GptParam::wte].data(), M, V, C,
            Transpose::no, Transpose::yes);
-    cross_entropy_forward(dev, a.head_losses.data(), a.logits.data(), head_targets_.data(), M, V);
+    cross_entropy_forward(dev, h.head_losses.data(), h.logits.data(), head_targets_.data(), M, V,
+                          h.lse.data());
     double sum = 0.0;
     for (std::int64_t m = 0; m < M; ++m) {
-        a.token_losses.data()[loss_slots_[m]] = a.head_losses.data()[m];
-        sum += a.head_losses.data()[m];
+        h.token_losses.data()[loss_slots_[m]] = h.head_losses.data()[m];
+        sum += h.head_losses.data()[m];
     }
     return static_cast<float>(sum / static_cast<double>(M));
 }
@@ -179,7 +217,7 @@ std::vector<std::int32_t> Gpt<D>::target_argmax() const {
     const std::int64_t V = config_.vocab_size;
     std::vector<std::int32_t> out(static_cast<std::size_t>(B_ * T_), -1);
     for (std::size_t m = 0; m < loss_slots_.size(); ++m) {
-        const float* row = acts_.logits.data() + static_cast<std::int64_t>(m) * V;
+        const float* row = head_.logits.data() + static_cast<std::int64_t>(m) * V;
         out[static_cast<std::size_t>(loss_slots_[m])] =
             static_cast<std::int32_t>(std::max_element(row, row + V) - row);  // first maximum
     }
@@ -191,7 +229,7 @@ std::vector<float> Gpt<D>::target_entropy() const {
     const std::int64_t V = config_.vocab_size;
     std::vector<float> out(static_cast<std::size_t>(B_ * T_), std::numeric_limits<float>::quiet_NaN());
     for (std::size_t m = 0; m < loss_slots_.size(); ++m) {
-        const float* row = acts_.logits.data() + static_cast<std::int64_t>(m) * V;
+        const float* row = head_.logits.data() + static_cast<std::int64_t>(m) * V;
         const float mx = *std::max_element(row, row + V);
         double z = 0.0, zx = 0.0;  // Σ e^(x - mx), Σ (x - mx) e^(x - mx)
         for (std::int64_t v = 0; v < V; ++v) {
@@ -209,7 +247,10 @@ void Gpt<D>::backward(std::span<const float> token_weights) {
     const GptConfig& c = config_;
     const std::int64_t B = B_, T = T_, L = c.n_layer, C = c.n_embd, NH = c.n_head,
                        V = c.vocab_size, BT = B * T, M = num_targets();
+    TOKCLEAN_CHECK(kept_for_backward_, "backward() after a forward that did not keep its "
+                   "activations (ForwardFor::scoring) or after another backward()");
     auto& a = acts_;
+    auto& h = head_;
     auto& g = grads();
     const D dev{};
     TOKCLEAN_CHECK(static_cast<std::int64_t>(token_weights.size()) == BT, "token_weights of ",
@@ -217,14 +258,16 @@ void Gpt<D>::backward(std::span<const float> token_weights) {
     if (M == 0) return;  // no target: the objective is a constant
 
     // LM head: d(objective)/d(loss_m) = weight of that token; dlogits overwrite the logits.
-    for (std::int64_t m = 0; m < M; ++m) a.dhead_losses.data()[m] = token_weights[static_cast<std::size_t>(loss_slots_[m])];
-    cross_entropy_backward(dev, a.logits.data(), a.logits.data(), head_targets_.data(),
-                           a.dhead_losses.data(), M, V);
-    matmul(dev, a.dhead_in.data(), a.logits.data(), params_[GptParam::wte].data(), M, C, V);
-    matmul(dev, g[GptParam::wte].data(), a.logits.data(), a.head_in.data(), V, C, M,
+    for (std::int64_t m = 0; m < M; ++m)
+        h.dhead_losses.data()[m] = token_weights[static_cast<std::size_t>(loss_slots_[m])];
+    cross_entropy_backward(dev, h.logits.data(), h.logits.data(), head_targets_.data(),
+                           h.dhead_losses.data(), M, V, h.lse.data());
+    kept_for_backward_ = false;  // the logits are gone
+    matmul(dev, h.dhead_in.data(), h.logits.data(), params_[GptParam::wte].data(), M, C, V);
+    matmul(dev, g[GptParam::wte].data(), h.logits.data(), h.head_in.data(), V, C, M,
            Transpose::yes, Transpose::no, true);
     fill_zero(dev, a.dln.data(), BT * C);
-    scatter_add_rows(dev, a.dln.data(), a.dhead_in.data(), head_rows_.data(), M, C);
+    scatter_add_rows(dev, a.dln.data(), h.dhead_in.data(), head_rows_.data(), M, C);
     fill_zero(dev, a.dresidual.data(), BT * C);
     layernorm_backward(dev, a.dresidual.data(), g[GptParam::lnf_w].data(),
                        g[GptParam::lnf_b].data(), a.dln.data(),
@@ -233,41 +276,18 @@ void Gpt<D>::backward(std::span<const float> token_weights) {
 
     // dresidual holds d(block output); each block turns it into d(block input).
     for (std::int64_t l = L - 1; l >= 0; --l) {
-        const auto w = params_.layer(static_cast<int>(l));
-        const auto dw = g.layer(static_cast<int>(l));
-        const float* residual = l == 0 ? a.encoded.data() : a.residual3.data() + (l - 1) * BT * C;
-        const float* ln1 = a.ln1.data() + l * BT * C;
-        const float* qkv = a.qkv.data() + l * BT * 3 * C;
-        const float* atty = a.atty.data() + l * BT * C;
-        const float* att = a.att.data() + l * B * NH * T * T;
-        const float* residual2 = a.residual2.data() + l * BT * C;
-        const float* ln2 = a.ln2.data() + l * BT * C;
-        const float* fch = a.fch.data() + l * BT * 4 * C;
-        const float* fch_gelu = a.fch_gelu.data() + l * BT * 4 * C;
-
-        // MLP: residual3 = residual2 + fc_proj(gelu(fc(ln2(residual2)))).
-        fill_zero(dev, a.dfch_gelu.data(), BT * 4 * C);
-        linear_backward(dev, a.dfch_gelu.data(), dw.fc_proj_w, dw.fc_proj_b, a.dresidual.data(),
-                        fch_gelu, w.fc_proj_w, BT, 4 * C, C);
-        fill_zero(dev, a.dfch.data(), BT * 4 * C);
-        gelu_backward(dev, a.dfch.data(), fch, a.dfch_gelu.data(), BT * 4 * C);
-        fill_zero(dev, a.dln.data(), BT * C);
-        linear_backward(dev, a.dln.data(), dw.fc_w, dw.fc_b, a.dfch.data(), ln2, w.fc_w, BT, C,
-                        4 * C);
-        layernorm_backward(dev, a.dresidual.data(), dw.ln2_w, dw.ln2_b, a.dln.data(), residual2,
-                           w.ln2_w, a.ln2_mean.data() + l * BT, a.ln2_rstd.data() + l * BT, BT, C);
-
-        // Attention: residual2 = residual + attn_proj(attention(qkv(ln1(residual)))).
-        fill_zero(dev, a.datty.data(), BT * C);
-        linear_backward(dev, a.datty.data(), dw.attn_proj_w, dw.attn_proj_b, a.dresidual.data(),
-                        atty, w.attn_proj_w, BT, C, C);
-        fill_zero(dev, a.dqkv.data(), BT * 3 * C);
-        attention_backward(dev, a.dqkv.data(), a.datty.data(), qkv, att, B, T, C, NH);
-        fill_zero(dev, a.dln.data(), BT * C);
-        linear_backward(dev, a.dln.data(), dw.qkv_w, dw.qkv_b, a.dqkv.data(), ln1, w.qkv_w, BT, C,
-                        3 * C);
-        layernorm_backward(dev, a.dresidual.data(), dw.ln1_w, dw.ln1_b, a.dln.data(), residual,
-                           w.ln1_w, a.ln1_mean.data() + l * BT, a.ln1_rstd.data() + l * BT, BT, C);
+        const GptBlockBackward in{
+            l == 0 ? a.encoded.data() : a.residual3.data() + (l - 1) * BT * C,
+            a.ln1.data() + l * BT * C,       a.ln1_mean.data() + l * BT, a.ln1_rstd.data() + l * BT,
+            a.qkv.data() + l * BT * 3 * C,   a.att.data() + l * B * NH * T * T,
+            a.atty.data() + l * BT * C,      a.residual2.data() + l * BT * C,
+            a.ln2.data() + l * BT * C,       a.ln2_mean.data() + l * BT, a.ln2_rstd.data() + l * BT,
+            a.fch.data() + l * BT * 4 * C,   a.fch_gelu.data() + l * BT * 4 * C,
+            a.dln.data(),                    a.datty.data(),
+            a.dqkv.data(),                   a.dfch.data()};
+        gpt_block_backward(dev, in, a.dresidual.data(),
+                           std::as_const(params_).layer(static_cast<int>(l)),
+                           g.layer(static_cast<int>(l)), B, T, C, NH);
     }
     embedding_backward(dev, g[GptParam::wte].data(), g[GptParam::wpe].data(), a.dresidual.data(),
                        input_ids_, B, T, C);

@@ -1,6 +1,8 @@
 #pragma once
-// The activations GPT-2's backward needs, sized for a batch (B, T) with M target rows,
-// plus the scratch gradients of the backward pass. Grown on demand, never shrunk.
+// The buffers of GPT-2's passes, sized for a batch (B, T) with M target rows; grown on
+// demand, never shrunk. A forward for backward keeps every layer's activations
+// (GptActivations); a scoring forward reuses one layer's worth (GptScoreActivations); both
+// end in the token-sparse LM head (GptHeadBuffers).
 #include <algorithm>
 #include <cstdint>
 
@@ -9,9 +11,20 @@
 
 namespace tokclean {
 
+namespace detail {
+// True when a buffer sized for (B, T) must grow to hold (b, t); updates B and T.
+inline bool grow_sequence(std::int64_t& B, std::int64_t& T, std::int64_t b, std::int64_t t) {
+    if (b * t <= B * T && t <= T && b <= B) return false;
+    B = std::max(B, b);
+    T = std::max(T, t);
+    return true;
+}
+}  // namespace detail
+
+// Everything backward() needs, per layer, plus the scratch gradients of the backward pass.
 template <class D = Cpu>
 struct GptActivations {
-    std::int64_t B = 0, T = 0, M = 0;  // capacity: batch, sequence, target rows
+    std::int64_t B = 0, T = 0;  // capacity: batch, sequence
 
     Tensor<float, D> encoded;      // (B, T, C)      token + position embedding
     Tensor<float, D> ln1;          // (L, B, T, C)
@@ -30,41 +43,16 @@ struct GptActivations {
     Tensor<float, D> lnf;          // (B, T, C)
     Tensor<float, D> lnf_mean;     // (B, T)
     Tensor<float, D> lnf_rstd;     // (B, T)
-    Tensor<float, D> head_in;      // (M, C)         lnf rows that predict a target
-    Tensor<float, D> logits;       // (M, V)         becomes dlogits in backward
-    Tensor<float, D> head_losses;  // (M)
-    Tensor<float, D> token_losses; // (B, T)         NaN where not a target
 
     // Backward scratch.
     Tensor<float, D> dresidual;    // (B, T, C)
     Tensor<float, D> dln;          // (B, T, C)
     Tensor<float, D> datty;        // (B, T, C)
     Tensor<float, D> dqkv;         // (B, T, 3C)
-    Tensor<float, D> dfch;         // (B, T, 4C)
-    Tensor<float, D> dfch_gelu;    // (B, T, 4C)
-    Tensor<float, D> dhead_in;     // (M, C)
-    Tensor<float, D> dhead_losses; // (M)
+    Tensor<float, D> dfch;         // (B, T, 4C)     d(gelu output), then d(fc output) in place
 
-    // Makes room for (B, T) with M target rows.
-    void reserve(const GptConfig& c, std::int64_t b, std::int64_t t, std::int64_t m) {
-        if (b * t > B * T || t > T || b > B) {
-            B = std::max(B, b);
-            T = std::max(T, t);
-            allocate_sequence_buffers(c);
-        }
-        if (m > M) {
-            M = m;
-            const std::int64_t C = c.n_embd, V = c.vocab_size;
-            head_in = Tensor<float, D>(Shape{M, C});
-            logits = Tensor<float, D>(Shape{M, V});
-            head_losses = Tensor<float, D>(Shape{M});
-            dhead_in = Tensor<float, D>(Shape{M, C});
-            dhead_losses = Tensor<float, D>(Shape{M});
-        }
-    }
-
-private:
-    void allocate_sequence_buffers(const GptConfig& c) {
+    void reserve(const GptConfig& c, std::int64_t b, std::int64_t t) {
+        if (!detail::grow_sequence(B, T, b, t)) return;
         const std::int64_t L = c.n_layer, C = c.n_embd, NH = c.n_head, BT = B * T;
         auto make = [](Shape s) { return Tensor<float, D>(s); };
         encoded = make({BT, C});
@@ -84,13 +72,70 @@ private:
         lnf = make({BT, C});
         lnf_mean = make({BT});
         lnf_rstd = make({BT});
-        token_losses = make({B, T});
         dresidual = make({BT, C});
         dln = make({BT, C});
         datty = make({BT, C});
         dqkv = make({BT, 3 * C});
         dfch = make({BT, 4 * C});
-        dfch_gelu = make({BT, 4 * C});
+    }
+};
+
+// A scoring forward's buffers: one layer's worth, reused by every layer (no backward reads
+// them), so memory does not grow with the depth.
+template <class D = Cpu>
+struct GptScoreActivations {
+    std::int64_t B = 0, T = 0;  // capacity: batch, sequence
+
+    Tensor<float, D> residual;   // (B, T, C)   the residual stream, updated in place
+    Tensor<float, D> ln;         // (B, T, C)   LayerNorm outputs (ln1, ln2, then ln_f)
+    Tensor<float, D> mean;       // (B, T)      LayerNorm statistics, not read again
+    Tensor<float, D> rstd;       // (B, T)
+    Tensor<float, D> qkv;        // (B, T, 3C)
+    Tensor<float, D> atty;       // (B, T, C)
+    Tensor<float, D> fch;        // (B, T, 4C)  MLP hidden, GELU applied in place
+
+    void reserve(const GptConfig& c, std::int64_t b, std::int64_t t) {
+        if (!detail::grow_sequence(B, T, b, t)) return;
+        const std::int64_t C = c.n_embd, BT = B * T;
+        auto make = [](Shape s) { return Tensor<float, D>(s); };
+        residual = make({BT, C});
+        ln = make({BT, C});
+        mean = make({BT});
+        rstd = make({BT});
+        qkv = make({BT, 3 * C});
+        atty = make({BT, C});
+        fch = make({BT, 4 * C});
+    }
+};
+
+// The token-sparse LM head of either forward, and its backward scratch.
+template <class D = Cpu>
+struct GptHeadBuffers {
+    std::int64_t BT = 0, M = 0;  // capacity: positions, target rows
+
+    Tensor<float, D> token_losses; // (B, T)  NaN where not a target
+    Tensor<float, D> head_in;      // (M, C)  ln_f rows that predict a target
+    Tensor<float, D> logits;       // (M, V)  becomes dlogits in backward
+    Tensor<float, D> lse;          // (M)     logsumexp of each logits row
+    Tensor<float, D> head_losses;  // (M)
+    Tensor<float, D> dhead_in;     // (M, C)
+    Tensor<float, D> dhead_losses; // (M)
+
+    void reserve(const GptConfig& c, std::int64_t bt, std::int64_t m) {
+        if (bt > BT) {
+            BT = bt;
+            token_losses = Tensor<float, D>(Shape{BT});
+        }
+        if (m > M) {
+            M = m;
+            const std::int64_t C = c.n_embd, V = c.vocab_size;
+            head_in = Tensor<float, D>(Shape{M, C});
+            logits = Tensor<float, D>(Shape{M, V});
+            lse = Tensor<float, D>(Shape{M});
+            head_losses = Tensor<float, D>(Shape{M});
+            dhead_in = Tensor<float, D>(Shape{M, C});
+            dhead_losses = Tensor<float, D>(Shape{M});
+        }
     }
 };
 

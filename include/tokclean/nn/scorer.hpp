@@ -25,7 +25,7 @@ void score_examples(Gpt<D>& model, std::span<const Example> data, std::int64_t b
         for (std::size_t i = first; i < last; ++i) indices.push_back(i);
         const Batch batch = make_batch(data, indices);
         const std::int64_t B = batch.input_ids.size(0), T = batch.input_ids.size(1);
-        model.forward(batch.input_ids.data(), batch.labels.data(), B, T);
+        model.forward(batch.input_ids.data(), batch.labels.data(), B, T, ForwardFor::scoring);
         const auto losses = model.token_losses();  // (B, T)
         for (std::int64_t b = 0; b < B; ++b) {
             const std::size_t n = data[first + static_cast<std::size_t>(b)].input_ids.size();

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -47,7 +48,7 @@ struct TrainStep {
     double lr;
     double grad_norm;
     std::int64_t tokens;      // tokens (B·T, padding included) seen so far
-    double seconds;           // since training started
+    double seconds;           // spent in steps so far (a resumed run counts its earlier part)
 };
 
 struct TrainReport {
@@ -57,46 +58,112 @@ struct TrainReport {
     std::int64_t tokens = 0;
 };
 
+// Everything besides the weights and the AdamW moments that a run needs to continue where
+// it stopped: a training checkpoint (nn/train_checkpoint.hpp) saves it with them.
+struct TrainState {
+    std::int64_t step = 0;              // optimizer steps done
+    std::int64_t adam_step = 0;         // AdamW's step count (bias correction)
+    BatchSchedule::State schedule{};    // the data position and the shuffling RNG
+    TrainReport report{};               // so far
+};
+
+// A training run one step at a time, so that callers can checkpoint between steps. The
+// same (model, data, options) give the same steps, whether run at once or stopped after any
+// step and continued with restore() from a saved state, weights and moments: the learning
+// rate depends only on the step, the batches only on the schedule's state.
+template <class D>
+class Trainer {
+public:
+    Trainer(Gpt<D>& model, std::span<const Example> data, TrainOptions opt)
+        : model_(model), data_(data), opt_(std::move(opt)), schedule_(checked_size(data), batch_size(opt_),
+                                                                        opt_.shuffle, opt_.seed) {
+        if (!(opt_.lr >= 0.0)) fail("--lr: expected a non-negative number, got ", opt_.lr);
+        total_ = opt_.steps > 0 ? opt_.steps : opt_.epochs * static_cast<std::int64_t>(schedule_.steps_per_epoch());
+        if (total_ <= 0) fail("--epochs: expected a positive number of steps, got ", total_);
+        lr_.emplace(opt_.schedule, opt_.lr, total_, opt_.warmup_ratio);
+        AdamWHyper hyper;
+        hyper.weight_decay = static_cast<float>(opt_.weight_decay);
+        optimizer_ = AdamW<D>(model.params().numel(), hyper);
+    }
+
+    std::int64_t total_steps() const { return total_; }
+    std::int64_t steps_done() const { return step_; }
+    bool done() const { return step_ >= total_; }
+    const TrainOptions& options() const { return opt_; }
+    const TrainReport& report() const { return report_; }
+    Gpt<D>& model() { return model_; }
+    AdamW<D>& optimizer() { return optimizer_; }
+    const AdamW<D>& optimizer() const { return optimizer_; }
+
+    // One optimizer step on the next batch.
+    TrainStep step() {
+        TOKCLEAN_CHECK(!done(), "all ", total_, " steps are done");
+        const auto t0 = std::chrono::steady_clock::now();
+        const Batch batch = make_batch(data_, schedule_.next());
+        const std::int64_t B = batch.input_ids.size(0), T = batch.input_ids.size(1);
+        float loss = model_.forward(batch.input_ids.data(), batch.labels.data(), B, T);
+        model_.zero_grad();
+        if (opt_.weighter) {
+            loss = opt_.weighter(batch, model_.token_losses(), weights_);
+            model_.backward(weights_);
+        } else {
+            model_.backward();
+        }
+        const double norm = clip_grad_norm(model_.grads().flat(), opt_.grad_clip);
+        const double rate = lr_->lr_at(step_);
+        optimizer_.step(model_.params().flat(), model_.grads().flat(), static_cast<float>(rate));
+        report_.tokens += B * T;
+        if (step_ == 0) report_.first_loss = loss;
+        report_.last_loss = loss;
+        report_.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        ++step_;
+        report_.steps = step_;
+        return {step_, total_, loss, rate, norm, report_.tokens, report_.seconds};
+    }
+
+    TrainState state() const { return {step_, optimizer_.steps_taken(), schedule_.state(), report_}; }
+    // Continues from a saved state; the caller restores the model's weights and the
+    // optimizer's moments (of the same step).
+    void restore(const TrainState& s) {
+        if (s.step < 0 || s.step > total_) fail("checkpoint step ", s.step, " is outside [0, ", total_, "]");
+        step_ = s.step;
+        optimizer_.set_steps_taken(s.adam_step);
+        schedule_.restore(s.schedule);
+        report_ = s.report;
+    }
+
+private:
+    static std::size_t checked_size(std::span<const Example> data) {
+        if (data.empty()) fail("training data is empty");
+        return data.size();
+    }
+    static std::size_t batch_size(const TrainOptions& o) {
+        if (o.batch_size <= 0) fail("--batch-size: expected a positive integer, got ", o.batch_size);
+        return static_cast<std::size_t>(o.batch_size);
+    }
+
+    Gpt<D>& model_;
+    std::span<const Example> data_;
+    TrainOptions opt_;
+    BatchSchedule schedule_;
+    std::int64_t total_ = 0;
+    std::optional<LrSchedule> lr_;
+    AdamW<D> optimizer_;
+    std::int64_t step_ = 0;
+    TrainReport report_;
+    std::vector<float> weights_;  // (B, T) with a weighter
+};
+
+// Trains `model` for the whole run (see Trainer), calling on_step after every step.
 template <class D>
 TrainReport train(Gpt<D>& model, std::span<const Example> data, const TrainOptions& opt,
                   const std::function<void(const TrainStep&)>& on_step = {}) {
-    if (data.empty()) fail("training data is empty");
-    if (opt.batch_size <= 0) fail("--batch-size: expected a positive integer, got ", opt.batch_size);
-    if (!(opt.lr >= 0.0)) fail("--lr: expected a non-negative number, got ", opt.lr);
-    BatchSchedule schedule(data.size(), static_cast<std::size_t>(opt.batch_size), opt.shuffle, opt.seed);
-    const std::int64_t total = opt.steps > 0 ? opt.steps
-                                             : opt.epochs * static_cast<std::int64_t>(schedule.steps_per_epoch());
-    if (total <= 0) fail("--epochs: expected a positive number of steps, got ", total);
-    const LrSchedule lr(opt.schedule, opt.lr, total, opt.warmup_ratio);
-    AdamWHyper hyper;
-    hyper.weight_decay = static_cast<float>(opt.weight_decay);
-    AdamW<D> optimizer(model.params().numel(), hyper);
-
-    TrainReport report;
-    std::vector<float> weights;  // (B, T) with a weighter
-    const auto start = std::chrono::steady_clock::now();
-    for (std::int64_t k = 0; k < total; ++k) {
-        const Batch batch = make_batch(data, schedule.next());
-        const std::int64_t B = batch.input_ids.size(0), T = batch.input_ids.size(1);
-        float loss = model.forward(batch.input_ids.data(), batch.labels.data(), B, T);
-        model.zero_grad();
-        if (opt.weighter) {
-            loss = opt.weighter(batch, model.token_losses(), weights);
-            model.backward(weights);
-        } else {
-            model.backward();
-        }
-        const double norm = clip_grad_norm(model.grads().flat(), opt.grad_clip);
-        const double rate = lr.lr_at(k);
-        optimizer.step(model.params().flat(), model.grads().flat(), static_cast<float>(rate));
-        report.tokens += B * T;
-        if (k == 0) report.first_loss = loss;
-        report.last_loss = loss;
-        report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        if (on_step) on_step({k + 1, total, loss, rate, norm, report.tokens, report.seconds});
+    Trainer<D> trainer(model, data, opt);
+    while (!trainer.done()) {
+        const TrainStep s = trainer.step();
+        if (on_step) on_step(s);
     }
-    report.steps = total;
-    return report;
+    return trainer.report();
 }
 
 }  // namespace tokclean

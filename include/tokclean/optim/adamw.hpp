@@ -17,6 +17,11 @@ public:
 
     const AdamWHyper& hyper() const { return hyper_; }
     std::int64_t steps_taken() const { return step_; }
+    // For a resumed run: the step count the restored moments belong to.
+    void set_steps_taken(std::int64_t steps) {
+        TOKCLEAN_CHECK(steps >= 0, "negative step count ", steps);
+        step_ = steps;
+    }
 
     // One update of params (N) from grads (N) at learning rate lr (the schedule's value).
     void step(Tensor<float, D>& params, const Tensor<float, D>& grads, float lr) {

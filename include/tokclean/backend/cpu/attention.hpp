@@ -1,48 +1,73 @@
 #pragma once
-// Causal multi-head self-attention on the CPU: per (batch, head), two GEMMs around a causal
-// softmax. Heads run in parallel; Eigen keeps each GEMM on one thread inside that loop.
+// Causal multi-head self-attention on the CPU. Heads run in parallel, one (batch, head) per
+// task; inside a head, queries go in blocks of 32 rows and each block only meets the keys
+// at or before its last row, so the work above the diagonal (half of T x T) is skipped
+// except inside the diagonal blocks. The products run on the calling thread; a head's keys
+// and values are prepared (packed) once for all its query blocks.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
-#include "tokclean/backend/cpu/eigen_maps.hpp"
+#include "tokclean/backend/cpu/fast_exp.hpp"
+#include "tokclean/backend/cpu/matmul.hpp"
 #include "tokclean/core/device.hpp"
 
 namespace tokclean {
 
+namespace cpu_detail {
+inline constexpr std::int64_t attention_query_block = 32;
+
+// Row t of a head's scores, s (T) = q_t · k_s for s <= t, becomes the softmax of scale · s
+// over s <= t, and 0 for t < s < T (row (T)).
+inline void causal_softmax_row(float* row, std::int64_t t, std::int64_t T, float scale) {
+    const std::int64_t len = t + 1;
+    float mx = row[0];
+#pragma omp simd reduction(max : mx)
+    for (std::int64_t s = 0; s < len; ++s) mx = row[s] > mx ? row[s] : mx;  // (std::max does not vectorise)
+    float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+    for (std::int64_t s = 0; s < len; ++s) {
+        row[s] = fast_exp((row[s] - mx) * scale);  // scale > 0: the max of scale · s too
+        sum += row[s];
+    }
+    const float inv = 1.0f / sum;
+#pragma omp simd
+    for (std::int64_t s = 0; s < len; ++s) row[s] *= inv;
+    std::fill(row + len, row + T, 0.0f);
+}
+}  // namespace cpu_detail
+
 // qkv (B, T, 3C): per position [q | k | v], head h owns columns [h·hs, (h+1)·hs) of each.
 // out (B, T, C): heads concatenated. att (B, NH, T, T): softmax probabilities, kept for
-// backward; entries above the diagonal are 0.
+// backward, entries above the diagonal 0; null when no backward follows (scoring), in which
+// case each thread works in its own (32, T) block.
 inline void attention_forward(Cpu, float* out, float* att, const float* qkv, std::int64_t B,
                               std::int64_t T, std::int64_t C, std::int64_t NH) {
     using namespace cpu_detail;
-    const std::int64_t hs = C / NH;
+    const std::int64_t hs = C / NH, ld = 3 * C, QB = attention_query_block;
     const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-#pragma omp parallel for collapse(2) schedule(static)
-    for (std::int64_t b = 0; b < B; ++b)
-        for (std::int64_t h = 0; h < NH; ++h) {
-            const float* base = qkv + b * T * 3 * C + h * hs;
-            ConstStridedMap q(base, T, hs, Eigen::OuterStride<>(3 * C));      // (T, hs)
-            ConstStridedMap k(base + C, T, hs, Eigen::OuterStride<>(3 * C));  // (T, hs)
-            ConstStridedMap v(base + 2 * C, T, hs, Eigen::OuterStride<>(3 * C));
-            MatrixMap p(att + (b * NH + h) * T * T, T, T);  // (T, T)
-            p.noalias() = scale * (q * k.transpose());
-            for (std::int64_t t = 0; t < T; ++t) {
-                float* row = p.data() + t * T;
-                float mx = row[0];
-                for (std::int64_t s = 1; s <= t; ++s) mx = std::max(mx, row[s]);
-                float sum = 0.0f;
-                for (std::int64_t s = 0; s <= t; ++s) {
-                    row[s] = std::exp(row[s] - mx);
-                    sum += row[s];
+#pragma omp parallel
+    {
+        std::vector<float> own(att ? 0 : static_cast<std::size_t>(QB * T));  // (QB, T)
+        PreparedB keys, values;  // kᵀ (hs, T) and v (T, hs), once per head
+#pragma omp for collapse(2) schedule(static)
+        for (std::int64_t b = 0; b < B; ++b)
+            for (std::int64_t h = 0; h < NH; ++h) {
+                const float* q = qkv + b * T * ld + h * hs;  // (T, hs), row stride 3C
+                keys.prepare(q + C, ld, Transpose::yes, hs, T);
+                values.prepare(q + 2 * C, ld, Transpose::no, T, hs);
+                float* o = out + b * T * C + h * hs;  // (T, hs), row stride C
+                for (std::int64_t t0 = 0; t0 < T; t0 += QB) {
+                    const std::int64_t t1 = std::min(T, t0 + QB), n = t1 - t0;
+                    // p (n, T): rows t0..t1 of the head's probabilities; keys past t1 never met.
+                    float* p = att ? att + ((b * NH + h) * T + t0) * T : own.data();
+                    keys.multiply(p, T, q + t0 * ld, ld, Transpose::no, n, t1, hs, false);
+                    for (std::int64_t i = 0; i < n; ++i) causal_softmax_row(p + i * T, t0 + i, T, scale);
+                    values.multiply(o + t0 * C, C, p, T, Transpose::no, n, hs, t1, false);
                 }
-                const float inv = 1.0f / sum;
-                for (std::int64_t s = 0; s <= t; ++s) row[s] *= inv;
-                for (std::int64_t s = t + 1; s < T; ++s) row[s] = 0.0f;
             }
-            StridedMap o(out + b * T * C + h * hs, T, hs, Eigen::OuterStride<>(C));  // (T, hs)
-            o.noalias() = p * v;
-        }
+    }
 }
 
 // Accumulates dqkv (B, T, 3C) from dout (B, T, C), given qkv and att of the forward.
@@ -50,31 +75,47 @@ inline void attention_backward(Cpu, float* dqkv, const float* dout, const float*
                                const float* att, std::int64_t B, std::int64_t T, std::int64_t C,
                                std::int64_t NH) {
     using namespace cpu_detail;
-    const std::int64_t hs = C / NH;
+    const std::int64_t hs = C / NH, ld = 3 * C, QB = attention_query_block;
     const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
-#pragma omp parallel for collapse(2) schedule(static)
-    for (std::int64_t b = 0; b < B; ++b)
-        for (std::int64_t h = 0; h < NH; ++h) {
-            const float* base = qkv + b * T * 3 * C + h * hs;
-            float* dbase = dqkv + b * T * 3 * C + h * hs;
-            const Eigen::OuterStride<> s3(3 * C);
-            ConstStridedMap q(base, T, hs, s3), k(base + C, T, hs, s3), v(base + 2 * C, T, hs, s3);
-            StridedMap dq(dbase, T, hs, s3), dk(dbase + C, T, hs, s3), dv(dbase + 2 * C, T, hs, s3);
-            ConstMatrixMap p(att + (b * NH + h) * T * T, T, T);                       // (T, T)
-            ConstStridedMap dO(dout + b * T * C + h * hs, T, hs, Eigen::OuterStride<>(C));
-            RowMajorMatrix dS = dO * v.transpose();  // (T, T): dP, then dS in place
-            dv.noalias() += p.transpose() * dO;
-            for (std::int64_t t = 0; t < T; ++t) {
-                const float* pr = p.data() + t * T;
-                float* dr = dS.data() + t * T;
-                float dot = 0.0f;
-                for (std::int64_t s = 0; s <= t; ++s) dot += pr[s] * dr[s];
-                for (std::int64_t s = 0; s <= t; ++s) dr[s] = scale * pr[s] * (dr[s] - dot);
-                for (std::int64_t s = t + 1; s < T; ++s) dr[s] = 0.0f;
+#pragma omp parallel
+    {
+        std::vector<float> ds(static_cast<std::size_t>(QB * T));  // (QB, T): dP, then dS
+        PreparedB values_t, keys;  // vᵀ (hs, T) and k (T, hs), once per head
+#pragma omp for collapse(2) schedule(static)
+        for (std::int64_t b = 0; b < B; ++b)
+            for (std::int64_t h = 0; h < NH; ++h) {
+                const float* q = qkv + b * T * ld + h * hs;  // (T, hs), row stride 3C
+                values_t.prepare(q + 2 * C, ld, Transpose::yes, hs, T);
+                keys.prepare(q + C, ld, Transpose::no, T, hs);
+                float* dq = dqkv + b * T * ld + h * hs;
+                float* dk = dq + C;
+                float* dv = dq + 2 * C;
+                const float* dO = dout + b * T * C + h * hs;  // (T, hs), row stride C
+                for (std::int64_t t0 = 0; t0 < T; t0 += QB) {
+                    const std::int64_t t1 = std::min(T, t0 + QB), n = t1 - t0;
+                    const float* p = att + ((b * NH + h) * T + t0) * T;  // (n, T)
+                    // dP (n, t1) = dO · vᵀ; dS = P ⊙ (dP - Σ_s P dP) · scale, 0 above the diagonal.
+                    values_t.multiply(ds.data(), T, dO + t0 * C, C, Transpose::no, n, t1, hs, false);
+                    for (std::int64_t i = 0; i < n; ++i) {
+                        const std::int64_t len = t0 + i + 1;
+                        const float* pr = p + i * T;
+                        float* dr = ds.data() + i * T;
+                        float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+                        for (std::int64_t s = 0; s < len; ++s) dot += pr[s] * dr[s];
+#pragma omp simd
+                        for (std::int64_t s = 0; s < len; ++s) dr[s] = scale * pr[s] * (dr[s] - dot);
+                        std::fill(dr + len, dr + t1, 0.0f);
+                    }
+                    // dq[t0:t1] += dS · k[0:t1]; dk[0:t1] += dSᵀ · q[t0:t1]; dv[0:t1] += Pᵀ · dO[t0:t1].
+                    keys.multiply(dq + t0 * ld, ld, ds.data(), T, Transpose::no, n, hs, t1, true);
+                    matmul_strided(Cpu{}, dk, ld, ds.data(), T, Transpose::yes, q + t0 * ld, ld,
+                                   Transpose::no, t1, hs, n, true);
+                    matmul_strided(Cpu{}, dv, ld, p, T, Transpose::yes, dO + t0 * C, C,
+                                   Transpose::no, t1, hs, n, true);
+                }
             }
-            dq.noalias() += dS * k;
-            dk.noalias() += dS.transpose() * q;
-        }
+    }
 }
 
 }  // namespace tokclean

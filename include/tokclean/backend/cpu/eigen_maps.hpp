@@ -5,6 +5,8 @@
 
 #include <Eigen/Core>
 
+#include "tokclean/backend/cpu/parallel.hpp"
+
 namespace tokclean::cpu_detail {
 
 using RowMajorMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -14,9 +16,9 @@ using StridedMap = Eigen::Map<RowMajorMatrix, 0, Eigen::OuterStride<>>;
 using ConstStridedMap = Eigen::Map<const RowMajorMatrix, 0, Eigen::OuterStride<>>;
 using VectorMap = Eigen::Map<Eigen::VectorXf>;
 using ConstVectorMap = Eigen::Map<const Eigen::VectorXf>;
-
-// Rows are split into this many fixed chunks for reductions across rows, whatever the thread
-// count, so that sums are added in the same order with 1 or 2 threads (bit-identical results).
-inline constexpr std::int64_t reduction_chunks = 64;
+// Element-wise views: Eigen evaluates an array expression in one vectorised loop (AdamW's
+// square roots, which a plain loop keeps scalar: std::sqrt may set errno).
+using ArrayMap = Eigen::Map<Eigen::ArrayXf>;
+using ConstArrayMap = Eigen::Map<const Eigen::ArrayXf>;
 
 }  // namespace tokclean::cpu_detail

@@ -1,5 +1,6 @@
 #pragma once
-// LayerNorm over the last dimension on the CPU.
+// LayerNorm over the last dimension on the CPU. The sums over a row are SIMD reductions in
+// a fixed order (the compiler's lanes, then a tree), the same for any thread count.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -18,13 +19,16 @@ inline void layernorm_forward(Cpu, float* out, float* mean, float* rstd, const f
     for (std::int64_t i = 0; i < N; ++i) {
         const float* x = inp + i * C;
         float m = 0.0f;
+#pragma omp simd reduction(+ : m)
         for (std::int64_t c = 0; c < C; ++c) m += x[c];
         m /= static_cast<float>(C);
         float v = 0.0f;
+#pragma omp simd reduction(+ : v)
         for (std::int64_t c = 0; c < C; ++c) v += (x[c] - m) * (x[c] - m);
         v /= static_cast<float>(C);
         const float s = 1.0f / std::sqrt(v + eps);
         float* o = out + i * C;
+#pragma omp simd
         for (std::int64_t c = 0; c < C; ++c) o[c] = (x[c] - m) * s * weight[c] + bias[c];
         mean[i] = m;
         rstd[i] = s;
@@ -49,6 +53,7 @@ inline void layernorm_backward(Cpu, float* dinp, float* dweight, float* dbias, c
             float* dx = dinp + i * C;
             const float m = mean[i], s = rstd[i];
             float dnorm_mean = 0.0f, dnorm_norm_mean = 0.0f;
+#pragma omp simd reduction(+ : dnorm_mean, dnorm_norm_mean)
             for (std::int64_t c = 0; c < C; ++c) {
                 const float norm = (x[c] - m) * s;
                 const float dnorm = weight[c] * d[c];
@@ -57,6 +62,7 @@ inline void layernorm_backward(Cpu, float* dinp, float* dweight, float* dbias, c
             }
             dnorm_mean /= static_cast<float>(C);
             dnorm_norm_mean /= static_cast<float>(C);
+#pragma omp simd
             for (std::int64_t c = 0; c < C; ++c) {
                 const float norm = (x[c] - m) * s;
                 const float dnorm = weight[c] * d[c];
@@ -68,6 +74,7 @@ inline void layernorm_backward(Cpu, float* dinp, float* dweight, float* dbias, c
     }
     for (std::int64_t ch = 0; ch < chunks; ++ch) {
         const float* pw = partial.data() + ch * 2 * C;
+#pragma omp simd
         for (std::int64_t c = 0; c < C; ++c) {
             dweight[c] += pw[c];
             dbias[c] += pw[C + c];

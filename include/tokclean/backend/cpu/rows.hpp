@@ -1,14 +1,22 @@
 #pragma once
-// Row gather / scatter and fills on the CPU: the token-sparse LM head takes only the rows
+// Row gather / scatter, copies and fills on the CPU: the token-sparse LM head takes only the rows
 // that predict a target.
 #include <algorithm>
 #include <cstdint>
 
+#include "tokclean/backend/cpu/parallel.hpp"
 #include "tokclean/core/device.hpp"
 
 namespace tokclean {
 
-inline void fill_zero(Cpu, float* out, std::int64_t N) { std::fill_n(out, N, 0.0f); }
+// out (N) = 0; large buffers (GPT-2's 124M gradients) by both threads, in 4 MB blocks.
+inline void fill_zero(Cpu, float* out, std::int64_t N) {
+    cpu_detail::parallel_blocks(N, std::int64_t{1} << 20,
+                                [&](std::int64_t i0, std::int64_t i1) { std::fill(out + i0, out + i1, 0.0f); });
+}
+
+// out (N) = in (N).
+inline void copy_values(Cpu, float* out, const float* in, std::int64_t N) { std::copy_n(in, N, out); }
 
 // out (M, C) = in[rows[m]] with in (N, C); rows in [0, N).
 inline void gather_rows(Cpu, float* out, const float* in, const std::int64_t* rows,

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Writes the demo's SFT task to examples/data/demo/ (deterministic; rerun to regenerate).
+
+The task: "Q: Uppercase <word>\\nA: " -> "<WORD>. <phrase>" + EOS, on random five-letter
+words: the answer comes first, at the same positions in every clean response, and a pleasantry
+closes it.
+Every response byte has a known kind, so the cleaner's choices can be checked:
+  B  boilerplate: the ". " after the answer and the closing chat phrase ("Hope this helps!",
+     ...) that the base model already knows from pre-training;
+  I  informative: the bytes of the correct answer;
+  J  junk: a span of random characters inserted into the response (a corrupted sample);
+  W  wrong answer: the answer bytes of a wrong response (another word, or the word not
+     uppercased: a careless annotator);
+  E  the EOS token that closes every response (an ordinary response token, METHOD.md);
+  P  prompt (not a target).
+
+Files (one JSON object per line):
+  pretrain.jsonl  {"text"}: chit-chat Q/A lines with the same phrases, and plain sentences:
+                  teaches the base model the format and boilerplate but never the task;
+  warmup.jsonl    {"prompt","completion"}: a small clean set (the reference's warm-up);
+  pool.jsonl      {"prompt","completion"}: the noisy SFT pool to clean;
+  pool_kinds.jsonl {"kinds": "PPP...BBBIIIIBE"}: one letter per token of the tokenized pool
+                  example (byte tokenizer: one per byte, then E for the EOS);
+  heldout.jsonl   {"prompt","completion"}: clean held-out examples for evaluation.
+"""
+import json
+import random
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent / "demo"
+rng = random.Random(4242)
+
+PHRASES = ["Hope this helps!", "Happy to help!", "Glad to assist.", "Anything else?", "Enjoy!"]
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+JUNK_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789#$%&*+=~^"
+TOPICS = {
+    "weather": ["it is sunny", "it will rain", "it is cold today", "the wind is strong"],
+    "animals": ["cats like to sleep", "dogs love to run", "owls hunt at night", "bees make honey"],
+    "food": ["bread is baked", "soup is warm", "apples are sweet", "tea is ready"],
+    "places": ["the park is open", "the market is busy", "the river is wide", "the school is near"],
+}
+QUESTIONS = ["what about {t}", "tell me about {t}", "any news on {t}", "say something on {t}"]
+
+
+def word():
+    return "".join(rng.choice(LETTERS) for _ in range(5))
+
+
+def pretrain_line():
+    if rng.random() < 0.7:  # a chat line: the format and phrases of the task's responses
+        topic = rng.choice(list(TOPICS))
+        q = rng.choice(QUESTIONS).format(t=topic)
+        return f"Q: {q}\nA: {rng.choice(TOPICS[topic]).capitalize()}. {rng.choice(PHRASES)}"
+    sentence = " ".join(rng.choice(TOPICS[rng.choice(list(TOPICS))]) for _ in range(2))
+    return sentence[0].upper() + sentence[1:] + "."
+
+
+def example(noisy):
+    """(prompt, completion, kinds of the completion bytes)."""
+    w = word()
+    prompt = f"Q: Uppercase {w}\nA: "
+    phrase = rng.choice(PHRASES)
+    answer, answer_kind = w.upper(), "I"
+    junk = ""
+    if noisy:
+        r = rng.random()
+        if r < 0.35:  # a wrong answer
+            answer = word().upper() if rng.random() < 0.5 else w
+            answer_kind = "W"
+        elif r < 0.7:  # a junk span in the response
+            junk = "".join(rng.choice(JUNK_CHARS) for _ in range(rng.randint(3, 8)))
+    if junk and rng.random() < 0.5:  # before the answer (shifting it) or after it
+        parts = [(junk + " ", "J"), (answer, answer_kind), (". " + phrase, "B")]
+    elif junk:
+        parts = [(answer, answer_kind), (" " + junk, "J"), (". " + phrase, "B")]
+    else:
+        parts = [(answer, answer_kind), (". " + phrase, "B")]
+    completion = "".join(p for p, _ in parts)
+    kinds = "".join(k * len(p) for p, k in parts)
+    return prompt, completion, kinds
+
+
+def write(name, rows):
+    (OUT / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def main():
+    OUT.mkdir(exist_ok=True)
+    write("pretrain.jsonl", [{"text": pretrain_line()} for _ in range(6000)])
+    write("warmup.jsonl", [{"prompt": p, "completion": c} for p, c, _ in (example(False) for _ in range(300))])
+    pool = [example(True) for _ in range(3000)]
+    write("pool.jsonl", [{"prompt": p, "completion": c} for p, c, _ in pool])
+    write("pool_kinds.jsonl", [{"kinds": "P" * len(p) + k + "E"} for p, c, k in pool])
+    write("heldout.jsonl", [{"prompt": p, "completion": c} for p, c, _ in (example(False) for _ in range(400))])
+
+
+if __name__ == "__main__":
+    main()

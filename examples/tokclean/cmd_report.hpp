@@ -1,0 +1,59 @@
+#pragma once
+// `tokclean report`: one self-contained HTML page about a cleaned file (kept/dropped tokens
+// coloured by score, the score histogram with the threshold, totals, token kinds). The page
+// itself is written by tokclean/io/html_report.hpp; this verb picks the token texts.
+#include <optional>
+
+#include "common.hpp"
+#include "tokclean/io/html_report.hpp"
+
+namespace tokclean::cli {
+
+struct ReportFlags {
+    fs::path data, out, model, kinds;
+    std::int64_t max_examples = 50;
+};
+
+inline HtmlReportSummary run_report(const GlobalFlags& g, const ReportFlags& f) {
+    if (f.max_examples < 0) fail("--max-examples: expected a non-negative integer, got ", f.max_examples);
+    HtmlReportOptions o;
+    o.max_examples = static_cast<std::size_t>(f.max_examples);
+    std::optional<ModelTokenizer> tok;  // outlives write_html_report (token_text refers to it)
+    if (!f.model.empty()) {
+        const GptConfig config = load_gpt_config(f.model);
+        tok.emplace(f.model, config);
+        o.vocab_size = config.vocab_size;
+        if (*tok) {
+            const TokenizerRef ref = tok->ref();
+            const std::int32_t eos = config.eos_token_id;
+            const bool byte = config.tokenizer == "byte";
+            o.token_text = [ref, eos, byte](std::int32_t id) {
+                // Each token on its own: a byte-level token may hold part of a character.
+                return ReportToken{ref.decode(std::span<const std::int32_t>(&id, 1)), id == eos || (byte && id >= 256)};
+            };
+            o.tokenizer_label = std::string(ref.name()) + " tokenizer of " + f.model.string();
+        } else {
+            o.token_text = [](std::int32_t id) {
+                return ReportToken{"\xE2\x9F\xA8" + std::to_string(id) + "\xE2\x9F\xA9", true};
+            };
+            o.tokenizer_label = "ids (" + f.model.string() + " has no tokenizer)";
+        }
+    }
+    const HtmlReportSummary s = write_html_report(f.data, f.out, o, f.kinds);
+    log(g, "report: " + std::to_string(s.examples) + " examples, " + std::to_string(s.rendered) + " shown -> " +
+               f.out.string());
+    std::cout << "{\"out\": " << quoted(f.out.string()) << ", \"examples\": " << s.examples
+              << ", \"tokens\": " << s.tokens;
+    if (s.has_scores) {
+        std::cout << ", \"scored\": " << s.scored << ", \"kept\": " << s.kept
+                  << ", \"kept_fraction\": " << fixed(s.kept_fraction(), 6) << ", \"threshold\": ";
+        if (s.threshold) std::cout << detail::report::exact(*s.threshold);
+        else std::cout << "null";
+    } else {
+        std::cout << ", \"targets\": " << s.targets;
+    }
+    std::cout << "}\n";
+    return s;
+}
+
+}  // namespace tokclean::cli

@@ -1,0 +1,244 @@
+#pragma once
+// Checkpoints of a training run, to continue it after an interruption and end with the same
+// model, bit for bit, as a run that was never stopped (on CPU). A checkpoint is a directory:
+//   state.json                  {"format": "tokclean-train-checkpoint", "version": 1,
+//                                "step", "total_steps", "weights": "step_<k>", "adam_step",
+//                                "schedule": {"step", "epoch", "pos", "epoch_rng"},
+//                                "report": {...}, "settings": {...}}
+//   step_<k>/config.json        the weights after step k: a model directory that
+//   step_<k>/model.safetensors  load_model_dir (and transformers) read
+//   step_<k>/optimizer.safetensors   AdamW's moments "exp_avg", "exp_avg_sq" (F32, [N])
+// "settings" records what the run depends on (input fingerprints, options): a checkpoint
+// only continues a run with the same settings, and the error names the first that differs.
+// save() writes step_<k>/ (as a whole), then state.json (atomically), then removes the older
+// step_* directories: a crash at any moment leaves state.json naming a complete directory.
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <limits>
+#include <string>
+#include <system_error>
+
+#include <nlohmann/json.hpp>
+
+#include "tokclean/core/error.hpp"
+#include "tokclean/io/atomic_file.hpp"
+#include "tokclean/io/json_fields.hpp"
+#include "tokclean/io/safetensors.hpp"
+#include "tokclean/nn/checkpoint.hpp"
+#include "tokclean/nn/trainer.hpp"
+
+namespace tokclean {
+
+inline constexpr std::string_view train_checkpoint_format = "tokclean-train-checkpoint";
+inline constexpr int train_checkpoint_version = 1;
+
+class TrainCheckpoint {
+public:
+    // `settings`: a JSON object of what the run depends on, keyed by the name the user knows
+    // (e.g. "--lr"); values are compared with ==.
+    TrainCheckpoint(std::filesystem::path dir, nlohmann::json settings)
+        : dir_(std::move(dir)), settings_(std::move(settings)) {
+        if (dir_.filename().empty()) dir_ = dir_.parent_path();
+    }
+
+    const std::filesystem::path& dir() const { return dir_; }
+    std::filesystem::path state_file() const { return dir_ / "state.json"; }
+    bool exists() const {
+        std::error_code ec;
+        return std::filesystem::exists(state_file(), ec);
+    }
+    // The step a saved checkpoint is at (Error if state.json is unreadable).
+    std::int64_t saved_step() const {
+        const nlohmann::json j = read_state();
+        return require_int64(j, "step", where());
+    }
+
+    // Saves the trainer's model, moments and state (CPU).
+    void save(Trainer<Cpu>& t) {
+        const TrainState s = t.state();
+        const std::string weights = "step_" + std::to_string(s.step);
+        if (weights == current_) return;  // nothing changed since it was saved or loaded
+        const Gpt<Cpu>& model = t.model();
+        save_model_dir(dir_ / weights, model.config(), model.params());
+        const auto n = t.optimizer().first_moment().numel();
+        const SafetensorsEntry moments[] = {{"exp_avg", t.optimizer().first_moment().data(), Shape{n}},
+                                            {"exp_avg_sq", t.optimizer().second_moment().data(), Shape{n}}};
+        save_safetensors(dir_ / weights / "optimizer.safetensors", moments, {{"format", "tokclean"}});
+
+        nlohmann::json rng = nlohmann::json::array();
+        for (auto x : s.schedule.epoch_rng) rng.push_back(hex(x));
+        nlohmann::json j;
+        j["format"] = train_checkpoint_format;
+        j["version"] = train_checkpoint_version;
+        j["step"] = s.step;
+        j["total_steps"] = t.total_steps();
+        j["weights"] = weights;
+        j["adam_step"] = s.adam_step;
+        j["schedule"] = {{"step", s.schedule.step}, {"epoch", s.schedule.epoch}, {"pos", s.schedule.pos},
+                         {"epoch_rng", rng}};
+        j["report"] = {{"first_loss", loss_json(s.report.first_loss)}, {"last_loss", loss_json(s.report.last_loss)},
+                       {"tokens", s.report.tokens}, {"seconds", s.report.seconds}};
+        j["settings"] = settings_;
+        AtomicFile out(state_file());
+        out.write(j.dump(2) + "\n");
+        out.commit();
+        current_ = weights;
+        remove_stale();
+    }
+
+    // Loads a saved checkpoint into the trainer (its model's weights, the moments, the
+    // state). Errors name the file and what does not match this run.
+    void restore(Trainer<Cpu>& trainer) {
+        const nlohmann::json j = read_state();
+        const JsonWhere w = where();
+        if (const auto format = require_string(j, "format", w); format != train_checkpoint_format)
+            fail(w.str(), ": field 'format': expected \"", train_checkpoint_format, "\", got ",
+                 json_describe(nlohmann::json(format)));
+        if (const auto v = require_int(j, "version", w); v != train_checkpoint_version)
+            fail(w.str(), ": field 'version': ", v, " is not supported (this tokclean writes ",
+                 train_checkpoint_version, ")");
+        check_settings(require_field(j, "settings", w), w);
+        const std::int64_t total = require_int64(j, "total_steps", w);
+        if (total != trainer.total_steps())
+            fail(w.str(), ": field 'total_steps': the checkpoint's run has ", total, " steps, this one ",
+                 trainer.total_steps());
+
+        TrainState s;
+        s.step = json_to_int(require_field(j, "step", w), "'step'", w, 0, total);
+        s.adam_step = json_to_int(require_field(j, "adam_step", w), "'adam_step'", w, 0);
+        const auto& sched = require_field(j, "schedule", w);
+        require_object(sched, JsonWhere{w.file + ": field 'schedule'", 0});
+        const JsonWhere ws{w.file + ": field 'schedule'", 0};
+        s.schedule.step = static_cast<std::size_t>(json_to_int(require_field(sched, "step", ws), "'step'", ws, 0));
+        s.schedule.epoch = static_cast<std::size_t>(json_to_int(require_field(sched, "epoch", ws), "'epoch'", ws, 0));
+        s.schedule.pos = static_cast<std::size_t>(json_to_int(require_field(sched, "pos", ws), "'pos'", ws, 0));
+        const auto& rng = require_field(sched, "epoch_rng", ws);
+        if (!rng.is_array() || rng.size() != 4)
+            fail(ws.str(), ".epoch_rng: expected 4 hexadecimal strings, got ", json_describe(rng));
+        for (std::size_t i = 0; i < 4; ++i) s.schedule.epoch_rng[i] = parse_hex(rng[i], ws);
+        const auto& rep = require_field(j, "report", w);
+        const JsonWhere wr{w.file + ": field 'report'", 0};
+        require_object(rep, wr);
+        s.report.steps = s.step;
+        s.report.first_loss = loss_from(rep, "first_loss", wr);
+        s.report.last_loss = loss_from(rep, "last_loss", wr);
+        s.report.tokens = json_to_int(require_field(rep, "tokens", wr), "'tokens'", wr, 0);
+        s.report.seconds = require_number(rep, "seconds", wr);
+
+        const std::string weights = require_string(j, "weights", w);
+        if (weights != "step_" + std::to_string(s.step))
+            fail(w.str(), ": field 'weights': expected \"step_", s.step, "\", got ",
+                 json_describe(nlohmann::json(weights)));
+        const std::filesystem::path wdir = dir_ / weights;
+        Gpt<Cpu>& model = trainer.model();
+        LoadedModel m = load_model_dir(wdir);
+        const GptConfig& a = m.config;
+        const GptConfig& b = model.config();
+        if (a.n_layer != b.n_layer || a.n_head != b.n_head || a.n_embd != b.n_embd || a.vocab_size != b.vocab_size ||
+            a.n_positions != b.n_positions)
+            fail((wdir / config_file_name).string(), ": the checkpoint's model (n_layer ", a.n_layer, ", n_head ",
+                 a.n_head, ", n_embd ", a.n_embd, ", vocab_size ", a.vocab_size, ", n_positions ", a.n_positions,
+                 ") is not the shape of the model being trained (", b.n_layer, ", ", b.n_head, ", ", b.n_embd, ", ",
+                 b.vocab_size, ", ", b.n_positions, ")");
+        const SafetensorsFile opt(wdir / "optimizer.safetensors");
+        auto& m1 = trainer.optimizer().first_moment();
+        auto& m2 = trainer.optimizer().second_moment();
+        for (const auto& moment : {std::pair<const char*, Tensor<float, Cpu>*>{"exp_avg", &m1}, {"exp_avg_sq", &m2}}) {
+            const char* name = moment.first;
+            Tensor<float, Cpu>* dst = moment.second;
+            const auto& t = opt.tensor(name);
+            if (t.dtype != Dtype::F32 || t.shape != std::vector<std::int64_t>{dst->numel()})
+                fail(opt.where(), ": tensor '", name, "': expected F32 [", dst->numel(), "], got ",
+                     dtype_name(t.dtype), " ", t.shape_str());
+            opt.read_float(name, dst->span());
+            const auto bad = std::find_if(dst->span().begin(), dst->span().end(), [&](float x) {
+                return !std::isfinite(x) || (dst == &m2 && x < 0.0f);
+            });
+            if (bad != dst->span().end())
+                fail(opt.where(), ": tensor '", name, "': element ", bad - dst->span().begin(), " is ", *bad,
+                     dst == &m2 ? " (expected finite and >= 0)" : " (expected finite)");
+        }
+        std::copy(m.params.flat().span().begin(), m.params.flat().span().end(), model.params().flat().span().begin());
+        trainer.restore(s);
+        current_ = weights;
+    }
+
+    // Removes the checkpoint (after the run has written its result).
+    void remove() const {
+        std::error_code ec;
+        std::filesystem::remove_all(dir_, ec);
+    }
+
+private:
+    JsonWhere where() const { return {state_file().string(), 0}; }
+
+    nlohmann::json read_state() const {
+        nlohmann::json j = read_json_file(state_file());
+        require_object(j, where());
+        return j;
+    }
+
+    void check_settings(const nlohmann::json& saved, const JsonWhere& w) const {
+        require_object(saved, JsonWhere{w.file + ": field 'settings'", 0});
+        for (const auto& [key, value] : settings_.items()) {
+            const auto it = saved.find(key);
+            if (it == saved.end() || *it != value)
+                fail(w.str(), ": the checkpoint belongs to a run with ", key, " ",
+                     it == saved.end() ? std::string("unset") : show(*it), ", this run has ", show(value),
+                     " (use the same data and flags to continue it, or remove ", dir_.string(),
+                     " to start afresh)");
+        }
+        for (const auto& item : saved.items())
+            if (!settings_.contains(item.key()))
+                fail(w.str(), ": the checkpoint belongs to a run with ", item.key(), " ", show(item.value()),
+                     ", which this run does not set (remove ", dir_.string(), " to start afresh)");
+    }
+    static std::string show(const nlohmann::json& v) {
+        std::string s = v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        return s.size() > 60 ? s.substr(0, 57) + "..." : s;
+    }
+
+    static std::string hex(std::uint64_t x) {
+        char buf[17];
+        const auto r = std::to_chars(buf, buf + 16, x, 16);
+        return std::string(buf, r.ptr);
+    }
+    static std::uint64_t parse_hex(const nlohmann::json& v, const JsonWhere& w) {
+        std::uint64_t x = 0;
+        if (v.is_string()) {
+            const auto& s = v.get_ref<const std::string&>();
+            const auto r = std::from_chars(s.data(), s.data() + s.size(), x, 16);
+            if (!s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size()) return x;
+        }
+        fail(w.str(), ".epoch_rng: expected hexadecimal strings, got ", json_describe(v));
+    }
+
+    static nlohmann::json loss_json(float x) {
+        return std::isfinite(x) ? nlohmann::json(static_cast<double>(x)) : nlohmann::json(nullptr);
+    }
+    static float loss_from(const nlohmann::json& obj, std::string_view field, const JsonWhere& w) {
+        const auto& v = require_field(obj, field, w);
+        if (v.is_null()) return std::numeric_limits<float>::quiet_NaN();
+        return static_cast<float>(require_number(obj, field, w));
+    }
+
+    // Removes step_* directories other than the current one, and temporaries of a crash.
+    void remove_stale() const {
+        std::error_code ec;
+        for (const auto& e : std::filesystem::directory_iterator(dir_, ec)) {
+            const std::string name = e.path().filename().string();
+            const bool step = name.starts_with("step_") || name.starts_with(".step_");
+            if (step && name != current_) std::filesystem::remove_all(e.path(), ec);
+        }
+    }
+
+    std::filesystem::path dir_;
+    nlohmann::json settings_;
+    std::string current_;  // the step_* directory state.json names
+};
+
+}  // namespace tokclean

@@ -1,0 +1,526 @@
+// The inventory of tests/README.md ("Inputs and how they can be wrong"), row by row: each
+// bad input makes the program exit non-zero with one line naming the file, the line or
+// field, and what was expected, and leaves no output behind. Rows marked "accepted" in the
+// inventory check the documented behaviour instead. Row ids (J3, C7, ...) are the
+// inventory's.
+#define BOOST_TEST_MODULE bad_inputs
+#include <boost/test/unit_test.hpp>
+
+#include <cstring>
+#include <limits>
+
+#include "cli_support.hpp"
+
+using namespace cli_test;
+
+namespace {
+
+// Models and files the rows share, made once.
+struct Shared {
+    fs::path dir;
+    fs::path byte_model, small_bpe_model, bpe_files, other_shape, other_vocab, checkpoint;
+
+    Shared() {
+        dir = fs::temp_directory_path() / ("tokclean_bad_inputs_" + std::to_string(::getpid()));
+        fs::remove_all(dir);
+        fs::create_directories(dir);
+        byte_model = dir / "byte";
+        run("init --out " + byte_model.string() + " --layers 1 --heads 2 --embd 16 --positions 64");
+        // The fixture's shape but one layer less, and the fixture's shape with a larger vocabulary.
+        other_shape = dir / "one_layer";
+        run("init --out " + other_shape.string() + " --vocab 97 --layers 1 --heads 4 --embd 32 --positions 32");
+        other_vocab = dir / "vocab120";
+        run("init --out " + other_vocab.string() + " --vocab 120 --layers 2 --heads 4 --embd 32 --positions 32");
+        // A small byte-level BPE: the 256 byte tokens, "ab", "abc", <|endoftext|>.
+        bpe_files = dir / "bpe_files";
+        write(bpe_files / "vocab.json", small_vocab().dump());
+        write(bpe_files / "merges.txt", "#version: 0.2\na b\nab c\n");
+        small_bpe_model = dir / "bpe";
+        run("init --out " + small_bpe_model.string() + " --tokenizer " + bpe_files.string() +
+            " --layers 1 --heads 2 --embd 8 --positions 32");
+        // A checkpoint at step 2 of a 4-step run: its --out is a file, so the run fails at
+        // the very end and leaves the checkpoint behind.
+        write_random_pool(dir / "pool.jsonl", 5, 12);
+        write(dir / "out_is_a_file", "x");
+        checkpoint = dir / "ckpt";
+        const std::string cmd = std::string(TOKCLEAN_BIN) + " --quiet train --model " + (fixtures / "model").string() +
+                                " --data " + (dir / "pool.jsonl").string() + " --out " + (dir / "out_is_a_file").string() +
+                                " --steps 4 --batch-size 4 --checkpoint-every 2 --checkpoint-dir " + checkpoint.string() +
+                                " 2> /dev/null";
+        if (std::system(cmd.c_str()) == 0 || !fs::exists(checkpoint / "state.json"))
+            throw std::runtime_error("could not make the checkpoint fixture");
+    }
+    ~Shared() {
+        std::error_code ec;
+        fs::remove_all(dir, ec);
+    }
+    void run(const std::string& args) const {
+        const std::string cmd = std::string(TOKCLEAN_BIN) + " --quiet " + args + " > /dev/null";
+        if (std::system(cmd.c_str()) != 0) throw std::runtime_error("setup failed: " + args);
+    }
+    // GPT-2's byte characters as tokens 0..255, then the merged tokens and EOS.
+    static json small_vocab() {
+        json v = json::object();
+        int next = 0x100;
+        for (int b = 0; b < 256; ++b) {
+            const bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
+            const char32_t c = printable ? static_cast<char32_t>(b) : static_cast<char32_t>(next++);
+            std::string s;
+            if (c < 0x80) s.push_back(static_cast<char>(c));
+            else {
+                s.push_back(static_cast<char>(0xC0 | (c >> 6)));
+                s.push_back(static_cast<char>(0x80 | (c & 0x3F)));
+            }
+            v[s] = b;
+        }
+        v["ab"] = 256;
+        v["abc"] = 257;
+        v["<|endoftext|>"] = 258;
+        return v;
+    }
+};
+
+const Shared* shared = nullptr;
+struct SharedFixture {
+    Shared s;
+    SharedFixture() { shared = &s; }
+    ~SharedFixture() { shared = nullptr; }
+};
+BOOST_TEST_GLOBAL_FIXTURE(SharedFixture);
+
+// One row: files are written first (name -> bytes, relative to the scratch directory),
+// then `args` run ("{s}" stands for the scratch directory); `out` must not appear.
+struct Row {
+    std::string id;
+    std::vector<std::pair<std::string, std::string>> files;
+    std::string args;
+    std::vector<std::string> needles;
+    std::string out = "out.jsonl";
+};
+
+std::string expand(std::string text, const Scratch& s) {
+    const std::pair<std::string, std::string> vars[] = {
+        {"{s}", s.dir.string()},
+        {"{tiny}", (fixtures / "model").string()},
+        {"{ref}", (fixtures / "adamw_final").string()},
+        {"{byte}", shared->byte_model.string()},
+        {"{bpe}", shared->small_bpe_model.string()},
+        {"{one_layer}", shared->other_shape.string()},
+        {"{vocab120}", shared->other_vocab.string()}};
+    for (const auto& [var, value] : vars)
+        for (std::size_t p; (p = text.find(var)) != std::string::npos;) text.replace(p, var.size(), value);
+    return text;
+}
+
+void run_rows(const std::vector<Row>& rows) {
+    for (const auto& row : rows) {
+        BOOST_TEST_CONTEXT("row " << row.id) {
+            Scratch s("_" + row.id);
+            for (const auto& [name, bytes] : row.files) write(s / name, bytes);
+            const Run r = tokclean("--quiet " + expand(row.args, s), s);
+            std::vector<std::string> needles;
+            for (const auto& n : row.needles) needles.push_back(expand(n, s));
+            BOOST_TEST(r.exit_code != 0);
+            BOOST_TEST(lines_of(r.err) == 1u, "stderr: " << r.err);
+            BOOST_TEST(r.err.starts_with("tokclean: error: "), "stderr: " << r.err);
+            BOOST_TEST(r.out.empty(), "stdout: " << r.out);
+            for (const auto& n : needles) BOOST_TEST(r.err.find(n) != std::string::npos, "'" << n << "' not in: " << r.err);
+            const fs::path out = s / row.out;
+            BOOST_TEST(!fs::exists(out), out << " was created");
+            for (const auto& e : fs::directory_iterator(s.dir))
+                BOOST_TEST(!e.path().filename().string().starts_with("." + row.out), "left behind: " << e.path());
+        }
+    }
+}
+
+const std::string score_tiny = "score --model {tiny} --data {s}/data.jsonl --out {s}/out.jsonl";
+const std::string score_byte = "score --model {byte} --data {s}/data.jsonl --out {s}/out.jsonl";
+const std::string train_tiny = "train --model {tiny} --data {s}/data.jsonl --out {s}/trained --steps 1";
+
+std::string bytes_of(std::initializer_list<unsigned char> b) { return std::string(b.begin(), b.end()); }
+
+// ---- safetensors surgery on the fixture model ------------------------------------------
+
+struct Safetensors {
+    json header;
+    std::string data;
+    static Safetensors read(const fs::path& p) {
+        const std::string bytes = slurp(p);
+        std::uint64_t n = 0;
+        for (int k = 7; k >= 0; --k) n = (n << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(k)]);
+        return {json::parse(bytes.substr(8, n)), bytes.substr(8 + n)};
+    }
+    std::string bytes() const {
+        std::string h = header.dump();
+        h.append((8 - h.size() % 8) % 8, ' ');
+        std::string out(8, '\0');
+        for (int k = 0; k < 8; ++k) out[static_cast<std::size_t>(k)] = static_cast<char>((h.size() >> (8 * k)) & 0xff);
+        return out + h + data;
+    }
+    // Sets element `i` of an F32 tensor.
+    void set_f32(const std::string& name, std::size_t i, float x) {
+        const std::size_t at = header[name]["data_offsets"][0].get<std::size_t>() + 4 * i;
+        std::memcpy(data.data() + at, &x, 4);
+    }
+};
+
+// A copy of the fixture model in the scratch directory, with its model.safetensors edited.
+std::vector<std::pair<std::string, std::string>> model_with(const std::function<void(Safetensors&)>& edit) {
+    Safetensors st = Safetensors::read(fixtures / "model" / "model.safetensors");
+    edit(st);
+    return {{"m/config.json", slurp(fixtures / "model" / "config.json")}, {"m/model.safetensors", st.bytes()},
+            {"data.jsonl", slurp(fixtures / "data.jsonl")}};
+}
+const std::string score_m = "score --model {s}/m --data {s}/data.jsonl --out {s}/out.jsonl";
+
+// A copy of the fixture model with config.json replaced.
+std::vector<std::pair<std::string, std::string>> config_with(const std::string& config) {
+    return {{"m/config.json", config}, {"m/model.safetensors", slurp(fixtures / "model" / "model.safetensors")},
+            {"data.jsonl", slurp(fixtures / "data.jsonl")}};
+}
+std::string fixture_config_with(const std::function<void(json&)>& edit) {
+    json c = json::parse(slurp(fixtures / "model" / "config.json"));
+    edit(c);
+    return c.dump(2);
+}
+
+}  // namespace
+
+// ---- JSONL data: every format ------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(jsonl_rows) {
+    const std::string tok_line = "{\"input_ids\": [1, 2, 3]}\n";
+    run_rows({
+        {"J1", {{"data.jsonl", tok_line + "{\"input_ids\": [4, 5"}}, score_tiny,
+         {"{s}/data.jsonl:2: not valid JSON at column 20: syntax error while parsing array - unexpected end of input"}},
+        {"J3", {{"data.jsonl", tok_line + "[1, 2]\n"}}, score_tiny, {"data.jsonl:2: expected a JSON object, got an array"}},
+        {"J4", {{"data.jsonl", "{\"foo\": 1}\n"}}, score_tiny,
+         {"data.jsonl:1: expected a field 'text', 'prompt' and 'completion', 'messages' or 'input_ids'"}},
+        {"J5", {{"data.jsonl", "{\"input_ids\": [1], \"ids\": 1}\n"}}, score_tiny,
+         {"data.jsonl:1: unknown field 'ids' (expected: input_ids, labels, attention_mask, scores)"}},
+        {"J6", {{"data.jsonl", "{\"text\": \"a\", \"id\": 3}\n"}}, score_byte,
+         {"data.jsonl:1: unknown field 'id' (expected: text)"}},
+        {"J7", {{"data.jsonl", "{\"input_ids\": \"1 2\"}\n"}}, score_tiny,
+         {"data.jsonl:1: field 'input_ids': expected an array of integers, got a string"}},
+        {"J8", {{"data.jsonl", "{\"input_ids\": [1, 2.5]}\n"}}, score_tiny,
+         {"data.jsonl:1: field 'input_ids'[1]: expected an integer, got 2.5"}},
+        {"J10", {{"data.jsonl", "{\"input_ids\": [3, -1]}\n"}}, score_tiny,
+         {"data.jsonl:1: field 'input_ids'[1]: token id -1 is negative"}},
+        {"J12", {{"data.jsonl", "{\"input_ids\": [1, 2], \"labels\": [1, -5]}\n"}}, score_tiny,
+         {"data.jsonl:1: field 'labels'[1]: label -5 is neither -100 nor in [0, vocab_size 97)"}},
+        {"J13", {{"data.jsonl", "{\"input_ids\": []}\n"}}, score_tiny, {"data.jsonl:1: field 'input_ids': empty sequence"}},
+        {"J14", {{"data.jsonl", "{\"input_ids\": [1e400]}\n"}}, score_tiny,
+         {"data.jsonl:1: not valid JSON: number overflow"}},
+        {"J15", {{"data.jsonl", "{\"input_ids\": [1, 99999999999999999999]}\n"}}, score_tiny,
+         {"data.jsonl:1: field 'input_ids'[1]: expected an integer, got 1e+20"}},
+        {"J16", {{"data.jsonl", "{\"input_ids\": [1, 2], \"labels\": [-100, -100]}\n{\"input_ids\": [5]}\n"}},
+         train_tiny, {"data.jsonl: no target tokens in any example"}, "trained"},
+        {"J17", {{"data.jsonl", "\n  \n\n"}}, score_tiny, {"data.jsonl: no examples"}},
+        {"J18", {}, "score --model {tiny} --data {s}/missing.jsonl --out {s}/out.jsonl", {"missing.jsonl: cannot open the file"}},
+        {"J19", {{"data.jsonl/x", ""}}, score_tiny, {"data.jsonl: is a directory, not a JSONL file"}},
+        {"J21", {{"data.jsonl", "{\"text\": 5}\n"}}, score_byte, {"data.jsonl:1: field 'text': expected a string, got 5"}},
+        {"J22", {{"data.jsonl", "{\"text\": \"\"}\n"}}, score_byte, {"data.jsonl:1: field 'text': empty text"}},
+        {"J24", {{"data.jsonl", "{\"prompt\": \"a\"}\n"}}, score_byte, {"data.jsonl:1: missing required field 'completion'"}},
+        {"J25", {{"data.jsonl", "{\"prompt\": [\"a\"], \"completion\": \"b\"}\n"}}, score_byte,
+         {"data.jsonl:1: field 'prompt': expected a string, got an array"}},
+        {"J27a", {{"data.jsonl", "{\"messages\": {\"role\": \"user\"}}\n"}}, score_byte,
+         {"data.jsonl:1: field 'messages': expected a non-empty array"}},
+        {"J27b", {{"data.jsonl", "{\"messages\": [{\"role\": \"bot\", \"content\": \"a\"}]}\n"}}, score_byte,
+         {"data.jsonl:1: field 'messages'[0].role: unknown role \"bot\""}},
+        {"J27c", {{"data.jsonl", "{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}]}\n"}}, score_byte,
+         {"data.jsonl:1: field 'messages': no assistant turn"}},
+        {"J27d", {{"data.jsonl", "{\"messages\": [{\"role\": \"assistant\", \"content\": 7}]}\n"}}, score_byte,
+         {"data.jsonl:1: field 'messages'[0].content: expected a string, got 7"}},
+        {"J27e", {{"data.jsonl", "{\"messages\": [{\"role\": \"assistant\"}]}\n"}}, score_byte,
+         {"data.jsonl:1: field 'messages'[0]: missing required field 'content'"}},
+        {"J29", {{"data.jsonl", "{\"text\": \"ok\"}\n{\"text\": \"caf" + bytes_of({0xe9}) + "\"}\n"}}, score_byte,
+         {"data.jsonl:2: not valid UTF-8 at column 14 (byte 0xe9; JSON text must be UTF-8"}},
+        {"J30", {{"data.jsonl", "{\"prompt\": \"" + bytes_of({0xff, 0xfe}) + "\", \"completion\": \"b\"}\n"}}, score_byte,
+         {"data.jsonl:1: not valid UTF-8 at column 13 (byte 0xff"}},
+        {"J31", {{"data.jsonl", "{\"messages\": [{\"role\": \"assistant\", \"content\": \"x" + bytes_of({0xc3, 0x28}) +
+                                    "\"}]}\n"}},
+         score_byte, {"data.jsonl:1: not valid UTF-8 at column 50 (byte 0xc3"}},
+        {"J32", {{"data.jsonl", "{\"text\": \"\\ud800x\"}\n"}}, score_byte,
+         {"data.jsonl:1: not valid JSON at column", "surrogate"}},
+        {"J33", {{"data.jsonl", "{\"input_ids\": [1, 2], \"attention_mask\": [1, 0]}\n"}}, score_tiny,
+         {"data.jsonl:1: field 'attention_mask'[1]: 0 (padding inside an example is not supported"}},
+        {"L1", {{"data.jsonl", "{\"input_ids\": [1, 2], \"labels\": [1, 2], \"scores\": [null]}\n"}}, score_tiny,
+         {"data.jsonl:1: field 'scores': length 1 differs from the length 2 of 'input_ids'"}},
+        {"L2", {{"data.jsonl", "{\"input_ids\": [1, 2], \"scores\": [null, \"high\"]}\n"}}, score_tiny,
+         {"data.jsonl:1: field 'scores'[1]: expected a number or null, got a string"}},
+        {"J34", {{"data.jsonl", tok_line}}, score_tiny + " --seq-len 64", {"--seq-len: 64 exceeds the model's n_positions = 32"}},
+    });
+}
+
+// Rows that are accepted by design: an empty response trains on its EOS; unknown config.json
+// fields are ignored; non-UTF-8 never reaches a tokenizer (JSON must be UTF-8), while UTF-8
+// text of any script does.
+BOOST_AUTO_TEST_CASE(accepted_rows) {
+    Scratch s;
+    write(s / "data.jsonl",
+          "{\"prompt\": \"q\", \"completion\": \"\"}\n"                                  // J26
+          "{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}, {\"role\": \"assistant\", \"content\": \"\"}]}\n"  // J28
+          "{\"text\": \"\xc3\xa9\xe4\xb8\xad\xf0\x9f\x98\x80\"}\n");                     // J35
+    const Run r = tokclean("--quiet score --model " + shared->byte_model.string() + " --data " + s.str("data.jsonl") +
+                               " --out " + s.str("out.jsonl"), s);
+    BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    const auto rows = read_jsonl(s / "out.jsonl");
+    BOOST_REQUIRE_EQUAL(rows.size(), 3u);
+    BOOST_TEST(rows[0]["losses"].size() == 2u);  // "q" + EOS: the EOS is the one target
+    BOOST_TEST(rows[0]["losses"][1].is_number());
+    BOOST_TEST(rows[2]["losses"].size() == 9u);  // 9 UTF-8 bytes, one token each
+
+    json c = json::parse(slurp(fixtures / "model" / "config.json"));  // C11
+    c["torch_dtype"] = "float32";
+    c["task_specific_params"] = {{"text-generation", {{"max_length", 50}}}};
+    write(s / "m" / "config.json", c.dump());
+    fs::copy_file(fixtures / "model" / "model.safetensors", s / "m" / "model.safetensors");
+    const Run c11 = tokclean("--quiet score --model " + s.str("m") + " --data " + (fixtures / "data.jsonl").string() +
+                                 " --out " + s.str("out2.jsonl"), s);
+    BOOST_TEST(c11.exit_code == 0, c11.err);
+}
+
+// ---- config.json -------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(config_rows) {
+    const std::string good = slurp(fixtures / "model" / "config.json");
+    run_rows({
+        {"C1", {{"m/model.safetensors", "x"}, {"data.jsonl", "{\"input_ids\": [1]}\n"}}, score_m,
+         {"{s}/m/config.json: cannot open the file"}},
+        {"C2", config_with(good.substr(0, good.size() / 2)), score_m, {"{s}/m/config.json: not valid JSON at byte"}},
+        {"C3", config_with(fixture_config_with([](json& c) { c["n_layer"] = "2"; })), score_m,
+         {"m/config.json: field 'n_layer': expected an integer, got a string (\"2\")"}},
+        {"C5a", config_with(fixture_config_with([](json& c) { c["n_head"] = 3; })), score_m,
+         {"m/config.json: field 'n_embd': 32 is not divisible by n_head = 3"}},
+        {"C5b", config_with(fixture_config_with([](json& c) { c["n_positions"] = -4; })), score_m,
+         {"m/config.json: field 'n_positions': expected a positive integer, got -4"}},
+        {"C6", config_with(fixture_config_with([](json& c) { c["model_type"] = "llama"; })), score_m,
+         {"m/config.json: field 'model_type': expected \"gpt2\", got \"llama\""}},
+        {"C7", config_with(fixture_config_with([](json& c) { c["activation_function"] = "relu"; })), score_m,
+         {"m/config.json: field 'activation_function'", "is not supported"}},
+        {"C8", config_with(fixture_config_with([](json& c) { c["eos_token_id"] = 97; })), score_m,
+         {"m/config.json: field 'eos_token_id': 97 is outside [0, vocab_size = 97)"}},
+        {"C9", config_with(fixture_config_with([](json& c) { c["layer_norm_epsilon"] = 1e300; })), score_m,
+         {"m/config.json: field 'layer_norm_epsilon': expected a number in (0, 1]"}},
+        {"C10", config_with(fixture_config_with([](json& c) { c["n_embd"] = 1 << 20; c["n_layer"] = 1 << 20; })), score_m,
+         {"m/config.json: n_layer 1048576, n_embd 1048576", "more than the 2^40 tokclean can hold"}},
+        {"C12", config_with("[1, 2]"), score_m, {"m/config.json: expected a JSON object, got an array"}},
+        {"C13", config_with("{\"model_type\": \"gpt" + bytes_of({0xe2, 0x82}) + "\"}"), score_m,
+         {"m/config.json: not valid UTF-8 at byte 20 (byte 0xe2"}},
+        {"C14", config_with(fixture_config_with([](json& c) { c["tokclean_tokenizer"] = "sentencepiece"; })), score_m,
+         {"m/config.json: field 'tokclean_tokenizer': expected \"byte\", \"gpt2-bpe\" or \"none\""}},
+        {"C15", {{"data.jsonl", "{\"input_ids\": [1]}\n"}}, "score --model {s}/nothing --data {s}/data.jsonl --out {s}/out.jsonl",
+         {"{s}/nothing: not a model directory"}},
+    });
+}
+
+// ---- model.safetensors -------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(safetensors_rows) {
+    const std::string file = slurp(fixtures / "model" / "model.safetensors");
+    const auto with_file = [&](const std::string& bytes) {
+        return std::vector<std::pair<std::string, std::string>>{{"m/config.json", slurp(fixtures / "model" / "config.json")},
+                                                                {"m/model.safetensors", bytes},
+                                                                {"data.jsonl", slurp(fixtures / "data.jsonl")}};
+    };
+    const auto set_f32 = [](const std::string& name, std::size_t i, float x) {
+        return [=](Safetensors& st) { st.set_f32(name, i, x); };
+    };
+    run_rows({
+        {"S2", with_file(""), score_m, {"m/model.safetensors: file is 0 bytes, shorter than the 8-byte header length"}},
+        {"S3", with_file(file.substr(0, 100)), score_m, {"m/model.safetensors: header length", "exceeds the 92 bytes"}},
+        {"S4", {{"m/config.json", slurp(fixtures / "model" / "config.json")}, {"data.jsonl", "{\"input_ids\": [1]}\n"}},
+         score_m, {"m/model.safetensors: cannot open the file"}},
+        {"S5", with_file(std::string("\x07\0\0\0\0\0\0\0{\"a\": 1", 15)), score_m,
+         {"m/model.safetensors: header is not valid JSON"}},
+        {"S6", model_with([](Safetensors& st) { st.header["wte.weight"]["dtype"] = "I32"; }), score_m,
+         {"m/model.safetensors: tensor 'wte.weight': unsupported dtype I32 (tokclean reads F32, F16 and BF16)"}},
+        {"S7", model_with([](Safetensors& st) { st.header["h.1.ln_2.bias"]["dtype"] = "F16"; }), score_m,
+         {"m/model.safetensors: tensor 'h.1.ln_2.bias': data_offsets", "span 128 bytes but shape [32] of F16 needs 64"}},
+        {"S8", model_with([](Safetensors& st) {
+             auto e = st.header["ln_f.bias"];
+             st.header.erase("ln_f.bias");
+             st.header["ln_f.beta"] = e;
+         }),
+         score_m, {"m/model.safetensors: unknown tensor 'ln_f.beta' (not a GPT-2 parameter)"}},
+        {"S9", model_with([](Safetensors& st) { st.header["wpe.weight"]["shape"] = {16, 64}; }), score_m,
+         {"m/model.safetensors: tensor 'wpe.weight': shape [16, 64] but config.json implies [32, 32]"}},
+        {"S10", model_with(set_f32("h.0.ln_1.weight", 3, std::numeric_limits<float>::quiet_NaN())), score_m,
+         {"m/model.safetensors: tensor 'h.0.ln_1.weight': element 3 is nan (weights must be finite)"}},
+        {"S11", model_with(set_f32("h.1.mlp.c_fc.weight", 17, std::numeric_limits<float>::infinity())), score_m,
+         {"m/model.safetensors: tensor 'h.1.mlp.c_fc.weight': element 17 is inf (weights must be finite)"}},
+        {"S11b", model_with(set_f32("wte.weight", 0, -std::numeric_limits<float>::infinity())), score_m,
+         {"m/model.safetensors: tensor 'wte.weight': element 0 is -inf"}},
+        {"S12", {{"m/config.json", fixture_config_with([](json& c) { c["vocab_size"] = 2000000; })},
+                 {"m/model.safetensors", file}, {"data.jsonl", slurp(fixtures / "data.jsonl")}},
+         score_m, {"m/model.safetensors: tensor 'wte.weight': shape [97, 32] but config.json implies [2000000, 32]"}},
+        {"S13", model_with([](Safetensors& st) { st.header.erase("h.0.attn.c_proj.bias"); }), score_m,
+         {"m/model.safetensors: bytes", "belong to no tensor"}},
+    });
+}
+
+// ---- a second model: reference, warm-up ------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(model_pair_rows) {
+    const std::vector<std::pair<std::string, std::string>> pool = {{"data.jsonl", slurp(fixtures / "data.jsonl")}};
+    run_rows({
+        {"M1", pool, "clean --base {tiny} --ref {one_layer} --data {s}/data.jsonl --out {s}/out.jsonl",
+         {"{one_layer}/config.json: field 'n_layer': 1, but the base model {tiny} has 2 (the reference model must have "
+          "the base model's shape)"}},
+        {"M2", pool, "clean --base {tiny} --ref {vocab120} --data {s}/data.jsonl --out {s}/out.jsonl",
+         {"{vocab120}/config.json: field 'vocab_size': 120, but the base model {tiny} has 97"}},
+        {"M3", pool, "evolve --base {tiny} --warmup {one_layer} --data {s}/data.jsonl --out {s}/evolved --chunks 2",
+         {"{one_layer}/config.json: field 'n_layer': 1", "(the warm-up model must have the base model's shape)"}, "evolved"},
+        {"M4", pool, "train --model {tiny} --ref {vocab120} --select batch --data {s}/data.jsonl --out {s}/trained --steps 1",
+         {"{vocab120}/config.json: field 'vocab_size': 120"}, "trained"},
+        {"M5", {{"data.jsonl", "{\"text\": \"abc\"}\n"}}, "clean --base {byte} --ref {bpe} --data {s}/data.jsonl --out {s}/out.jsonl",
+         {"{bpe}/config.json: field 'n_embd': 8, but the base model {byte} has 16"}},
+    });
+}
+
+// ---- tokenizer files --------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(tokenizer_rows) {
+    const std::string vocab = Shared::small_vocab().dump(), merges = "#version: 0.2\na b\nab c\n";
+    json gap = Shared::small_vocab();
+    gap.erase("ab");  // ids 0..255, 257, 258: 256 is missing
+    const std::string without_ab = gap.dump();
+    const auto model = [&](const std::string& v, const std::string& m) {
+        std::vector<std::pair<std::string, std::string>> files = {
+            {"m/config.json", slurp(shared->small_bpe_model / "config.json")},
+            {"m/model.safetensors", slurp(shared->small_bpe_model / "model.safetensors")},
+            {"data.jsonl", "{\"text\": \"abc abc\"}\n"}};
+        if (!v.empty()) files.emplace_back("m/vocab.json", v);
+        if (!m.empty()) files.emplace_back("m/merges.txt", m);
+        return files;
+    };
+    const auto tokenizer_json = [&](const std::string& text) {
+        auto files = model("", "");
+        files.emplace_back("m/tokenizer.json", text);
+        return files;
+    };
+    json tj;
+    tj["model"] = {{"type", "BPE"}, {"vocab", Shared::small_vocab()}, {"merges", {"a b", "ab c"}}};
+    tj["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}};
+    const std::string tok_json = tj.dump();
+    json unigram = tj;
+    unigram["model"]["type"] = "Unigram";
+    const std::string tokenize = "tokenize --model {s}/m --data {s}/data.jsonl --out {s}/out.jsonl";
+    run_rows({
+        {"T1", model(vocab.substr(0, vocab.size() - 40), merges), tokenize, {"{s}/m/vocab.json:1: not valid JSON at column"}},
+        {"T2", model("[\"a\", \"b\"]", merges), tokenize, {"m/vocab.json: expected a JSON object of token -> id, got an array"}},
+        {"T3", model("{\"a\": \"0\"}", merges), tokenize, {"m/vocab.json: token \"a\": expected an integer id, got a string"}},
+        {"T4", model(without_ab, merges), tokenize, {"m/vocab.json: no token has id 256"}},
+        {"T5", model(vocab, "#version: 0.2\na b\nabc\n"), tokenize,
+         {"m/merges.txt:3: expected two tokens separated by one space, got \"abc\""}},
+        {"T6", model(vocab, "a b\nab z\n"), tokenize, {"m/merges.txt:2: the merged token \"abz\" is not in the vocabulary"}},
+        {"T7", model(vocab, ""), tokenize, {"m/merges.txt: missing (vocab.json is there; GPT-2 BPE needs both)"}},
+        {"T8", tokenizer_json(tok_json.substr(0, tok_json.size() / 2)), tokenize, {"m/tokenizer.json:1: not valid JSON"}},
+        {"T9", tokenizer_json(unigram.dump()), tokenize,
+         {"m/tokenizer.json: field 'model.type': expected \"BPE\""}},
+        {"T10", tokenizer_json("{\"model\": \"" + bytes_of({0xc0, 0xaf}) + "\"}"), tokenize,
+         {"m/tokenizer.json:1: not valid UTF-8 at column 12 (byte 0xc0"}},
+        {"T11", {{"data.jsonl", "{\"text\": \"x\"}\n"}}, "init --out {s}/out.jsonl --tokenizer {s}/nowhere",
+         {"--tokenizer: {s}/nowhere: no such file or directory"}},
+    });
+}
+
+// ---- checkpoints of train, work directories of evolve ----------------------------------------
+
+BOOST_AUTO_TEST_CASE(checkpoint_rows) {
+    const auto ckpt_with = [](const std::function<void(const fs::path&)>& edit) {
+        // The shared checkpoint copied to {s}/trained.ckpt (the default of --out {s}/trained).
+        std::vector<std::pair<std::string, std::string>> files = {{"data.jsonl", slurp(shared->dir / "pool.jsonl")}};
+        const fs::path tmp = fs::temp_directory_path() / ("tokclean_ckpt_edit_" + std::to_string(::getpid()));
+        fs::remove_all(tmp);
+        fs::copy(shared->checkpoint, tmp, fs::copy_options::recursive);
+        edit(tmp);
+        for (const auto& e : fs::recursive_directory_iterator(tmp))
+            if (e.is_regular_file())
+                files.emplace_back("trained.ckpt/" + fs::relative(e.path(), tmp).string(), slurp(e.path()));
+        fs::remove_all(tmp);
+        return files;
+    };
+    const auto unchanged = [](const fs::path&) {};
+    const std::string train = "train --model {tiny} --data {s}/data.jsonl --out {s}/trained --steps 4 --batch-size 4";
+    const auto state = [](const fs::path& d) { return json::parse(slurp(d / "state.json")); };
+    run_rows({
+        {"K1", ckpt_with(unchanged), train,
+         {"{s}/trained.ckpt/state.json: a checkpoint of an interrupted run is here (step 2): add --resume to continue it, "
+          "or remove {s}/trained.ckpt to start afresh"}, "trained"},
+        {"K2", ckpt_with(unchanged), train + " --resume --lr 0.002",
+         {"trained.ckpt/state.json: the checkpoint belongs to a run with --lr 0.0001, this run has 0.002"}, "trained"},
+        {"K3", ckpt_with(unchanged), "train --model {tiny} --data {tiny}/../data.jsonl --out {s}/trained --steps 4 --batch-size 4 --resume",
+         {"trained.ckpt/state.json: the checkpoint belongs to a run with --data"}, "trained"},
+        {"K4", ckpt_with([](const fs::path& d) { fs::resize_file(d / "state.json", 40); }), train + " --resume",
+         {"trained.ckpt/state.json: not valid JSON at byte"}, "trained"},
+        {"K5", ckpt_with([&](const fs::path& d) {
+             json j = state(d);
+             j["version"] = 7;
+             write(d / "state.json", j.dump());
+         }),
+         train + " --resume", {"trained.ckpt/state.json: field 'version': 7 is not supported"}, "trained"},
+        {"K6", ckpt_with([](const fs::path& d) { fs::resize_file(d / "step_2" / "model.safetensors", 1000); }),
+         train + " --resume", {"trained.ckpt/step_2/model.safetensors: "}, "trained"},
+        {"K7", ckpt_with([](const fs::path& d) { fs::remove(d / "step_2" / "optimizer.safetensors"); }), train + " --resume",
+         {"trained.ckpt/step_2/optimizer.safetensors: cannot open the file"}, "trained"},
+        {"K8", ckpt_with([](const fs::path& d) {
+             Safetensors st = Safetensors::read(d / "step_2" / "optimizer.safetensors");
+             st.set_f32("exp_avg_sq", 5, -1.0f);
+             write(d / "step_2" / "optimizer.safetensors", st.bytes());
+         }),
+         train + " --resume",
+         {"trained.ckpt/step_2/optimizer.safetensors: tensor 'exp_avg_sq': element 5 is -1 (expected finite and >= 0)"},
+         "trained"},
+        {"K9", ckpt_with([&](const fs::path& d) {
+             json j = state(d);
+             j["schedule"]["epoch_rng"][2] = "xyz";
+             write(d / "state.json", j.dump());
+         }),
+         train + " --resume", {"trained.ckpt/state.json: field 'schedule'.epoch_rng: expected hexadecimal strings"},
+         "trained"},
+        {"K10", ckpt_with([](const fs::path& d) { fs::rename(d / "step_2", d / "step_3"); }), train + " --resume",
+         {"trained.ckpt/step_2: not a model directory"}, "trained"},
+        {"E1", {{"data.jsonl", slurp(shared->dir / "pool.jsonl")}, {"evolved.work/progress.json", "{\"chunks_done\": 1,"}},
+         "evolve --base {tiny} --data {s}/data.jsonl --out {s}/evolved --chunks 2 --steps 1",
+         {"evolved.work/progress.json: not valid JSON (remove the work directory to start afresh)"}, "evolved"},
+        {"E2", {{"data.jsonl", slurp(shared->dir / "pool.jsonl")},
+                {"evolved.work/progress.json", "{\"fingerprint\": \"other\", \"chunks_done\": 1}"}},
+         "evolve --base {tiny} --data {s}/data.jsonl --out {s}/evolved --chunks 2 --steps 1",
+         {"evolved.work/progress.json: the work directory belongs to a run with other inputs or settings"}, "evolved"},
+    });
+}
+
+// --resume without a checkpoint starts at step 0 (scripts can always pass it).
+BOOST_AUTO_TEST_CASE(resume_without_a_checkpoint_starts_afresh) {
+    Scratch s;
+    write_random_pool(s / "data.jsonl", 3, 8);
+    const Run r = tokclean("train --model " + (fixtures / "model").string() + " --data " + s.str("data.jsonl") +
+                               " --out " + s.str("trained") + " --steps 2 --resume", s);
+    BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    BOOST_TEST(r.err.find("--resume: no checkpoint in " + s.str("trained.ckpt") + "; starting at step 0") != std::string::npos,
+               r.err);
+    BOOST_TEST(fs::exists(s / "trained" / "model.safetensors"));
+    BOOST_TEST(!fs::exists(s / "trained.ckpt"));
+}
+
+// ---- outputs ------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(output_rows) {
+    const std::vector<std::pair<std::string, std::string>> data = {{"data.jsonl", slurp(fixtures / "data.jsonl")},
+                                                                   {"file", "not a directory"}};
+    run_rows({
+        {"O1", data, "train --model {tiny} --data {s}/data.jsonl --out {s}/file --steps 1",
+         {"{s}/file: exists and is not a directory"}, "file.ckpt"},
+        {"O2", data, "score --model {tiny} --data {s}/data.jsonl --out {s}/file/losses.jsonl",
+         {"{s}/file/losses.jsonl: cannot create the directory '{s}/file'"}, "file.x"},
+    });
+    // An existing output directory where a file goes: the directory stays as it was.
+    Scratch s;
+    fs::create_directories(s / "dir" / "keep");
+    const Run r = tokclean("--quiet score --model " + (fixtures / "model").string() + " --data " +
+                               (fixtures / "data.jsonl").string() + " --out " + s.str("dir"), s);
+    expect_failure(r, {s.str("dir") + ": cannot rename the temporary into place"}, {});
+    BOOST_TEST(fs::exists(s / "dir" / "keep"));
+    BOOST_TEST(std::distance(fs::directory_iterator(s.dir), fs::directory_iterator{}) == 3);  // dir, stdout, stderr
+}
