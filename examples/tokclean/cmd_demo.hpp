@@ -79,38 +79,7 @@ inline std::map<char, std::pair<std::int64_t, std::int64_t>> kind_counts(const s
 }
 
 inline EvalResult evaluate(Gpt<Cpu>& model, const std::vector<Example>& heldout) {
-    EvalResult r;
-    double loss_sum = 0.0;
-    std::int64_t correct = 0, exact = 0;
-    const std::int64_t bs = 32;
-    std::vector<std::size_t> idx;
-    for (std::size_t first = 0; first < heldout.size(); first += bs) {
-        idx.clear();
-        for (std::size_t i = first; i < std::min(heldout.size(), first + bs); ++i) idx.push_back(i);
-        const Batch batch = make_batch(heldout, idx);
-        const std::int64_t B = batch.batch_size(), T = batch.seq_len();
-        model.forward(batch.input_ids.data(), batch.labels.data(), B, T);
-        const auto losses = model.token_losses();
-        const auto argmax = model.target_argmax();
-        for (std::int64_t b = 0; b < B; ++b) {
-            std::int64_t n = 0, ok = 0;
-            for (std::int64_t j = 0; j < T; ++j) {
-                const auto s = static_cast<std::size_t>(b * T + j);
-                if (std::isnan(losses[s])) continue;
-                ++n;
-                loss_sum += losses[s];
-                ok += argmax[s] == batch.labels.data()[s];
-            }
-            r.tokens += n;
-            correct += ok;
-            r.examples += n > 0;
-            exact += n > 0 && ok == n;
-        }
-    }
-    r.loss = loss_sum / static_cast<double>(r.tokens);
-    r.token_accuracy = static_cast<double>(correct) / static_cast<double>(r.tokens);
-    r.exact_match = static_cast<double>(exact) / static_cast<double>(r.examples);
-    return r;
+    return evaluate_examples(model, heldout, 32);
 }
 
 }  // namespace demo_detail

@@ -219,20 +219,17 @@ struct EvalResult {
     std::int64_t examples = 0, tokens = 0;
 };
 
-// Teacher-forced evaluation of the targets: mean loss per target token, share of targets
-// that are the argmax, share of examples (with at least one target) whose targets all are.
-inline EvalResult run_eval(const GlobalFlags& g, const EvalFlags& f, bool print = true) {
-    CliModel m = load_cli_model(f.model);
-    const std::vector<Example> data = load_data(g, f.data, m.config, m.tokenizer);
-    Gpt<Cpu> model(m.config, std::move(m.params));
-    if (f.batch_size <= 0) fail("--batch-size: expected a positive integer, got ", f.batch_size);
+// Teacher-forced evaluation of the targets of `data`: mean loss per target token, share of
+// targets that are the argmax, share of examples (with at least one target) whose targets all are.
+inline EvalResult evaluate_examples(Gpt<Cpu>& model, const std::vector<Example>& data, std::int64_t batch_size) {
+    if (batch_size <= 0) fail("--batch-size: expected a positive integer, got ", batch_size);
     double loss_sum = 0.0;
     std::int64_t correct = 0, exact = 0;
     EvalResult r;
     std::vector<std::size_t> indices;
-    for (std::size_t first = 0; first < data.size(); first += static_cast<std::size_t>(f.batch_size)) {
+    for (std::size_t first = 0; first < data.size(); first += static_cast<std::size_t>(batch_size)) {
         indices.clear();
-        for (std::size_t i = first; i < std::min(data.size(), first + static_cast<std::size_t>(f.batch_size)); ++i)
+        for (std::size_t i = first; i < std::min(data.size(), first + static_cast<std::size_t>(batch_size)); ++i)
             indices.push_back(i);
         const Batch batch = make_batch(data, indices);
         const std::int64_t B = batch.batch_size(), T = batch.seq_len();
@@ -256,10 +253,19 @@ inline EvalResult run_eval(const GlobalFlags& g, const EvalFlags& f, bool print 
             }
         }
     }
-    if (r.tokens == 0) fail(f.data.data.string(), ": no target tokens to evaluate");
+    if (r.tokens == 0) return r;
     r.loss = loss_sum / static_cast<double>(r.tokens);
     r.token_accuracy = static_cast<double>(correct) / static_cast<double>(r.tokens);
     r.exact_match = static_cast<double>(exact) / static_cast<double>(r.examples);
+    return r;
+}
+
+inline EvalResult run_eval(const GlobalFlags& g, const EvalFlags& f, bool print = true) {
+    CliModel m = load_cli_model(f.model);
+    const std::vector<Example> data = load_data(g, f.data, m.config, m.tokenizer);
+    Gpt<Cpu> model(m.config, std::move(m.params));
+    const EvalResult r = evaluate_examples(model, data, f.batch_size);
+    if (r.tokens == 0) fail(f.data.data.string(), ": no target tokens to evaluate");
     if (print)
         std::cout << "{\"loss\": " << fixed(r.loss, 6) << ", \"token_accuracy\": " << fixed(r.token_accuracy, 6)
                   << ", \"exact_match\": " << fixed(r.exact_match, 6) << ", \"examples\": " << r.examples
