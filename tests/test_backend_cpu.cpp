@@ -198,13 +198,19 @@ BOOST_AUTO_TEST_CASE(linear_forward_accumulates_onto_a_residual) {
     linear_forward(Cpu{}, plain.data(), inp.data(), w.data(), bias.data(), N, IC, OC);
     for (std::int64_t i = 0; i < N * OC; ++i)
         BOOST_TEST(fused[i] == residual[i] + plain[i], boost::test_tools::tolerance(1e-5f));
-    // Overwriting backward: dinp = dout · wᵀ, whatever dinp held.
-    std::vector<float> dinp_acc(N * IC, prefill), dinp_over(N * IC, 123.0f), dw(IC * OC, 0.0f);
-    linear_backward(Cpu{}, dinp_acc.data(), dw.data(), nullptr, residual.data(), inp.data(), w.data(), N, IC, OC);
-    linear_backward(Cpu{}, dinp_over.data(), dw.data(), nullptr, residual.data(), inp.data(), w.data(), N, IC, OC, true);
+    // Overwriting backward: dinp = dout · wᵀ, dweight and dbias = their sums, whatever the
+    // buffers held; the same values as accumulating onto zeros.
+    std::vector<float> dinp_acc(N * IC, prefill), dw_acc(IC * OC, 0.0f), db_acc(OC, 0.0f);
+    std::vector<float> dinp_over(N * IC, 123.0f), dw_over(IC * OC, 123.0f), db_over(OC, 123.0f);
+    linear_backward(Cpu{}, dinp_acc.data(), dw_acc.data(), db_acc.data(), residual.data(), inp.data(),
+                    w.data(), N, IC, OC);
+    linear_backward(Cpu{}, dinp_over.data(), dw_over.data(), db_over.data(), residual.data(), inp.data(),
+                    w.data(), N, IC, OC, GradWrite::overwrite, GradWrite::overwrite);
     const auto expect = minus_prefill(dinp_acc);
     for (std::int64_t i = 0; i < N * IC; ++i)
         BOOST_TEST(dinp_over[i] == expect[i], boost::test_tools::tolerance(1e-5f));
+    BOOST_TEST(bit_identical(dw_over, dw_acc));
+    BOOST_TEST(bit_identical(db_over, db_acc));
 }
 
 BOOST_AUTO_TEST_CASE(linear_backward_matches_finite_differences) {
@@ -266,6 +272,16 @@ BOOST_AUTO_TEST_CASE(layernorm_forward_normalises_and_backward_matches) {
     check_gradient("dinp", inp, minus_prefill(dinp), loss);
     check_gradient("dweight", w, minus_prefill(dw), loss);
     check_gradient("dbias", b, minus_prefill(db), loss);
+    // Parameter gradients written over: the same as added to zeros; dinp still accumulates.
+    std::vector<float> dinp2(N * C, prefill), dw0(C, 0.0f), db0(C, 0.0f), dw2(C, 9.0f), db2(C, 9.0f);
+    layernorm_backward(Cpu{}, dinp2.data(), dw0.data(), db0.data(), R.data(), inp.data(), w.data(),
+                       mean.data(), rstd.data(), N, C);
+    layernorm_backward(Cpu{}, dinp2.data(), dw2.data(), db2.data(), R.data(), inp.data(), w.data(),
+                       mean.data(), rstd.data(), N, C, GradWrite::overwrite);
+    BOOST_TEST(bit_identical(dw2, dw0));
+    BOOST_TEST(bit_identical(db2, db0));
+    for (std::int64_t i = 0; i < N * C; ++i)
+        BOOST_TEST(dinp2[i] - prefill == 2.0f * (dinp[i] - prefill), boost::test_tools::tolerance(1e-5f));
 }
 
 BOOST_AUTO_TEST_CASE(gelu_is_the_tanh_form_and_backward_matches) {
@@ -288,7 +304,7 @@ BOOST_AUTO_TEST_CASE(gelu_is_the_tanh_form_and_backward_matches) {
     check_gradient("dinp", inp, minus_prefill(dinp), loss);
     // Overwriting, in place over dout: the same gradient.
     std::vector<float> inplace = R;
-    gelu_backward(Cpu{}, inplace.data(), inp.data(), inplace.data(), N, true);
+    gelu_backward(Cpu{}, inplace.data(), inp.data(), inplace.data(), N, GradWrite::overwrite);
     const auto expect = minus_prefill(dinp);
     for (std::int64_t i = 0; i < N; ++i) BOOST_TEST(inplace[i] == expect[i], boost::test_tools::tolerance(1e-6f));
 }

@@ -481,6 +481,8 @@ BOOST_AUTO_TEST_CASE(checkpoint_rows) {
          "trained"},
         {"K10", ckpt_with([](const fs::path& d) { fs::rename(d / "step_2", d / "step_3"); }), train + " --resume",
          {"trained.ckpt/step_2: not a model directory"}, "trained"},
+        {"K12", {{"data.jsonl", slurp(shared->dir / "pool.jsonl")}}, train + " --checkpoint-every -3",
+         {"--checkpoint-every: expected a non-negative number of steps, got -3"}, "trained"},
         {"E1", {{"data.jsonl", slurp(shared->dir / "pool.jsonl")}, {"evolved.work/progress.json", "{\"chunks_done\": 1,"}},
          "evolve --base {tiny} --data {s}/data.jsonl --out {s}/evolved --chunks 2 --steps 1",
          {"evolved.work/progress.json: not valid JSON (remove the work directory to start afresh)"}, "evolved"},
@@ -488,6 +490,10 @@ BOOST_AUTO_TEST_CASE(checkpoint_rows) {
                 {"evolved.work/progress.json", "{\"fingerprint\": \"other\", \"chunks_done\": 1}"}},
          "evolve --base {tiny} --data {s}/data.jsonl --out {s}/evolved --chunks 2 --steps 1",
          {"evolved.work/progress.json: the work directory belongs to a run with other inputs or settings"}, "evolved"},
+        {"E3", {{"data.jsonl", slurp(shared->dir / "pool.jsonl")},
+                {"evolved.work/progress.json", "{\"fingerprint\": 7, \"chunks_done\": \"one\"}"}},
+         "evolve --base {tiny} --data {s}/data.jsonl --out {s}/evolved --chunks 2 --steps 1",
+         {"evolved.work/progress.json: expected {\"fingerprint\": string, \"chunks_done\": 0..2}"}, "evolved"},
     });
 }
 

@@ -180,3 +180,37 @@ BOOST_AUTO_TEST_CASE(losses_and_gradients_do_not_depend_on_the_thread_count) {
     BOOST_TEST(bit_identical<float>(losses[0], losses[1]));
     BOOST_TEST(bit_identical<float>(grads[0], grads[1]));
 }
+
+BOOST_AUTO_TEST_CASE(zero_grad_then_backward_gives_the_gradient_and_backward_accumulates) {
+    // zero_grad() is lazy (the next backward writes over the gradients): the values must be
+    // those of a backward into zeroed gradients, and a second backward must add to them.
+    const GptConfig c = medium_config();
+    const std::int64_t B = 2, T = 40;
+    std::vector<std::int32_t> ids, labels;
+    random_batch(B, T, c.vocab_size, ids, labels);
+    Gpt<Cpu> fresh(c, gpt_init(c, 4)), reused(c, gpt_init(c, 4));
+    fresh.forward(ids.data(), labels.data(), B, T);
+    fresh.backward();  // gradients allocated as zeros, then added to
+    for (int round = 0; round < 2; ++round) {  // round 0: fill the buffer; round 1: zero_grad over it
+        reused.forward(ids.data(), labels.data(), B, T);
+        reused.zero_grad();
+        reused.backward();
+    }
+    const auto want = fresh.grads().flat().span(), got = reused.grads().flat().span();
+    BOOST_TEST(bit_identical<float>(got, want));
+    reused.zero_grad();
+    for (float gval : reused.grads().flat().span()) BOOST_REQUIRE(gval == 0.0f);  // read: zeros
+    // Accumulation: two backward passes without zero_grad give twice the gradient.
+    for (int round = 0; round < 2; ++round) {
+        reused.forward(ids.data(), labels.data(), B, T);
+        reused.backward();
+    }
+    // (Sums of partial sums round differently from doubling: compare at the tensor's scale.)
+    const auto twice = reused.grads().flat().span();
+    float scale = 0.0f;
+    for (float w : want) scale = std::max(scale, std::abs(w));
+    double worst = 0.0;
+    for (std::size_t i = 0; i < twice.size(); ++i)
+        worst = std::max(worst, static_cast<double>(std::abs(twice[i] - 2.0f * want[i])));
+    BOOST_TEST(worst <= 1e-5 * scale);
+}

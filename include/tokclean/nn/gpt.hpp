@@ -43,9 +43,14 @@ public:
     // Gradients, allocated (zero) at first use; backward() accumulates into them.
     GptParams<D>& grads() {
         if (grads_.flat().empty()) grads_ = GptParams<D>(config_);
+        if (zero_pending_) fill_zero(D{}, grads_.flat().data(), grads_.numel());
+        zero_pending_ = false;
         return grads_;
     }
-    void zero_grad() { fill_zero(D{}, grads().flat().data(), grads().numel()); }
+    // Sets grads() to zero. Lazily: a backward() that follows writes its gradients over the
+    // buffer instead of adding to it, which saves a pass over the 124M values of GPT-2 and
+    // one more of reading them back (the same values: 0 + g = g).
+    void zero_grad() { zero_pending_ = true; }
 
     // Runs the model on input_ids (B, T) and labels (B, T); returns the mean loss over the
     // targets (0 when there are none). Per-token losses: token_losses().
@@ -57,7 +62,8 @@ public:
     }
     std::int64_t num_targets() const { return static_cast<std::int64_t>(head_rows_.size()); }
 
-    // Accumulates into grads() the gradient of the last forward's mean loss.
+    // Accumulates into grads() the gradient of the last forward's mean loss. Once per
+    // forward made for backward (it turns that forward's logits into their gradient).
     void backward();
     // Accumulates into grads() the gradient of Σ weights[b, j] · loss[b, j] over the targets
     // of the last forward; token_weights is (B, T). RHO-1 passes 1/kept on kept tokens, 0
@@ -85,6 +91,7 @@ private:
     const std::int32_t* input_ids_ = nullptr;  // (B, T) of the last forward, caller-owned
     std::int64_t B_ = 0, T_ = 0;
     bool kept_for_backward_ = false;         // the last forward was ForwardFor::backward
+    bool zero_pending_ = false;              // grads_ count as zero (zero_grad())
     std::vector<std::int64_t> head_rows_;    // (M) row b·T + j - 1 of each target (b, j)
     std::vector<std::int64_t> loss_slots_;   // (M) slot b·T + j of each target
     std::vector<std::int32_t> head_targets_; // (M) labels[b, j]
@@ -251,11 +258,14 @@ void Gpt<D>::backward(std::span<const float> token_weights) {
                    "activations (ForwardFor::scoring) or after another backward()");
     auto& a = acts_;
     auto& h = head_;
-    auto& g = grads();
     const D dev{};
     TOKCLEAN_CHECK(static_cast<std::int64_t>(token_weights.size()) == BT, "token_weights of ",
                    token_weights.size(), " entries for a (", B, ", ", T, ") batch");
     if (M == 0) return;  // no target: the objective is a constant
+    if (grads_.flat().empty()) grads_ = GptParams<D>(config_);
+    auto& g = grads_;
+    // After zero_grad() the first write of each gradient goes over the buffer.
+    const GradWrite first = zero_pending_ ? GradWrite::overwrite : GradWrite::accumulate;
 
     // LM head: d(objective)/d(loss_m) = weight of that token; dlogits overwrite the logits.
     for (std::int64_t m = 0; m < M; ++m)
@@ -264,15 +274,16 @@ void Gpt<D>::backward(std::span<const float> token_weights) {
                            h.dhead_losses.data(), M, V, h.lse.data());
     kept_for_backward_ = false;  // the logits are gone
     matmul(dev, h.dhead_in.data(), h.logits.data(), params_[GptParam::wte].data(), M, C, V);
+    // Every row of wte's gradient gets the head's (V, C) product, then the embedding's rows.
     matmul(dev, g[GptParam::wte].data(), h.logits.data(), h.head_in.data(), V, C, M,
-           Transpose::yes, Transpose::no, true);
+           Transpose::yes, Transpose::no, first == GradWrite::accumulate);
     fill_zero(dev, a.dln.data(), BT * C);
     scatter_add_rows(dev, a.dln.data(), h.dhead_in.data(), head_rows_.data(), M, C);
     fill_zero(dev, a.dresidual.data(), BT * C);
     layernorm_backward(dev, a.dresidual.data(), g[GptParam::lnf_w].data(),
                        g[GptParam::lnf_b].data(), a.dln.data(),
                        a.residual3.data() + (L - 1) * BT * C, params_[GptParam::lnf_w].data(),
-                       a.lnf_mean.data(), a.lnf_rstd.data(), BT, C);
+                       a.lnf_mean.data(), a.lnf_rstd.data(), BT, C, first);
 
     // dresidual holds d(block output); each block turns it into d(block input).
     for (std::int64_t l = L - 1; l >= 0; --l) {
@@ -287,10 +298,13 @@ void Gpt<D>::backward(std::span<const float> token_weights) {
             a.dqkv.data(),                   a.dfch.data()};
         gpt_block_backward(dev, in, a.dresidual.data(),
                            std::as_const(params_).layer(static_cast<int>(l)),
-                           g.layer(static_cast<int>(l)), B, T, C, NH);
+                           g.layer(static_cast<int>(l)), B, T, C, NH, first);
     }
+    // Positions past T get no gradient: wpe's is zeroed first when it is to be written over.
+    if (first == GradWrite::overwrite) fill_zero(dev, g[GptParam::wpe].data(), g[GptParam::wpe].numel());
     embedding_backward(dev, g[GptParam::wte].data(), g[GptParam::wpe].data(), a.dresidual.data(),
                        input_ids_, B, T, C);
+    zero_pending_ = false;
 }
 
 }  // namespace tokclean

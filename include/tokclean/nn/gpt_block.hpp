@@ -70,27 +70,31 @@ struct GptBlockBackward {
 };
 
 // dresidual (BT, C): d(block output) on entry, d(block input) on return. Parameter
-// gradients accumulate into dw.
+// gradients go into dw, added or (GradWrite::overwrite) written over.
 template <class D>
 void gpt_block_backward(D dev, const GptBlockBackward& a, float* dresidual,
                         const GptLayerView<const float>& w, const GptLayerView<float>& dw,
-                        std::int64_t B, std::int64_t T, std::int64_t C, std::int64_t NH) {
+                        std::int64_t B, std::int64_t T, std::int64_t C, std::int64_t NH,
+                        GradWrite dparam_write) {
     const std::int64_t BT = B * T;
+    constexpr GradWrite scratch = GradWrite::overwrite;  // the scratch gradients start afresh
     // MLP. The output's gradient flows unchanged into residual2 (dresidual keeps it).
     linear_backward(dev, a.dfch, dw.fc_proj_w, dw.fc_proj_b, dresidual, a.fch_gelu, w.fc_proj_w,
-                    BT, 4 * C, C, true);
-    gelu_backward(dev, a.dfch, a.fch, a.dfch, BT * 4 * C, true);
-    linear_backward(dev, a.dln, dw.fc_w, dw.fc_b, a.dfch, a.ln2, w.fc_w, BT, C, 4 * C, true);
+                    BT, 4 * C, C, scratch, dparam_write);
+    gelu_backward(dev, a.dfch, a.fch, a.dfch, BT * 4 * C, scratch);
+    linear_backward(dev, a.dln, dw.fc_w, dw.fc_b, a.dfch, a.ln2, w.fc_w, BT, C, 4 * C, scratch,
+                    dparam_write);
     layernorm_backward(dev, dresidual, dw.ln2_w, dw.ln2_b, a.dln, a.residual2, w.ln2_w,
-                       a.ln2_mean, a.ln2_rstd, BT, C);
+                       a.ln2_mean, a.ln2_rstd, BT, C, dparam_write);
     // Attention.
     linear_backward(dev, a.datty, dw.attn_proj_w, dw.attn_proj_b, dresidual, a.atty,
-                    w.attn_proj_w, BT, C, C, true);
+                    w.attn_proj_w, BT, C, C, scratch, dparam_write);
     fill_zero(dev, a.dqkv, BT * 3 * C);
     attention_backward(dev, a.dqkv, a.datty, a.qkv, a.att, B, T, C, NH);
-    linear_backward(dev, a.dln, dw.qkv_w, dw.qkv_b, a.dqkv, a.ln1, w.qkv_w, BT, C, 3 * C, true);
+    linear_backward(dev, a.dln, dw.qkv_w, dw.qkv_b, a.dqkv, a.ln1, w.qkv_w, BT, C, 3 * C, scratch,
+                    dparam_write);
     layernorm_backward(dev, dresidual, dw.ln1_w, dw.ln1_b, a.dln, a.in, w.ln1_w, a.ln1_mean,
-                       a.ln1_rstd, BT, C);
+                       a.ln1_rstd, BT, C, dparam_write);
 }
 
 }  // namespace tokclean

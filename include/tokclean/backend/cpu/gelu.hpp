@@ -7,6 +7,7 @@
 
 #include "tokclean/backend/cpu/parallel.hpp"
 #include "tokclean/backend/cpu/fast_exp.hpp"
+#include "tokclean/backend/cpu/grad_write.hpp"
 #include "tokclean/core/device.hpp"
 
 namespace tokclean {
@@ -33,11 +34,11 @@ inline void gelu_forward(Cpu, float* out, const float* inp, std::int64_t N) {
     });
 }
 
-// Accumulates dinp (N) += gelu'(inp) * dout, or dinp = ... with overwrite (then dinp may
-// be dout: the gradient is turned around in place). With s = σ(2u):
+// Accumulates dinp (N) += gelu'(inp) * dout, or writes dinp = ... (then dinp may be dout:
+// the gradient is turned around in place). With s = σ(2u):
 // gelu'(x) = s + 2 x s (1 - s) du/dx, du/dx = sqrt(2/pi) (1 + 3 · 0.044715 x²).
 inline void gelu_backward(Cpu, float* dinp, const float* inp, const float* dout, std::int64_t N,
-                          bool overwrite = false) {
+                          GradWrite write = GradWrite::accumulate) {
     using namespace cpu_detail;
     auto grad = [](float x, float dy) {
         const float s = gelu_gate(x);
@@ -46,7 +47,7 @@ inline void gelu_backward(Cpu, float* dinp, const float* inp, const float* dout,
     };
     // Two loops rather than a choice per element, which keeps the compiler from vectorising.
     parallel_blocks(N, gelu_block, [&](std::int64_t i0, std::int64_t i1) {
-        if (overwrite) {
+        if (write == GradWrite::overwrite) {
 #pragma omp simd
             for (std::int64_t i = i0; i < i1; ++i) dinp[i] = grad(inp[i], dout[i]);
         } else {

@@ -139,16 +139,22 @@ void pack_panels(float* dst, const GemmOperand& x, std::int64_t r0, std::int64_t
     if (x.k_outer) {
         // Row-contiguous (element (r, k) at data[k * ld + r]): copy W floats per k, k outer so
         // that each source row is read in one sweep.
+        const std::int64_t full = rows / W;  // panels without padding
         for (std::int64_t k = 0; k < kc; ++k) {
             const float* s = x.data + (k0 + k) * x.ld + r0;
-            for (std::int64_t p = 0; p < panels; ++p) {
+            for (std::int64_t p = 0; p < full; ++p) {
                 float* d = dst + p * kc * W + k * W;
-                const std::int64_t left = rows - p * W;
                 for (int v = 0; v < W; v += 16) {
-                    const __mmask16 store = lanes(W - v);
-                    const __m512 val = _mm512_maskz_loadu_ps(lanes(left - v), s + p * W + v);
-                    _mm512_mask_storeu_ps(d + v, store, val);
+                    if (W - v >= 16) _mm512_storeu_ps(d + v, _mm512_loadu_ps(s + p * W + v));
+                    else _mm512_mask_storeu_ps(d + v, lanes(W - v), _mm512_maskz_loadu_ps(lanes(W - v), s + p * W + v));
                 }
+            }
+            if (full < panels) {  // the last panel, zero-padded
+                float* d = dst + full * kc * W + k * W;
+                const std::int64_t left = rows - full * W;
+                for (int v = 0; v < W; v += 16)
+                    _mm512_mask_storeu_ps(d + v, lanes(W - v),
+                                          _mm512_maskz_loadu_ps(lanes(left - v), s + full * W + v));
             }
         }
         return;

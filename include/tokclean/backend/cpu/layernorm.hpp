@@ -6,7 +6,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "tokclean/backend/cpu/eigen_maps.hpp"
+#include "tokclean/backend/cpu/grad_write.hpp"
+#include "tokclean/backend/cpu/parallel.hpp"
 #include "tokclean/core/device.hpp"
 
 namespace tokclean {
@@ -35,10 +36,12 @@ inline void layernorm_forward(Cpu, float* out, float* mean, float* rstd, const f
     }
 }
 
-// Accumulates dinp (N, C), dweight (C), dbias (C) from dout (N, C).
+// Accumulates dinp (N, C), dweight (C), dbias (C) from dout (N, C); dweight and dbias are
+// written over instead with dparam_write = GradWrite::overwrite.
 inline void layernorm_backward(Cpu, float* dinp, float* dweight, float* dbias, const float* dout,
                                const float* inp, const float* weight, const float* mean,
-                               const float* rstd, std::int64_t N, std::int64_t C) {
+                               const float* rstd, std::int64_t N, std::int64_t C,
+                               GradWrite dparam_write = GradWrite::accumulate) {
     using namespace cpu_detail;
     const std::int64_t chunks = std::min<std::int64_t>(reduction_chunks, N > 0 ? N : 1);
     // (chunks, 2C): per-chunk partial sums of dweight then dbias.
@@ -71,6 +74,10 @@ inline void layernorm_backward(Cpu, float* dinp, float* dweight, float* dbias, c
                 dx[c] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * s;
             }
         }
+    }
+    if (dparam_write == GradWrite::overwrite) {
+        std::fill_n(dweight, C, 0.0f);
+        std::fill_n(dbias, C, 0.0f);
     }
     for (std::int64_t ch = 0; ch < chunks; ++ch) {
         const float* pw = partial.data() + ch * 2 * C;

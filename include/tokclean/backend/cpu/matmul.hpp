@@ -11,6 +11,7 @@
 #endif
 
 #include "tokclean/backend/cpu/eigen_maps.hpp"
+#include "tokclean/backend/cpu/grad_write.hpp"
 #include "tokclean/core/device.hpp"
 #if defined(__AVX512F__)
 #include "tokclean/backend/cpu/gemm_avx512.hpp"
@@ -173,15 +174,20 @@ inline void linear_forward(Cpu, float* out, const float* inp, const float* weigh
     matmul(Cpu{}, out, inp, weight, N, OC, IC, Transpose::no, Transpose::no, accumulate, bias);
 }
 
-// Gradients of linear_forward: dinp (N, IC) += dout · weightᵀ (or = with overwrite_dinp),
-// dweight (IC, OC) += inpᵀ · dout, dbias (OC) += Σ_rows dout. dinp / dbias may be null.
+// Gradients of linear_forward: dinp (N, IC) += dout · weightᵀ, dweight (IC, OC) += inpᵀ · dout,
+// dbias (OC) += Σ_rows dout; each `=` instead with GradWrite::overwrite (dinp_write for dinp,
+// dparam_write for dweight and dbias). dinp / dbias may be null.
 inline void linear_backward(Cpu, float* dinp, float* dweight, float* dbias, const float* dout,
                             const float* inp, const float* weight, std::int64_t N,
-                            std::int64_t IC, std::int64_t OC, bool overwrite_dinp = false) {
+                            std::int64_t IC, std::int64_t OC,
+                            GradWrite dinp_write = GradWrite::accumulate,
+                            GradWrite dparam_write = GradWrite::accumulate) {
     using namespace cpu_detail;
     if (dinp)
-        matmul(Cpu{}, dinp, dout, weight, N, IC, OC, Transpose::no, Transpose::yes, !overwrite_dinp);
-    matmul(Cpu{}, dweight, inp, dout, IC, OC, N, Transpose::yes, Transpose::no, true);
+        matmul(Cpu{}, dinp, dout, weight, N, IC, OC, Transpose::no, Transpose::yes,
+               dinp_write == GradWrite::accumulate);
+    matmul(Cpu{}, dweight, inp, dout, IC, OC, N, Transpose::yes, Transpose::no,
+           dparam_write == GradWrite::accumulate);
     if (dbias) {
         // Column sums in fixed row chunks, added in chunk order (thread-count independent).
         const std::int64_t chunks = std::min<std::int64_t>(reduction_chunks, N > 0 ? N : 1);
@@ -196,6 +202,7 @@ inline void linear_backward(Cpu, float* dinp, float* dweight, float* dbias, cons
                 for (std::int64_t c = 0; c < OC; ++c) sum[c] += row[c];
             }
         }
+        if (dparam_write == GradWrite::overwrite) std::fill_n(dbias, OC, 0.0f);
         for (std::int64_t ch = 0; ch < chunks; ++ch) {
             const float* sum = partial.data() + ch * OC;
 #pragma omp simd

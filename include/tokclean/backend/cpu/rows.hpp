@@ -15,8 +15,11 @@ inline void fill_zero(Cpu, float* out, std::int64_t N) {
                                 [&](std::int64_t i0, std::int64_t i1) { std::fill(out + i0, out + i1, 0.0f); });
 }
 
-// out (N) = in (N).
-inline void copy_values(Cpu, float* out, const float* in, std::int64_t N) { std::copy_n(in, N, out); }
+// out (N) = in (N), in 1 MB blocks over the threads.
+inline void copy_values(Cpu, float* out, const float* in, std::int64_t N) {
+    cpu_detail::parallel_blocks(N, std::int64_t{1} << 18,
+                                [&](std::int64_t i0, std::int64_t i1) { std::copy(in + i0, in + i1, out + i0); });
+}
 
 // out (M, C) = in[rows[m]] with in (N, C); rows in [0, N).
 inline void gather_rows(Cpu, float* out, const float* in, const std::int64_t* rows,
