@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """A miniature reproduction of the paper's table: `tokclean demo` over several seeds, mean ±
-standard deviation per arm of held-out token accuracy, exact match and loss, and the kept
+standard deviation per arm of held-out token accuracy, answer accuracy, exact match of the
+answers and loss, and the kept
 fraction of each token kind for the cleaning arms. Prints Markdown.
 
     python3 bench/reproduce.py --build build [--seeds 1 2 3] [--work /tmp/tokclean-reproduce]
 
 The seed changes the model initialisation, the shuffling and the random-selection arm; the
-task (examples/data/demo) stays the same.
+task (examples/data/demo) stays the same. A seed whose WORK/seedN/results.json exists is not
+run again (delete the work directory after changing the program).
 """
 import argparse
 import json
@@ -33,6 +35,10 @@ def main():
     for seed in args.seeds:
         out = Path(args.work) / f"seed{seed}"
         out.mkdir(parents=True, exist_ok=True)
+        if (out / "results.json").exists():  # a finished seed of an interrupted run: reused
+            runs.append(json.loads((out / "results.json").read_text()))
+            print(f"seed {seed}: reusing {out / 'results.json'}", file=sys.stderr)
+            continue
         subprocess.run([str(exe), "--quiet", "demo", "--seed", str(seed), "--work", str(out),
                         "--json", str(out / "results.json")], check=True, stdout=subprocess.DEVNULL)
         runs.append(json.loads((out / "results.json").read_text()))
@@ -41,13 +47,15 @@ def main():
     arms = [a["arm"] for a in runs[0]["arms"]]
     by_arm = {name: [next(a for a in r["arms"] if a["arm"] == name) for r in runs] for name in arms}
     print(f"Seeds {', '.join(map(str, args.seeds))}; mean ± std over seeds; keep {runs[0]['keep']}.\n")
-    print("| arm | held-out token accuracy | exact match | loss | per seed (token accuracy) |")
-    print("|---|---|---|---|---|")
+    print("| arm | held-out token accuracy | answer token accuracy | exact match (answers) | loss "
+          "| per seed (token accuracy / exact match) |")
+    print("|---|---|---|---|---|---|")
     for name in arms:
         rows = by_arm[name]
-        acc, em, loss = (mean_std([r[k] for r in rows]) for k in ("token_accuracy", "exact_match", "loss"))
-        per_seed = ", ".join(f"{r['token_accuracy']:.4f}" for r in rows)
-        print(f"| {name} | {acc[0]:.4f} ± {acc[1]:.4f} | {em[0]:.4f} ± {em[1]:.4f} | "
+        acc, ans, em, loss = (mean_std([r[k] for r in rows])
+                              for k in ("token_accuracy", "answer_token_accuracy", "exact_match", "loss"))
+        per_seed = ", ".join(f"{r['token_accuracy']:.4f} / {r['exact_match']:.3f}" for r in rows)
+        print(f"| {name} | {acc[0]:.4f} ± {acc[1]:.4f} | {ans[0]:.4f} ± {ans[1]:.4f} | {em[0]:.4f} ± {em[1]:.4f} | "
               f"{loss[0]:.4f} ± {loss[1]:.4f} | {per_seed} |")
     print("\nKept fraction of each kind of response token (mean over seeds):\n")
     print("| arm | " + " | ".join(n for _, n in KINDS) + " |")

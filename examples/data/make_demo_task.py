@@ -21,7 +21,8 @@ Files (one JSON object per line):
   pool.jsonl      {"prompt","completion"}: the noisy SFT pool to clean;
   pool_kinds.jsonl {"kinds": "PPP...BBBIIIIBE"}: one letter per token of the tokenized pool
                   example (byte tokenizer: one per byte, then E for the EOS);
-  heldout.jsonl   {"prompt","completion"}: clean held-out examples for evaluation.
+  heldout.jsonl   {"prompt","completion"}: clean held-out examples for evaluation;
+  heldout_kinds.jsonl {"kinds"}: their token kinds (the demo scores the answers, kind I, alone).
 """
 import json
 import random
@@ -91,7 +92,9 @@ def main():
     pool = [example(True) for _ in range(3000)]
     write("pool.jsonl", [{"prompt": p, "completion": c} for p, c, _ in pool])
     write("pool_kinds.jsonl", [{"kinds": "P" * len(p) + k + "E"} for p, c, k in pool])
-    write("heldout.jsonl", [{"prompt": p, "completion": c} for p, c, _ in (example(False) for _ in range(400))])
+    heldout = [example(False) for _ in range(400)]
+    write("heldout.jsonl", [{"prompt": p, "completion": c} for p, c, _ in heldout])
+    write("heldout_kinds.jsonl", [{"kinds": "P" * len(p) + k + "E"} for p, c, k in heldout])
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@
 //   the task) -> warm-up reference (base fine-tuned on a small clean set) -> score the noisy
 //   pool -> five SFT arms from the same base: Full, Random (keep 0.6), per-sample top-k
 //   ("RHO"), fixed-model cleaning (global top-k), self-evolving cleaning -> held-out eval.
-// Prints one table (held-out token accuracy, exact match, loss, wall time) and, for each
-// cleaning arm, the kept fraction of each token kind the generator recorded.
+// Prints one table (held-out token accuracy and loss over every response token, exact match
+// of the answers, wall time) and, for each cleaning arm, the kept fraction of each token kind
+// the generator recorded.
 #include <chrono>
 #include <map>
 
@@ -21,14 +22,20 @@ struct DemoFlags {
     std::uint64_t seed = 1;
     double keep = 0.6;
     std::int64_t pretrain_epochs = 2;
-    std::int64_t sft_epochs = 2;
-    std::int64_t warmup_epochs = 20;  // the reference must learn the task, not just its format
+    // Budgets measured on clean data, so that the recipe learns the task with a margin: from
+    // this base, SFT on 2600 clean examples answers 99.5% of held-out words right after 6
+    // epochs at lr 1e-3 (2 epochs: 0%) and 100% at lr 3e-3; the reference, 300 warm-up
+    // examples for 60 epochs at lr 3e-3, answers 99.8% (20 epochs at 1e-3: 0%).
+    std::int64_t sft_epochs = 6;
+    std::int64_t warmup_epochs = 60;
+    double lr = 3e-3;
     fs::path json;  // optional: the results as JSON (bench/reproduce.py reads it)
 };
 
 struct DemoArm {
     std::string name;
-    EvalResult eval;
+    EvalResult eval;    // every response token of the held-out examples
+    EvalResult answer;  // their answer tokens alone (kind I): exact match = the answer is right
     double seconds = 0.0;
     std::map<char, std::pair<std::int64_t, std::int64_t>> kinds;  // kind -> (kept, total)
     bool cleaning = false;
@@ -64,6 +71,16 @@ inline std::vector<std::string> read_kinds(const fs::path& file, const std::vect
     return kinds;
 }
 
+// The answers of `examples` alone: every target that is not of kind I becomes ignore_label.
+// Teacher-forced, an example whose answer tokens are all the argmax is one that greedy
+// decoding answers right.
+inline std::vector<Example> answers_only(std::vector<Example> examples, const std::vector<std::string>& kinds) {
+    for (std::size_t e = 0; e < examples.size(); ++e)
+        for (std::size_t j = 0; j < examples[e].labels.size(); ++j)
+            if (kinds[e][j] != 'I') examples[e].labels[j] = ignore_label;
+    return examples;
+}
+
 // Kept / total target tokens of each kind in a labelled pool.
 inline std::map<char, std::pair<std::int64_t, std::int64_t>> kind_counts(const std::vector<Example>& cleaned,
                                                                          const std::vector<std::string>& kinds) {
@@ -78,15 +95,24 @@ inline std::map<char, std::pair<std::int64_t, std::int64_t>> kind_counts(const s
     return out;
 }
 
-inline EvalResult evaluate(Gpt<Cpu>& model, const std::vector<Example>& heldout) {
-    return evaluate_examples(model, heldout, 32);
+struct HeldOut {
+    std::vector<Example> responses;  // every response token a target
+    std::vector<Example> answers;    // the answer tokens alone
+};
+
+// An arm's row: `model` evaluated on the held-out responses and on their answers.
+inline DemoArm evaluated_arm(std::string name, Gpt<Cpu>& model, const HeldOut& heldout, double seconds,
+                             std::map<char, std::pair<std::int64_t, std::int64_t>> kinds, bool cleaning) {
+    return {std::move(name), evaluate_examples(model, heldout.responses, 32),
+            evaluate_examples(model, heldout.answers, 32), seconds, std::move(kinds), cleaning};
 }
 
 }  // namespace demo_detail
 
 inline void run_demo(const GlobalFlags& g, const DemoFlags& f) {
     using namespace demo_detail;
-    for (const char* name : {"pretrain.jsonl", "warmup.jsonl", "pool.jsonl", "pool_kinds.jsonl", "heldout.jsonl"})
+    for (const char* name :
+         {"pretrain.jsonl", "warmup.jsonl", "pool.jsonl", "pool_kinds.jsonl", "heldout.jsonl", "heldout_kinds.jsonl"})
         if (!fs::exists(f.data / name)) fail((f.data / name).string(), ": demo data not found (pass --data DIR)");
     fs::create_directories(f.work);
     const auto start = Clock::now();
@@ -97,17 +123,24 @@ inline void run_demo(const GlobalFlags& g, const DemoFlags& f) {
     c.n_embd = 128;
     c.n_positions = 96;
     const ByteTokenizer tok(c.eos_token_id);
-    const auto pretrain = read_for(f.data / "pretrain.jsonl", c, tok);
+    auto pretrain = read_for(f.data / "pretrain.jsonl", c, tok);
+    // Each document ends with EOS, as in GPT-2's pre-training: the base knows where text ends.
+    for (auto& doc : pretrain) {
+        doc.input_ids.push_back(tok.eos_id());
+        doc.labels.push_back(tok.eos_id());
+    }
     const auto warmup = read_for(f.data / "warmup.jsonl", c, tok);
     const auto pool = read_for(f.data / "pool.jsonl", c, tok);
-    const auto heldout = read_for(f.data / "heldout.jsonl", c, tok);
+    HeldOut heldout;
+    heldout.responses = read_for(f.data / "heldout.jsonl", c, tok);
+    heldout.answers = answers_only(heldout.responses, read_kinds(f.data / "heldout_kinds.jsonl", heldout.responses));
     const auto kinds = read_kinds(f.data / "pool_kinds.jsonl", pool);
     auto quiet_log = [&g](const std::string& s) { log(g, "    " + s); };
 
     TrainOptions sft;  // every SFT arm (and each self-evolving chunk) trains the same way
     sft.epochs = f.sft_epochs;
     sft.batch_size = 16;
-    sft.lr = 1e-3;
+    sft.lr = f.lr;
     sft.schedule = ScheduleKind::linear;
     sft.warmup_ratio = 0.03;
     sft.seed = f.seed;
@@ -132,14 +165,13 @@ inline void run_demo(const GlobalFlags& g, const DemoFlags& f) {
 
     std::vector<DemoArm> arms;
     // Not an arm: the reference alone, to show how well it knows the task it judges by.
-    arms.push_back({"(reference: warm-up set only)", evaluate(ref, heldout), since(warm_start), {}, false});
+    arms.push_back(evaluated_arm("(reference: warm-up set only)", ref, heldout, since(warm_start), {}, false));
     auto sft_arm = [&](const std::string& name, const std::vector<Example>& labelled, bool cleaning,
                        Clock::time_point t0) {
         log(g, "    " + name + ": fine-tune the base on the labelled pool");
         Gpt<Cpu> model(c, base.params().clone());
         train(model, std::span<const Example>(labelled), sft);
-        DemoArm arm{name, evaluate(model, heldout), since(t0), kind_counts(labelled, kinds), cleaning};
-        arms.push_back(std::move(arm));
+        arms.push_back(evaluated_arm(name, model, heldout, since(t0), kind_counts(labelled, kinds), cleaning));
     };
     auto clean_arm = [&](const std::string& name, AnyThreshold policy, const char* file) {
         const auto t0 = Clock::now();
@@ -179,14 +211,18 @@ inline void run_demo(const GlobalFlags& g, const DemoFlags& f) {
         }
         write_cleaned(f.work / "cleaned_evolving.jsonl", parts, true);
         Gpt<Cpu> model(c, std::move(final_params));
-        arms.push_back({"Self-evolving cleaning", evaluate(model, heldout), since(t0), kind_counts(labelled, kinds), true});
+        arms.push_back(evaluated_arm("Self-evolving cleaning", model, heldout, since(t0), kind_counts(labelled, kinds), true));
     }
 
-    log(g, "[5/5] held-out evaluation on " + std::to_string(heldout.size()) + " clean examples");
-    std::cout << "\n| arm | held-out token accuracy | exact match | loss | wall time |\n|---|---|---|---|---|\n";
+    log(g, "[5/5] held-out evaluation on " + std::to_string(heldout.responses.size()) + " clean examples");
+    // Exact match is of the answers: a whole response cannot match, its closing phrase is drawn
+    // at random among five.
+    std::cout << "\n| arm | held-out token accuracy | answer token accuracy | exact match (answers) | loss | wall time |\n"
+                 "|---|---|---|---|---|---|\n";
     for (const auto& a : arms)
-        std::cout << "| " << a.name << " | " << fixed(a.eval.token_accuracy, 4) << " | " << fixed(a.eval.exact_match, 4)
-                  << " | " << fixed(a.eval.loss, 4) << " | " << fixed(a.seconds, 1) << " s |\n";
+        std::cout << "| " << a.name << " | " << fixed(a.eval.token_accuracy, 4) << " | " << fixed(a.answer.token_accuracy, 4)
+                  << " | " << fixed(a.answer.exact_match, 4) << " | " << fixed(a.eval.loss, 4) << " | "
+                  << fixed(a.seconds, 1) << " s |\n";
     const std::string order = "IEBJW";
     const std::map<char, const char*> kind_names = {{'I', "informative"}, {'E', "EOS"}, {'B', "boilerplate"},
                                                     {'J', "junk span"}, {'W', "wrong answer"}};
@@ -215,8 +251,14 @@ inline void run_demo(const GlobalFlags& g, const DemoFlags& f) {
             nlohmann::json kinds_json = nlohmann::json::object();
             for (const auto& [k, v] : a.kinds)
                 kinds_json[std::string(1, k)] = v.second ? static_cast<double>(v.first) / static_cast<double>(v.second) : 0.0;
-            j.push_back({{"arm", a.name}, {"token_accuracy", a.eval.token_accuracy}, {"exact_match", a.eval.exact_match},
-                         {"loss", a.eval.loss}, {"seconds", a.seconds}, {"kept_fraction", kinds_json}});
+            j.push_back({{"arm", a.name},
+                         {"token_accuracy", a.eval.token_accuracy},
+                         {"answer_token_accuracy", a.answer.token_accuracy},
+                         {"exact_match", a.answer.exact_match},
+                         {"loss", a.eval.loss},
+                         {"answer_loss", a.answer.loss},
+                         {"seconds", a.seconds},
+                         {"kept_fraction", kinds_json}});
         }
         AtomicFile out(f.json);
         out.write(nlohmann::json{{"seed", f.seed}, {"keep", f.keep}, {"arms", j}}.dump(1) + "\n");
