@@ -83,10 +83,10 @@ struct CleanFlags {
     bool with_scores = false;
 };
 
-template <Scorer S, class R>
-CleanedSet clean_with(S scorer, R reference, const CleanFlags& f, Gpt<Cpu>& base, std::span<const Example> pool,
+template <class D, Scorer S, class R>
+CleanedSet clean_with(S scorer, R reference, const CleanFlags& f, Gpt<D>& base, std::span<const Example> pool,
                       Progress& progress) {
-    TokenCleaner<Cpu, S, AnyThreshold, R> cleaner(scorer, make_threshold(f.select), std::move(reference), f.batch_size);
+    TokenCleaner<D, S, AnyThreshold, R> cleaner(scorer, make_threshold(f.select), std::move(reference), f.batch_size);
     cleaner.set_progress([&](std::size_t done, std::size_t, std::int64_t tokens) {
         progress.update(static_cast<std::int64_t>(done), tokens);
     });
@@ -95,28 +95,29 @@ CleanedSet clean_with(S scorer, R reference, const CleanFlags& f, Gpt<Cpu>& base
     return result;
 }
 
-inline void run_clean(const GlobalFlags& g, const CleanFlags& f) {
+template <class D = Cpu>
+void run_clean(const GlobalFlags& g, const CleanFlags& f) {
     CliModel b = load_cli_model(f.base);
     const std::vector<Example> pool = load_data(g, f.data, b.config, b.tokenizer);
-    Gpt<Cpu> base(b.config, std::move(b.params));
+    Gpt<D> base(b.config, params_on<D>(std::move(b.params)));
     const bool two_models = f.scorer == "delta" || f.scorer == "reverse";
     if (two_models == f.ref.empty())
         fail(two_models ? "--ref: the '" + f.scorer + "' scorer compares two models; give --ref DIR"
                         : "--ref: the '" + f.scorer + "' scorer uses the base model alone; drop --ref");
-    std::optional<Gpt<Cpu>> ref;
+    std::optional<Gpt<D>> ref;
     if (two_models) {
         LoadedModel r = load_model_dir(f.ref);
         require_same_shape(f.base, base.config(), f.ref, r.config, "reference model");
-        ref.emplace(r.config, std::move(r.params));
+        ref.emplace(r.config, params_on<D>(std::move(r.params)));
     }
     log(g, "scoring " + std::to_string(pool.size()) + " examples with the " + f.scorer + " scorer, selecting with --select " +
                f.select.select);
     CleanedSet cleaned;
     Progress progress("clean: scoring", static_cast<std::int64_t>(pool.size()), "examples", progress_mode(g));
-    if (f.scorer == "delta") cleaned = clean_with(LossDelta{}, FixedReference<Cpu>{&*ref}, f, base, pool, progress);
-    else if (f.scorer == "reverse") cleaned = clean_with(ReverseLossDelta{}, FixedReference<Cpu>{&*ref}, f, base, pool, progress);
-    else if (f.scorer == "loss") cleaned = clean_with(BaseLoss{}, NoReference{}, f, base, pool, progress);
-    else if (f.scorer == "entropy") cleaned = clean_with(BaseEntropy{}, NoReference{}, f, base, pool, progress);
+    if (f.scorer == "delta") cleaned = clean_with(LossDelta{}, FixedReference<D>{&*ref}, f, base, pool, progress);
+    else if (f.scorer == "reverse") cleaned = clean_with(ReverseLossDelta{}, FixedReference<D>{&*ref}, f, base, pool, progress);
+    else if (f.scorer == "loss") cleaned = clean_with(BaseLoss{}, NoReferenceOn<D>{}, f, base, pool, progress);
+    else if (f.scorer == "entropy") cleaned = clean_with(BaseEntropy{}, NoReferenceOn<D>{}, f, base, pool, progress);
     else fail("--scorer: expected delta, reverse, loss or entropy, got '", f.scorer, "'");
     progress.finish();
     write_cleaned(f.out, {&cleaned}, f.with_scores);

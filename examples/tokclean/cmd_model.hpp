@@ -108,26 +108,27 @@ inline fs::path train_checkpoint_dir(const TrainFlags& f) {
 // checkpoint (weights, AdamW moments, step, data position, shuffling RNG) every N steps, and
 // always on SIGINT/SIGTERM, into --checkpoint-dir (default OUT.ckpt), then exits with 128 +
 // the signal; --resume continues from it and ends with the same model, bit for bit, as an
-// uninterrupted run. The checkpoint is removed once OUT is written.
-inline TrainReport run_train(const GlobalFlags& g, TrainFlags f) {
+// uninterrupted run. The checkpoint is removed once OUT is written. D: the device it runs on.
+template <class D = Cpu>
+TrainReport run_train(const GlobalFlags& g, TrainFlags f) {
     if (f.checkpoint_every < 0) fail("--checkpoint-every: expected a non-negative number of steps, got ", f.checkpoint_every);
     CliModel m = load_cli_model(f.model);
     const std::vector<Example> data = load_data(g, f.data, m.config, m.tokenizer);
     require_targets(f.data.data, data);
     finish_train_options(f);
-    std::optional<Gpt<Cpu>> ref;
+    std::optional<Gpt<D>> ref;
     if (!f.ref.empty()) {  // RHO-1: excess loss against a fixed reference, top-k per batch
         if (f.select != "batch")
             fail("--ref: online selection supports --select batch (RHO-1's rule), got '", f.select, "'");
         LoadedModel r = load_model_dir(f.ref);
         require_same_shape(f.model, m.config, f.ref, r.config, "reference model");
-        ref.emplace(r.config, std::move(r.params));
+        ref.emplace(r.config, params_on<D>(std::move(r.params)));
         f.options.weighter = rho1_weighter(*ref, f.keep);
     } else if (!f.select.empty()) {
         fail("--select with train needs --ref DIR (RHO-1's online rule)");
     }
-    Gpt<Cpu> model(m.config, std::move(m.params));
-    Trainer<Cpu> trainer(model, std::span<const Example>(data), f.options);
+    Gpt<D> model(m.config, params_on<D>(std::move(m.params)));
+    Trainer<D> trainer(model, std::span<const Example>(data), f.options);
 
     TrainCheckpoint checkpoint(train_checkpoint_dir(f), train_settings(f));
     const std::string ckpt = checkpoint.dir().string();
@@ -159,7 +160,7 @@ inline TrainReport run_train(const GlobalFlags& g, TrainFlags f) {
     }
     const TrainReport report = trainer.report();
     progress.finish("loss " + fixed(report.last_loss, 4));
-    save_model_dir(f.out, model.config(), model.params(), tokenizer_files(f.model));
+    save_model_dir(f.out, model.config(), params_on_host(model.params()), tokenizer_files(f.model));
     checkpoint.remove();
     std::cout << "{\"model\": " << quoted(f.out.string()) << ", \"steps\": " << report.steps
               << ", \"first_loss\": " << report.first_loss << ", \"last_loss\": " << report.last_loss
@@ -174,10 +175,11 @@ struct ScoreFlags {
     std::int64_t batch_size = 8;
 };
 
-inline double run_score(const GlobalFlags& g, const ScoreFlags& f) {
+template <class D = Cpu>
+double run_score(const GlobalFlags& g, const ScoreFlags& f) {
     CliModel m = load_cli_model(f.model);
     const std::vector<Example> data = load_data(g, f.data, m.config, m.tokenizer);
-    Gpt<Cpu> model(m.config, std::move(m.params));
+    Gpt<D> model(m.config, params_on<D>(std::move(m.params)));
     AtomicFile out(f.out);
     std::string line;
     double sum = 0.0;
@@ -221,7 +223,8 @@ struct EvalResult {
 
 // Teacher-forced evaluation of the targets of `data`: mean loss per target token, share of
 // targets that are the argmax, share of examples (with at least one target) whose targets all are.
-inline EvalResult evaluate_examples(Gpt<Cpu>& model, const std::vector<Example>& data, std::int64_t batch_size) {
+template <class D>
+EvalResult evaluate_examples(Gpt<D>& model, const std::vector<Example>& data, std::int64_t batch_size) {
     if (batch_size <= 0) fail("--batch-size: expected a positive integer, got ", batch_size);
     double loss_sum = 0.0;
     std::int64_t correct = 0, exact = 0;
@@ -260,10 +263,11 @@ inline EvalResult evaluate_examples(Gpt<Cpu>& model, const std::vector<Example>&
     return r;
 }
 
-inline EvalResult run_eval(const GlobalFlags& g, const EvalFlags& f, bool print = true) {
+template <class D = Cpu>
+EvalResult run_eval(const GlobalFlags& g, const EvalFlags& f, bool print = true) {
     CliModel m = load_cli_model(f.model);
     const std::vector<Example> data = load_data(g, f.data, m.config, m.tokenizer);
-    Gpt<Cpu> model(m.config, std::move(m.params));
+    Gpt<D> model(m.config, params_on<D>(std::move(m.params)));
     const EvalResult r = evaluate_examples(model, data, f.batch_size);
     if (r.tokens == 0) fail(f.data.data.string(), ": no target tokens to evaluate");
     if (print)

@@ -7,6 +7,8 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "tokclean/data/byte_tokenizer.hpp"
@@ -22,7 +24,23 @@ namespace fs = std::filesystem;
 struct GlobalFlags {
     bool quiet = false;
     int threads = 0;
+    std::string device = {};        // --device: "cpu", "cuda", or "" (main.cpp decides)
+    std::string cuda_math = "fp32"; // --cuda-math: fp32, tf32 or bf16 (products on the GPU)
 };
+
+// A loaded model's parameters on the device D runs on: moved on the CPU, copied elsewhere.
+template <class D>
+GptParams<D> params_on(GptParams<Cpu>&& p) {
+    if constexpr (std::is_same_v<D, Cpu>) return std::move(p);
+    else return copy_to(D{}, p);
+}
+
+// Parameters where the host reads them (to save): the same object on the CPU, a copy elsewhere.
+template <class D>
+decltype(auto) params_on_host(const GptParams<D>& p) {
+    if constexpr (std::is_same_v<D, Cpu>) return (p);
+    else return copy_to(Cpu{}, p);
+}
 
 inline void log(const GlobalFlags& g, const std::string& line) {
     if (!g.quiet) std::cerr << line << '\n';

@@ -3,12 +3,18 @@
 // stderr and exit status 1 (2 for a bad command line).
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+#include <iterator>
+
 #include "cmd_clean.hpp"
 #include "cmd_demo.hpp"
 #include "cmd_model.hpp"
 #include "cmd_report.hpp"
 #include "help.hpp"
 #include "tokclean/core/threads.hpp"
+#ifdef TOKCLEAN_WITH_CUDA
+#include "cuda_verbs.hpp"
+#endif
 
 using namespace tokclean;
 using namespace tokclean::cli;
@@ -48,6 +54,27 @@ void add_select_flags(CLI::App* cmd, SelectFlags& s) {
     cmd->add_option("--min-keep", s.min_keep, "keep at least this many tokens per example")->capture_default_str();
 }
 
+// Whether `verb` runs on the GPU: --device cuda (an error where it cannot), --device cpu, or
+// by default the GPU when this program has the GPU backend, a device is present and the verb
+// has a GPU path (train, score, eval, clean); the other verbs run on the CPU.
+bool on_gpu(const GlobalFlags& g, const char* verb, bool has_gpu_path) {
+    if (g.device == "cpu") return false;
+    if (!g.device.empty() && g.device != "cuda") fail("--device: expected cpu or cuda, got '", g.device, "'");
+#ifdef TOKCLEAN_WITH_CUDA
+    const bool available = cuda_available();
+    if (g.device.empty()) return available && has_gpu_path;
+    if (!available) fail("--device cuda: no CUDA device is available (cudaGetDeviceCount)");
+    if (!has_gpu_path) fail("--device cuda: '", verb, "' runs on the CPU only (use --device cpu)");
+    return true;
+#else
+    (void)verb;
+    (void)has_gpu_path;
+    if (g.device.empty()) return false;
+    fail("--device cuda: this tokclean was built without the GPU backend (configure where nvcc, cuBLAS and cuDNN "
+         "are found)");
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -57,6 +84,9 @@ int main(int argc, char** argv) {
     GlobalFlags g;
     app.add_flag("--quiet,-q", g.quiet, "no progress on stderr");
     app.add_option("--threads", g.threads, "CPU threads (default: OMP_NUM_THREADS or all cores)");
+    app.add_option("--device", g.device,
+                   "cpu|cuda (default: cuda for train, score, eval and clean when built with CUDA and a GPU is present)");
+    app.add_option("--cuda-math", g.cuda_math, "products on the GPU: fp32|tf32|bf16")->capture_default_str();
 
     InitFlags init;
     auto* init_cmd = app.add_subcommand("init", "write a freshly initialised GPT-2 model directory");
@@ -153,12 +183,29 @@ int main(int argc, char** argv) {
     demo_cmd->add_option("--pretrain-epochs", demo.pretrain_epochs, "epochs of base pre-training")->capture_default_str();
     demo_cmd->add_option("--sft-epochs", demo.sft_epochs, "epochs of each SFT arm")->capture_default_str();
     demo_cmd->add_option("--warmup-epochs", demo.warmup_epochs, "epochs of the reference's warm-up")->capture_default_str();
+    demo_cmd->add_option("--lr", demo.lr, "peak learning rate of the SFT arms and the warm-up")->capture_default_str();
     demo_cmd->add_option("--json", demo.json, "also write the results as JSON to this file");
 
     add_help_footers(app);
     CLI11_PARSE(app, argc, argv);
     try {
         set_cpu_threads(g.threads);
+        // The GPU verbs when --device says so (or by default, see on_gpu); everything else on the CPU.
+        CLI::App* const gpu_verbs[] = {train_cmd, score_cmd, eval_cmd, clean_cmd};
+        const auto* verb = app.get_subcommands().front();
+        const bool gpu = on_gpu(g, verb->get_name().c_str(),
+                                std::find(std::begin(gpu_verbs), std::end(gpu_verbs), verb) != std::end(gpu_verbs));
+#ifdef TOKCLEAN_WITH_CUDA
+        if (gpu) {
+            set_cuda_math_flag(g.cuda_math);
+            if (*train_cmd) run_train_cuda(g, train_flags);
+            else if (*score_cmd) run_score_cuda(g, score_flags);
+            else if (*eval_cmd) run_eval_cuda(g, eval_flags);
+            else if (*clean_cmd) run_clean_cuda(g, clean_flags);
+            return 0;
+        }
+#endif
+        (void)gpu;
         if (*init_cmd) run_init(g, init);
         else if (*train_cmd) run_train(g, train_flags);
         else if (*score_cmd) run_score(g, score_flags);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <vector>
 
 #include "tokclean/core/device.hpp"
 #include "tokclean/core/error.hpp"
@@ -139,5 +140,27 @@ private:
 
 template <class T>
 using HostTensor = Tensor<T, Cpu>;
+
+// Device-generic transfers, so that code written once for any Device moves values between
+// the host and the tensors' device. On the CPU they copy nothing they need not; backend/cuda
+// adds the Cuda overloads.
+
+// A copy of t on the device given by the tag.
+template <class T>
+Tensor<T, Cpu> copy_to(Cpu, const Tensor<T, Cpu>& t) {
+    return t.clone();
+}
+// n host values where the device's kernels read them: the host pointer itself on the CPU
+// (`staging` stays untouched); elsewhere a copy into `staging`.
+template <class T>
+const T* upload(Cpu, const T* host, std::int64_t, Tensor<T, Cpu>&) {
+    return host;
+}
+// n values of device memory where the host reads them: the pointer itself on the CPU;
+// elsewhere a copy into `staging`.
+template <class T>
+const T* download(Cpu, const T* data, std::int64_t, std::vector<T>&) {
+    return data;
+}
 
 }  // namespace tokclean

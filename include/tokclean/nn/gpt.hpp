@@ -8,6 +8,11 @@
 // tokens < j (the logits of position j - 1). Position 0 and labels of -100 are not targets.
 // Only the M rows that predict a target go through the LM head (logits (M, V)), which at
 // a 50k vocabulary is most of the work saved on prompt tokens.
+//
+// On any device the interface is the host's: input_ids, labels and token weights are host
+// arrays, losses come back in host memory. On the CPU the kernels read them in place; on
+// another device upload() copies what its kernels read (the ids, the target rows and labels,
+// the loss weights) and download() brings back the M losses.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -58,7 +63,7 @@ public:
                   std::int64_t T, ForwardFor purpose = ForwardFor::backward);
     // (B, T) of the last forward: the loss at each target, NaN elsewhere.
     std::span<const float> token_losses() const {
-        return {head_.token_losses.data(), static_cast<std::size_t>(B_ * T_)};
+        return {head_.token_losses.data(), static_cast<std::size_t>(B_ * T_)};  // host memory
     }
     std::int64_t num_targets() const { return static_cast<std::int64_t>(head_rows_.size()); }
 
@@ -81,6 +86,7 @@ private:
     const float* blocks_for_backward();  // returns ln_f's output (B·T, C)
     const float* blocks_for_scoring();
     float head_forward(const float* lnf);
+    const float* host_logits() const;  // (M, V) of the last forward, readable on the host
 
     GptConfig config_;
     GptParams<D> params_;
@@ -88,13 +94,21 @@ private:
     GptActivations<D> acts_;
     GptScoreActivations<D> score_acts_;
     GptHeadBuffers<D> head_;
-    const std::int32_t* input_ids_ = nullptr;  // (B, T) of the last forward, caller-owned
+    const std::int32_t* input_ids_ = nullptr;  // (B, T) of the last forward, where kernels read it
     std::int64_t B_ = 0, T_ = 0;
     bool kept_for_backward_ = false;         // the last forward was ForwardFor::backward
     bool zero_pending_ = false;              // grads_ count as zero (zero_grad())
     std::vector<std::int64_t> head_rows_;    // (M) row b·T + j - 1 of each target (b, j)
     std::vector<std::int64_t> loss_slots_;   // (M) slot b·T + j of each target
     std::vector<std::int32_t> head_targets_; // (M) labels[b, j]
+    // Where the kernels read the last three (host vectors themselves on the CPU), and the
+    // staging buffers a device copies them into.
+    const std::int64_t* rows_on_device_ = nullptr;
+    const std::int32_t* targets_on_device_ = nullptr;
+    Tensor<std::int32_t, D> ids_staging_, targets_staging_;
+    Tensor<std::int64_t, D> rows_staging_;
+    mutable std::vector<float> host_staging_;  // device values read on the host
+    std::vector<float> head_weights_;          // (M) d(objective)/d(loss_m) of backward()
 };
 
 template <class D>
@@ -128,9 +142,12 @@ float Gpt<D>::forward(const std::int32_t* input_ids, const std::int32_t* labels,
         fail("sequence length ", T, " exceeds the model's n_positions = ", c.n_positions);
     B_ = B;
     T_ = T;
-    input_ids_ = input_ids;
     kept_for_backward_ = false;
     collect_targets(input_ids, labels);
+    const D dev{};
+    input_ids_ = upload(dev, input_ids, B * T, ids_staging_);
+    rows_on_device_ = upload(dev, head_rows_.data(), num_targets(), rows_staging_);
+    targets_on_device_ = upload(dev, head_targets_.data(), num_targets(), targets_staging_);
     head_.reserve(c, B * T, num_targets());
     const float* lnf = purpose == ForwardFor::backward ? blocks_for_backward() : blocks_for_scoring();
     kept_for_backward_ = purpose == ForwardFor::backward;
@@ -144,13 +161,14 @@ const float* Gpt<D>::blocks_for_backward() {
     acts_.reserve(c, B, T);
     auto& a = acts_;
     const D dev{};
+    const std::int64_t att_stride = GptActivations<D>::att_stride(c, B, T);
     embedding_forward(dev, a.encoded.data(), input_ids_, params_[GptParam::wte].data(),
                       params_[GptParam::wpe].data(), B, T, C);
     for (std::int64_t l = 0; l < L; ++l) {
         const float* in = l == 0 ? a.encoded.data() : a.residual3.data() + (l - 1) * BT * C;
         const GptBlockForward out{
             a.ln1.data() + l * BT * C,       a.ln1_mean.data() + l * BT, a.ln1_rstd.data() + l * BT,
-            a.qkv.data() + l * BT * 3 * C,   a.att.data() + l * B * NH * T * T,
+            a.qkv.data() + l * BT * 3 * C,   a.att.data() + l * att_stride,
             a.atty.data() + l * BT * C,      a.residual2.data() + l * BT * C,
             a.ln2.data() + l * BT * C,       a.ln2_mean.data() + l * BT, a.ln2_rstd.data() + l * BT,
             a.fch.data() + l * BT * 4 * C,   a.fch_gelu.data() + l * BT * 4 * C,
@@ -197,15 +215,16 @@ float Gpt<D>::head_forward(const float* lnf) {
     const D dev{};
     std::fill_n(h.token_losses.data(), B_ * T_, std::numeric_limits<float>::quiet_NaN());
     if (M == 0) return 0.0f;
-    gather_rows(dev, h.head_in.data(), lnf, head_rows_.data(), M, C);
+    gather_rows(dev, h.head_in.data(), lnf, rows_on_device_, M, C);
     matmul(dev, h.logits.data(), h.head_in.data(), params_[GptParam::wte].data(), M, V, C,
            Transpose::no, Transpose::yes);
-    cross_entropy_forward(dev, h.head_losses.data(), h.logits.data(), head_targets_.data(), M, V,
+    cross_entropy_forward(dev, h.head_losses.data(), h.logits.data(), targets_on_device_, M, V,
                           h.lse.data());
+    const float* losses = download(dev, std::as_const(h.head_losses).data(), M, host_staging_);  // (M)
     double sum = 0.0;
     for (std::int64_t m = 0; m < M; ++m) {
-        h.token_losses.data()[loss_slots_[m]] = h.head_losses.data()[m];
-        sum += h.head_losses.data()[m];
+        h.token_losses.data()[loss_slots_[m]] = losses[m];
+        sum += losses[m];
     }
     return static_cast<float>(sum / static_cast<double>(M));
 }
@@ -220,11 +239,17 @@ void Gpt<D>::backward() {
 }
 
 template <class D>
+const float* Gpt<D>::host_logits() const {
+    return download(D{}, head_.logits.data(), num_targets() * config_.vocab_size, host_staging_);
+}
+
+template <class D>
 std::vector<std::int32_t> Gpt<D>::target_argmax() const {
     const std::int64_t V = config_.vocab_size;
     std::vector<std::int32_t> out(static_cast<std::size_t>(B_ * T_), -1);
+    const float* logits = host_logits();  // (M, V)
     for (std::size_t m = 0; m < loss_slots_.size(); ++m) {
-        const float* row = head_.logits.data() + static_cast<std::int64_t>(m) * V;
+        const float* row = logits + static_cast<std::int64_t>(m) * V;
         out[static_cast<std::size_t>(loss_slots_[m])] =
             static_cast<std::int32_t>(std::max_element(row, row + V) - row);  // first maximum
     }
@@ -235,8 +260,9 @@ template <class D>
 std::vector<float> Gpt<D>::target_entropy() const {
     const std::int64_t V = config_.vocab_size;
     std::vector<float> out(static_cast<std::size_t>(B_ * T_), std::numeric_limits<float>::quiet_NaN());
+    const float* logits = host_logits();  // (M, V)
     for (std::size_t m = 0; m < loss_slots_.size(); ++m) {
-        const float* row = head_.logits.data() + static_cast<std::int64_t>(m) * V;
+        const float* row = logits + static_cast<std::int64_t>(m) * V;
         const float mx = *std::max_element(row, row + V);
         double z = 0.0, zx = 0.0;  // Σ e^(x - mx), Σ (x - mx) e^(x - mx)
         for (std::int64_t v = 0; v < V; ++v) {
@@ -259,6 +285,7 @@ void Gpt<D>::backward(std::span<const float> token_weights) {
     auto& a = acts_;
     auto& h = head_;
     const D dev{};
+    const std::int64_t att_stride = GptActivations<D>::att_stride(c, B, T);
     TOKCLEAN_CHECK(static_cast<std::int64_t>(token_weights.size()) == BT, "token_weights of ",
                    token_weights.size(), " entries for a (", B, ", ", T, ") batch");
     if (M == 0) return;  // no target: the objective is a constant
@@ -268,17 +295,19 @@ void Gpt<D>::backward(std::span<const float> token_weights) {
     const GradWrite first = zero_pending_ ? GradWrite::overwrite : GradWrite::accumulate;
 
     // LM head: d(objective)/d(loss_m) = weight of that token; dlogits overwrite the logits.
+    head_weights_.resize(static_cast<std::size_t>(M));
     for (std::int64_t m = 0; m < M; ++m)
-        h.dhead_losses.data()[m] = token_weights[static_cast<std::size_t>(loss_slots_[m])];
-    cross_entropy_backward(dev, h.logits.data(), h.logits.data(), head_targets_.data(),
-                           h.dhead_losses.data(), M, V, h.lse.data());
+        head_weights_[static_cast<std::size_t>(m)] = token_weights[static_cast<std::size_t>(loss_slots_[m])];
+    const float* dlosses = upload(dev, std::as_const(head_weights_).data(), M, h.dhead_losses);  // (M)
+    cross_entropy_backward(dev, h.logits.data(), h.logits.data(), targets_on_device_, dlosses, M, V,
+                           h.lse.data());
     kept_for_backward_ = false;  // the logits are gone
     matmul(dev, h.dhead_in.data(), h.logits.data(), params_[GptParam::wte].data(), M, C, V);
     // Every row of wte's gradient gets the head's (V, C) product, then the embedding's rows.
     matmul(dev, g[GptParam::wte].data(), h.logits.data(), h.head_in.data(), V, C, M,
            Transpose::yes, Transpose::no, first == GradWrite::accumulate);
     fill_zero(dev, a.dln.data(), BT * C);
-    scatter_add_rows(dev, a.dln.data(), h.dhead_in.data(), head_rows_.data(), M, C);
+    scatter_add_rows(dev, a.dln.data(), h.dhead_in.data(), rows_on_device_, M, C);
     fill_zero(dev, a.dresidual.data(), BT * C);
     layernorm_backward(dev, a.dresidual.data(), g[GptParam::lnf_w].data(),
                        g[GptParam::lnf_b].data(), a.dln.data(),
@@ -290,7 +319,7 @@ void Gpt<D>::backward(std::span<const float> token_weights) {
         const GptBlockBackward in{
             l == 0 ? a.encoded.data() : a.residual3.data() + (l - 1) * BT * C,
             a.ln1.data() + l * BT * C,       a.ln1_mean.data() + l * BT, a.ln1_rstd.data() + l * BT,
-            a.qkv.data() + l * BT * 3 * C,   a.att.data() + l * B * NH * T * T,
+            a.qkv.data() + l * BT * 3 * C,   a.att.data() + l * att_stride,
             a.atty.data() + l * BT * C,      a.residual2.data() + l * BT * C,
             a.ln2.data() + l * BT * C,       a.ln2_mean.data() + l * BT, a.ln2_rstd.data() + l * BT,
             a.fch.data() + l * BT * 4 * C,   a.fch_gelu.data() + l * BT * 4 * C,

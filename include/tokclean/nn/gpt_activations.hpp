@@ -21,6 +21,14 @@ inline bool grow_sequence(std::int64_t& B, std::int64_t& T, std::int64_t b, std:
 }
 }  // namespace detail
 
+// Floats of the `att` buffer one layer's attention keeps for its backward: the softmax
+// probabilities (B, NH, T, T), unless the device's backend overloads this (backend/cuda: with
+// cuDNN's fused attention, its statistics and output instead).
+template <class D>
+std::int64_t attention_state_size(D, std::int64_t B, std::int64_t T, std::int64_t /*C*/, std::int64_t NH) {
+    return B * NH * T * T;
+}
+
 // Everything backward() needs, per layer, plus the scratch gradients of the backward pass.
 template <class D = Cpu>
 struct GptActivations {
@@ -32,7 +40,8 @@ struct GptActivations {
     Tensor<float, D> ln1_rstd;     // (L, B, T)
     Tensor<float, D> qkv;          // (L, B, T, 3C)
     Tensor<float, D> atty;         // (L, B, T, C)   attention output, heads concatenated
-    Tensor<float, D> att;          // (L, B, NH, T, T) softmax probabilities
+    Tensor<float, D> att;          // (L, S) what attention keeps, S = attention_state_size:
+                                   // (L, B, NH, T, T) softmax probabilities on the CPU
     Tensor<float, D> residual2;    // (L, B, T, C)   after the attention residual
     Tensor<float, D> ln2;          // (L, B, T, C)
     Tensor<float, D> ln2_mean;     // (L, B, T)
@@ -51,9 +60,17 @@ struct GptActivations {
     Tensor<float, D> dqkv;         // (B, T, 3C)
     Tensor<float, D> dfch;         // (B, T, 4C)     d(gelu output), then d(fc output) in place
 
+    // Floats of one layer's `att` for a (b, t) batch; layer l's starts at l times this.
+    static std::int64_t att_stride(const GptConfig& c, std::int64_t b, std::int64_t t) {
+        return attention_state_size(D{}, b, t, c.n_embd, c.n_head);
+    }
+
     void reserve(const GptConfig& c, std::int64_t b, std::int64_t t) {
+        // `att` on its own: its size per position may depend on the batch's shape.
+        const std::int64_t per_layer = att_stride(c, b, t);
+        if (att.numel() < c.n_layer * per_layer) att = Tensor<float, D>(Shape{c.n_layer, per_layer});
         if (!detail::grow_sequence(B, T, b, t)) return;
-        const std::int64_t L = c.n_layer, C = c.n_embd, NH = c.n_head, BT = B * T;
+        const std::int64_t L = c.n_layer, C = c.n_embd, BT = B * T;
         auto make = [](Shape s) { return Tensor<float, D>(s); };
         encoded = make({BT, C});
         ln1 = make({L, BT, C});
@@ -61,7 +78,6 @@ struct GptActivations {
         ln1_rstd = make({L, BT});
         qkv = make({L, BT, 3 * C});
         atty = make({L, BT, C});
-        att = make({L, B * NH, T, T});
         residual2 = make({L, BT, C});
         ln2 = make({L, BT, C});
         ln2_mean = make({L, BT});
@@ -113,7 +129,7 @@ template <class D = Cpu>
 struct GptHeadBuffers {
     std::int64_t BT = 0, M = 0;  // capacity: positions, target rows
 
-    Tensor<float, D> token_losses; // (B, T)  NaN where not a target
+    Tensor<float, Cpu> token_losses; // (B, T)  NaN where not a target; on the host on any device
     Tensor<float, D> head_in;      // (M, C)  ln_f rows that predict a target
     Tensor<float, D> logits;       // (M, V)  becomes dlogits in backward
     Tensor<float, D> lse;          // (M)     logsumexp of each logits row
@@ -124,7 +140,7 @@ struct GptHeadBuffers {
     void reserve(const GptConfig& c, std::int64_t bt, std::int64_t m) {
         if (bt > BT) {
             BT = bt;
-            token_losses = Tensor<float, D>(Shape{BT});
+            token_losses = Tensor<float, Cpu>(Shape{BT});
         }
         if (m > M) {
             M = m;

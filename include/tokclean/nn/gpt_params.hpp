@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tokclean/core/tensor.hpp"
@@ -75,7 +76,11 @@ class GptParams {
 public:
     GptParams() = default;
     explicit GptParams(const GptConfig& config)
-        : config_(config), flat_(Shape{gpt_param_numel(config)}) {
+        : GptParams(config, Tensor<float, D>(Shape{gpt_param_numel(config)})) {}
+    // Views over `flat`, a buffer of gpt_param_numel(config) values in buffer order.
+    GptParams(const GptConfig& config, Tensor<float, D> flat) : config_(config), flat_(std::move(flat)) {
+        TOKCLEAN_CHECK(flat_.numel() == gpt_param_numel(config), "a parameter buffer of ", flat_.numel(),
+                       " values for a model of ", gpt_param_numel(config));
         const auto shapes = gpt_param_shapes(config);
         float* p = flat_.data();
         for (int i = 0; i < gpt_param_count; ++i) {
@@ -85,11 +90,7 @@ public:
     }
 
     // A deep copy (a model to fine-tune while the original stays).
-    GptParams clone() const {
-        GptParams copy(config_);
-        std::copy_n(flat_.data(), flat_.numel(), copy.flat_.data());
-        return copy;
-    }
+    GptParams clone() const { return GptParams(config_, flat_.clone()); }
 
     const GptConfig& config() const { return config_; }
     Tensor<float, D>& flat() { return flat_; }
@@ -121,5 +122,12 @@ private:
     Tensor<float, D> flat_;
     std::array<Tensor<float, D>, gpt_param_count> views_;
 };
+
+// The same parameters on the device given by the tag (a copy): copy_to(Cuda{}, loaded) before
+// training on the GPU, copy_to(Cpu{}, model.params()) before saving.
+template <class To, class From>
+GptParams<To> copy_to(To, const GptParams<From>& p) {
+    return GptParams<To>(p.config(), copy_to(To{}, p.flat()));
+}
 
 }  // namespace tokclean

@@ -21,6 +21,7 @@
 #include <limits>
 #include <string>
 #include <system_error>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
@@ -57,17 +58,21 @@ public:
         return require_int64(j, "step", where());
     }
 
-    // Saves the trainer's model, moments and state (CPU).
-    void save(Trainer<Cpu>& t) {
+    // Saves the trainer's model, moments and state (from any device: a GPU's are copied to
+    // the host first).
+    template <class D>
+    void save(Trainer<D>& t) {
         const TrainState s = t.state();
         const std::string weights = "step_" + std::to_string(s.step);
         if (weights == current_) return;  // nothing changed since it was saved or loaded
-        const Gpt<Cpu>& model = t.model();
-        save_model_dir(dir_ / weights, model.config(), model.params());
-        const auto n = t.optimizer().first_moment().numel();
-        const SafetensorsEntry moments[] = {{"exp_avg", t.optimizer().first_moment().data(), Shape{n}},
-                                            {"exp_avg_sq", t.optimizer().second_moment().data(), Shape{n}}};
-        save_safetensors(dir_ / weights / "optimizer.safetensors", moments, {{"format", "tokclean"}});
+        const Gpt<D>& model = t.model();
+        if constexpr (std::is_same_v<D, Cpu>) {
+            write_weights(dir_ / weights, model.config(), model.params(), t.optimizer().first_moment(),
+                          t.optimizer().second_moment());
+        } else {
+            write_weights(dir_ / weights, model.config(), copy_to(Cpu{}, model.params()),
+                          copy_to(Cpu{}, t.optimizer().first_moment()), copy_to(Cpu{}, t.optimizer().second_moment()));
+        }
 
         nlohmann::json rng = nlohmann::json::array();
         for (auto x : s.schedule.epoch_rng) rng.push_back(hex(x));
@@ -91,8 +96,9 @@ public:
     }
 
     // Loads a saved checkpoint into the trainer (its model's weights, the moments, the
-    // state). Errors name the file and what does not match this run.
-    void restore(Trainer<Cpu>& trainer) {
+    // state), on any device. Errors name the file and what does not match this run.
+    template <class D>
+    void restore(Trainer<D>& trainer) {
         const nlohmann::json j = read_state();
         const JsonWhere w = where();
         if (const auto format = require_string(j, "format", w); format != train_checkpoint_format)
@@ -134,7 +140,7 @@ public:
             fail(w.str(), ": field 'weights': expected \"step_", s.step, "\", got ",
                  json_describe(nlohmann::json(weights)));
         const std::filesystem::path wdir = dir_ / weights;
-        Gpt<Cpu>& model = trainer.model();
+        Gpt<D>& model = trainer.model();
         LoadedModel m = load_model_dir(wdir);
         const GptConfig& a = m.config;
         const GptConfig& b = model.config();
@@ -145,8 +151,16 @@ public:
                  ") is not the shape of the model being trained (", b.n_layer, ", ", b.n_head, ", ", b.n_embd, ", ",
                  b.vocab_size, ", ", b.n_positions, ")");
         const SafetensorsFile opt(wdir / "optimizer.safetensors");
-        auto& m1 = trainer.optimizer().first_moment();
-        auto& m2 = trainer.optimizer().second_moment();
+        // The moments are read on the host: in place on the CPU, into copies for a device.
+        auto& d1 = trainer.optimizer().first_moment();
+        auto& d2 = trainer.optimizer().second_moment();
+        Tensor<float, Cpu> h1, h2;
+        if constexpr (!std::is_same_v<D, Cpu>) {
+            h1 = Tensor<float, Cpu>(Shape{d1.numel()});
+            h2 = Tensor<float, Cpu>(Shape{d2.numel()});
+        }
+        Tensor<float, Cpu>& m1 = host_side(d1, h1);
+        Tensor<float, Cpu>& m2 = host_side(d2, h2);
         for (const auto& moment : {std::pair<const char*, Tensor<float, Cpu>*>{"exp_avg", &m1}, {"exp_avg_sq", &m2}}) {
             const char* name = moment.first;
             Tensor<float, Cpu>* dst = moment.second;
@@ -162,7 +176,13 @@ public:
                 fail(opt.where(), ": tensor '", name, "': element ", bad - dst->span().begin(), " is ", *bad,
                      dst == &m2 ? " (expected finite and >= 0)" : " (expected finite)");
         }
-        std::copy(m.params.flat().span().begin(), m.params.flat().span().end(), model.params().flat().span().begin());
+        if constexpr (std::is_same_v<D, Cpu>) {
+            std::copy(m.params.flat().span().begin(), m.params.flat().span().end(), model.params().flat().span().begin());
+        } else {
+            model.params() = copy_to(D{}, m.params);
+            d1 = copy_to(D{}, m1);
+            d2 = copy_to(D{}, m2);
+        }
         trainer.restore(s);
         current_ = weights;
     }
@@ -174,6 +194,21 @@ public:
     }
 
 private:
+    // A model directory plus the optimizer's moments, from host tensors.
+    static void write_weights(const std::filesystem::path& dir, const GptConfig& config, const GptParams<Cpu>& params,
+                              const Tensor<float, Cpu>& m1, const Tensor<float, Cpu>& m2) {
+        save_model_dir(dir, config, params);
+        const auto n = m1.numel();
+        const SafetensorsEntry moments[] = {{"exp_avg", m1.data(), Shape{n}}, {"exp_avg_sq", m2.data(), Shape{n}}};
+        save_safetensors(dir / "optimizer.safetensors", moments, {{"format", "tokclean"}});
+    }
+    // The host tensor a moment is read into: itself on the CPU, else the staging copy.
+    static Tensor<float, Cpu>& host_side(Tensor<float, Cpu>& moment, Tensor<float, Cpu>&) { return moment; }
+    template <class D>
+    static Tensor<float, Cpu>& host_side(Tensor<float, D>&, Tensor<float, Cpu>& staging) {
+        return staging;
+    }
+
     JsonWhere where() const { return {state_file().string(), 0}; }
 
     nlohmann::json read_state() const {
