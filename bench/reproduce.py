@@ -66,6 +66,11 @@ def main():
         rows = by_arm[name]
         cells = [f"{statistics.mean(r['kept_fraction'].get(k, 0.0) for r in rows):.3f}" for k, _ in KINDS]
         print(f"| {name} | " + " | ".join(cells) + " |")
+    if all("evolving_chunks" in r for r in runs):  # the self-evolving arm chunk by chunk
+        for i, chunk in enumerate(runs[0]["evolving_chunks"]):
+            cells = [f"{statistics.mean(r['evolving_chunks'][i]['kept_fraction'].get(k, 0.0) for r in runs):.3f}"
+                     for k, _ in KINDS]
+            print(f"| {chunk['chunk']} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

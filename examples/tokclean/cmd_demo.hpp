@@ -100,6 +100,13 @@ struct HeldOut {
     std::vector<Example> answers;    // the answer tokens alone
 };
 
+// Kept / total of kind k in an arm's pool (0 when the kind does not occur).
+inline double kept_fraction(const DemoArm& a, char k) {
+    const auto it = a.kinds.find(k);
+    if (it == a.kinds.end() || it->second.second == 0) return 0.0;
+    return static_cast<double>(it->second.first) / static_cast<double>(it->second.second);
+}
+
 // An arm's row: `model` evaluated on the held-out responses and on their answers.
 inline DemoArm evaluated_arm(std::string name, Gpt<Cpu>& model, const HeldOut& heldout, double seconds,
                              std::map<char, std::pair<std::int64_t, std::int64_t>> kinds, bool cleaning) {
@@ -164,6 +171,7 @@ inline void run_demo(const GlobalFlags& g, const DemoFlags& f) {
     save_model_dir(f.work / "reference", c, ref.params());
 
     std::vector<DemoArm> arms;
+    std::vector<DemoArm> chunk_rows;  // the self-evolving arm's kinds, chunk by chunk (not evaluated)
     // Not an arm: the reference alone, to show how well it knows the task it judges by.
     arms.push_back(evaluated_arm("(reference: warm-up set only)", ref, heldout, since(warm_start), {}, false));
     auto sft_arm = [&](const std::string& name, const std::vector<Example>& labelled, bool cleaning,
@@ -206,6 +214,14 @@ inline void run_demo(const GlobalFlags& g, const DemoFlags& f) {
         std::vector<Example> labelled;
         std::vector<const CleanedSet*> parts;
         for (const auto& ch : chunks) {
+            // Each chunk's kinds apart: how the evolving reference's choices drift (METHOD.md's
+            // "Matthew effect" shows as junk kept more and more).
+            const auto first = static_cast<std::ptrdiff_t>(labelled.size());
+            const std::vector<std::string> chunk_kinds(kinds.begin() + first,
+                                                       kinds.begin() + first + static_cast<std::ptrdiff_t>(ch.examples.size()));
+            chunk_rows.push_back({"· chunk " + std::to_string(chunk_rows.size() + 1) + " (examples " +
+                                      std::to_string(first) + ".." + std::to_string(first + static_cast<std::ptrdiff_t>(ch.examples.size())) + ")",
+                                  {}, {}, 0.0, kind_counts(ch.examples, chunk_kinds), true});
             labelled.insert(labelled.end(), ch.examples.begin(), ch.examples.end());
             parts.push_back(&ch);
         }
@@ -229,18 +245,14 @@ inline void run_demo(const GlobalFlags& g, const DemoFlags& f) {
     std::cout << "\nKept fraction of each kind of response token:\n\n| arm |";
     for (char k : order) std::cout << " " << kind_names.at(k) << " |";
     std::cout << "\n|---|---|---|---|---|---|\n";
-    for (const auto& a : arms) {
-        if (!a.cleaning) continue;
+    auto print_kinds = [&](const DemoArm& a) {
         std::cout << "| " << a.name << " |";
-        for (char k : order) {
-            const auto it = a.kinds.find(k);
-            const double frac = it == a.kinds.end() || it->second.second == 0
-                                    ? 0.0
-                                    : static_cast<double>(it->second.first) / static_cast<double>(it->second.second);
-            std::cout << " " << fixed(frac, 3) << " |";
-        }
+        for (char k : order) std::cout << " " << fixed(kept_fraction(a, k), 3) << " |";
         std::cout << "\n";
-    }
+    };
+    for (const auto& a : arms)
+        if (a.cleaning) print_kinds(a);
+    for (const auto& a : chunk_rows) print_kinds(a);
     std::cout << "\nTotal " << fixed(since(start), 0) << " s. Cleaned files (with scores) and models in "
               << f.work.string() << "/; `tokclean report --data " << (f.work / "cleaned_fixed.jsonl").string()
               << " --kinds " << (f.data / "pool_kinds.jsonl").string() << " --out report.html` draws them.\n";
@@ -249,8 +261,7 @@ inline void run_demo(const GlobalFlags& g, const DemoFlags& f) {
         nlohmann::json j = nlohmann::json::array();
         for (const auto& a : arms) {
             nlohmann::json kinds_json = nlohmann::json::object();
-            for (const auto& [k, v] : a.kinds)
-                kinds_json[std::string(1, k)] = v.second ? static_cast<double>(v.first) / static_cast<double>(v.second) : 0.0;
+            for (const auto& [k, v] : a.kinds) kinds_json[std::string(1, k)] = kept_fraction(a, k);
             j.push_back({{"arm", a.name},
                          {"token_accuracy", a.eval.token_accuracy},
                          {"answer_token_accuracy", a.answer.token_accuracy},
@@ -261,7 +272,14 @@ inline void run_demo(const GlobalFlags& g, const DemoFlags& f) {
                          {"kept_fraction", kinds_json}});
         }
         AtomicFile out(f.json);
-        out.write(nlohmann::json{{"seed", f.seed}, {"keep", f.keep}, {"arms", j}}.dump(1) + "\n");
+        nlohmann::json chunks_json = nlohmann::json::array();
+        for (const auto& a : chunk_rows) {
+            nlohmann::json kinds_json = nlohmann::json::object();
+            for (const auto& [k, v] : a.kinds) kinds_json[std::string(1, k)] = kept_fraction(a, k);
+            chunks_json.push_back({{"chunk", a.name}, {"kept_fraction", kinds_json}});
+        }
+        out.write(nlohmann::json{{"seed", f.seed}, {"keep", f.keep}, {"arms", j}, {"evolving_chunks", chunks_json}}.dump(1) +
+                  "\n");
         out.commit();
     }
 }
