@@ -4,80 +4,19 @@
 #define BOOST_TEST_MODULE cli
 #include <boost/test/unit_test.hpp>
 
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 
-#include <nlohmann/json.hpp>
+#include "cli_support.hpp"
 
-using nlohmann::json;
-namespace fs = std::filesystem;
+using namespace cli_test;
 
 namespace {
 
-const fs::path fixtures = fs::path(TOKCLEAN_TEST_DATA) / "gpt2_tiny";
-
-struct Run {
-    int exit_code;
-    std::string err;  // stderr
-};
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
-// A scratch directory per test case, removed afterwards.
-struct Scratch {
-    fs::path dir;
-    Scratch() {
-        dir = fs::temp_directory_path() /
-              ("tokclean_cli_" + std::to_string(::getpid()) + "_" +
-               boost::unit_test::framework::current_test_case().p_name.get());
-        fs::remove_all(dir);
-        fs::create_directories(dir);
-    }
-    ~Scratch() { fs::remove_all(dir); }
-    fs::path operator/(const std::string& name) const { return dir / name; }
-};
-
-Run tokclean(const std::string& args, const Scratch& s) {
-    const fs::path err = s / "stderr.txt";
-    const std::string cmd = std::string(TOKCLEAN_BIN) + " --quiet " + args + " > " +
-                            (s / "stdout.txt").string() + " 2> " + err.string();
-    const int status = std::system(cmd.c_str());
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(err)};
-}
-
-void write(const fs::path& p, const std::string& text) { std::ofstream(p) << text; }
-
-// Asserts a clean failure: non-zero exit, one line on stderr containing every `needle`,
-// and `out` not created (nor any temporary beside it).
-void expect_failure(const Run& r, std::initializer_list<std::string> needles, const fs::path& out) {
-    BOOST_TEST(r.exit_code != 0);
-    BOOST_TEST(std::count(r.err.begin(), r.err.end(), '\n') == 1, "stderr: " << r.err);
-    for (const auto& n : needles) BOOST_TEST(r.err.find(n) != std::string::npos, "'" << n << "' not in: " << r.err);
-    BOOST_TEST(!fs::exists(out));
-    for (const auto& e : fs::directory_iterator(out.parent_path()))
-        BOOST_TEST(e.path().filename().string().find(out.filename().string()) == std::string::npos,
-                   "left behind: " << e.path());
-}
-
-std::vector<json> read_jsonl(const fs::path& p) {
-    std::ifstream in(p);
-    std::vector<json> out;
-    for (std::string line; std::getline(in, line);) out.push_back(json::parse(line));
-    return out;
-}
+// The program with --quiet: stderr holds nothing but errors.
+Run quiet(const std::string& args, const Scratch& s) { return tokclean(std::string("--quiet ") + args, s); }
 
 void expect_losses(const std::vector<json>& got, const json& want, double tol, bool relative) {
     BOOST_REQUIRE_EQUAL(got.size(), want.size());
@@ -108,7 +47,7 @@ BOOST_AUTO_TEST_CASE(score_matches_pytorch_losses) {
     Scratch s;
     const json want = json::parse(slurp(fixtures / "expected_losses.json"));
     for (const std::string dir : {"model", "model_bf16_prefixed"}) {
-        const Run r = tokclean("score --model " + (fixtures / dir).string() + " --data " +
+        const Run r = quiet("score --model " + (fixtures / dir).string() + " --data " +
                                    (fixtures / "data.jsonl").string() + " --out " + (s / "losses.jsonl").string(),
                                s);
         BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
@@ -119,12 +58,12 @@ BOOST_AUTO_TEST_CASE(score_matches_pytorch_losses) {
 BOOST_AUTO_TEST_CASE(train_five_steps_matches_pytorch_adamw) {
     Scratch s;
     const json traj = json::parse(slurp(fixtures / "adamw_trajectory_wd0.json"));
-    const Run t = tokclean("train --model " + (fixtures / "model").string() + " --data " +
+    const Run t = quiet("train --model " + (fixtures / "model").string() + " --data " +
                                (fixtures / "data.jsonl").string() + " --out " + (s / "trained").string() +
                                " --steps 5 --batch-size 2 --lr 1e-3 --schedule constant --weight-decay 0 --no-shuffle",
                            s);
     BOOST_REQUIRE_MESSAGE(t.exit_code == 0, t.err);
-    const Run r = tokclean("score --model " + (s / "trained").string() + " --data " +
+    const Run r = quiet("score --model " + (s / "trained").string() + " --data " +
                                (fixtures / "data.jsonl").string() + " --out " + (s / "after.jsonl").string(),
                            s);
     BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
@@ -138,7 +77,7 @@ BOOST_AUTO_TEST_CASE(train_five_steps_matches_pytorch_adamw) {
 BOOST_AUTO_TEST_CASE(malformed_json_line_names_file_and_line) {
     Scratch s;
     write(s / "bad.jsonl", "{\"input_ids\": [1, 2], \"labels\": [1, 2]}\n{\"input_ids\": [1, 2,\n");
-    expect_failure(tokclean("score --model " + (fixtures / "model").string() + " --data " +
+    expect_failure(quiet("score --model " + (fixtures / "model").string() + " --data " +
                                 (s / "bad.jsonl").string() + " --out " + (s / "out.jsonl").string(), s),
                    {"bad.jsonl:2"}, s / "out.jsonl");
 }
@@ -146,7 +85,7 @@ BOOST_AUTO_TEST_CASE(malformed_json_line_names_file_and_line) {
 BOOST_AUTO_TEST_CASE(token_id_beyond_vocab_names_field_and_index) {
     Scratch s;
     write(s / "bad.jsonl", "{\"input_ids\": [1, 2, 97], \"labels\": [1, 2, 97]}\n");
-    expect_failure(tokclean("score --model " + (fixtures / "model").string() + " --data " +
+    expect_failure(quiet("score --model " + (fixtures / "model").string() + " --data " +
                                 (s / "bad.jsonl").string() + " --out " + (s / "out.jsonl").string(), s),
                    {"bad.jsonl:1", "input_ids", "97"}, s / "out.jsonl");
 }
@@ -154,7 +93,7 @@ BOOST_AUTO_TEST_CASE(token_id_beyond_vocab_names_field_and_index) {
 BOOST_AUTO_TEST_CASE(labels_of_wrong_length_are_rejected) {
     Scratch s;
     write(s / "bad.jsonl", "{\"input_ids\": [1, 2, 3], \"labels\": [1, 2]}\n");
-    expect_failure(tokclean("train --model " + (fixtures / "model").string() + " --data " +
+    expect_failure(quiet("train --model " + (fixtures / "model").string() + " --data " +
                                 (s / "bad.jsonl").string() + " --out " + (s / "trained").string() + " --steps 1", s),
                    {"bad.jsonl:1", "labels"}, s / "trained");
 }
@@ -163,7 +102,7 @@ BOOST_AUTO_TEST_CASE(truncated_safetensors_names_the_file) {
     Scratch s;
     const fs::path model = copy_model(s, "model");
     fs::resize_file(model / "model.safetensors", fs::file_size(model / "model.safetensors") - 100);
-    expect_failure(tokclean("score --model " + model.string() + " --data " + (fixtures / "data.jsonl").string() +
+    expect_failure(quiet("score --model " + model.string() + " --data " + (fixtures / "data.jsonl").string() +
                                 " --out " + (s / "out.jsonl").string(), s),
                    {"model.safetensors"}, s / "out.jsonl");
 }
@@ -174,7 +113,7 @@ BOOST_AUTO_TEST_CASE(missing_config_field_names_the_field) {
     json config = json::parse(slurp(model / "config.json"));
     config.erase("n_layer");
     write(model / "config.json", config.dump());
-    expect_failure(tokclean("train --model " + model.string() + " --data " + (fixtures / "data.jsonl").string() +
+    expect_failure(quiet("train --model " + model.string() + " --data " + (fixtures / "data.jsonl").string() +
                                 " --out " + (s / "trained").string() + " --steps 1", s),
                    {"config.json", "n_layer"}, s / "trained");
 }
@@ -184,10 +123,10 @@ BOOST_AUTO_TEST_CASE(overlong_sequence_is_rejected_with_strict_and_truncated_wit
     std::string ids = "[";
     for (int i = 0; i < 40; ++i) ids += (i ? "," : "") + std::to_string(i % 90);
     write(s / "long.jsonl", "{\"input_ids\": " + ids + "]}\n");
-    expect_failure(tokclean("score --strict --model " + (fixtures / "model").string() + " --data " +
+    expect_failure(quiet("score --strict --model " + (fixtures / "model").string() + " --data " +
                                 (s / "long.jsonl").string() + " --out " + (s / "out.jsonl").string(), s),
                    {"long.jsonl:1", "40"}, s / "out.jsonl");
-    const Run r = tokclean("score --model " + (fixtures / "model").string() + " --data " +
+    const Run r = quiet("score --model " + (fixtures / "model").string() + " --data " +
                                (s / "long.jsonl").string() + " --out " + (s / "out.jsonl").string(), s);
     BOOST_TEST(r.exit_code == 0);
     BOOST_TEST(read_jsonl(s / "out.jsonl")[0]["losses"].size() == 32u);  // n_positions
@@ -196,12 +135,12 @@ BOOST_AUTO_TEST_CASE(overlong_sequence_is_rejected_with_strict_and_truncated_wit
 BOOST_AUTO_TEST_CASE(init_train_score_on_text_with_the_byte_tokenizer) {
     Scratch s;
     write(s / "text.jsonl", "{\"text\": \"hello world\"}\n{\"text\": \"hello there\"}\n");
-    BOOST_REQUIRE(tokclean("init --out " + (s / "m").string() + " --layers 1 --heads 2 --embd 16 --positions 32", s).exit_code == 0);
-    const Run t = tokclean("train --model " + (s / "m").string() + " --data " + (s / "text.jsonl").string() +
+    BOOST_REQUIRE(quiet("init --out " + (s / "m").string() + " --layers 1 --heads 2 --embd 16 --positions 32", s).exit_code == 0);
+    const Run t = quiet("train --model " + (s / "m").string() + " --data " + (s / "text.jsonl").string() +
                                " --out " + (s / "t").string() + " --steps 3 --lr 1e-2 --schedule cosine --warmup-ratio 0.3 --grad-clip 1",
                            s);
     BOOST_REQUIRE_MESSAGE(t.exit_code == 0, t.err);
-    const Run r = tokclean("score --model " + (s / "t").string() + " --data " + (s / "text.jsonl").string() +
+    const Run r = quiet("score --model " + (s / "t").string() + " --data " + (s / "text.jsonl").string() +
                                " --out " + (s / "l.jsonl").string(), s);
     BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
     const auto rows = read_jsonl(s / "l.jsonl");
@@ -214,48 +153,24 @@ BOOST_AUTO_TEST_CASE(init_train_score_on_text_with_the_byte_tokenizer) {
 BOOST_AUTO_TEST_CASE(text_data_without_a_tokenizer_is_an_error) {
     Scratch s;
     write(s / "text.jsonl", "{\"text\": \"hi\"}\n");
-    expect_failure(tokclean("score --model " + (fixtures / "model").string() + " --data " +
+    expect_failure(quiet("score --model " + (fixtures / "model").string() + " --data " +
                                 (s / "text.jsonl").string() + " --out " + (s / "out.jsonl").string(), s),
                    {"text.jsonl:1"}, s / "out.jsonl");
 }
 
 // ---- Cleaning verbs ---------------------------------------------------------------------
 
-namespace {
-
-// 60 random pre-tokenized examples (vocab 97) with prompts, written to `path`.
-void write_random_pool(const fs::path& path, unsigned seed, int n = 60) {
-    std::ofstream out(path);
-    std::uint64_t x = seed;
-    auto next = [&x](std::uint64_t m) {
-        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-        return (x >> 33) % m;
-    };
-    for (int e = 0; e < n; ++e) {
-        const std::uint64_t prompt = 1 + next(4), response = 2 + next(10);
-        json ids = json::array(), labels = json::array();
-        for (std::uint64_t j = 0; j < prompt + response; ++j) {
-            const int id = j + 1 == prompt + response ? 96 : static_cast<int>(next(96));
-            ids.push_back(id);
-            labels.push_back(j < prompt ? -100 : id);
-        }
-        out << json{{"input_ids", ids}, {"labels", labels}}.dump() << "\n";
-    }
-}
-
-}  // namespace
-
 BOOST_AUTO_TEST_CASE(clean_keeps_exactly_what_a_stable_sort_of_score_deltas_keeps) {
     Scratch s;
-    write_random_pool(s / "pool.jsonl", 17);
+    write_random_pool(s / "pool.jsonl", 17, 60);
     const std::string base = (fixtures / "model").string(), ref = (fixtures / "adamw_final").string();
     for (const auto& [model, out] : {std::pair{base, "lb.jsonl"}, std::pair{ref, "lr.jsonl"}})
-        BOOST_REQUIRE(tokclean("score --model " + model + " --data " + (s / "pool.jsonl").string() + " --out " +
+        BOOST_REQUIRE(quiet("score --model " + model + " --data " + (s / "pool.jsonl").string() + " --out " +
                                    (s / out).string(), s).exit_code == 0);
     const auto lb = read_jsonl(s / "lb.jsonl"), lr = read_jsonl(s / "lr.jsonl"), pool = read_jsonl(s / "pool.jsonl");
     for (const std::string select : {"global", "sample"}) {
         BOOST_TEST_CONTEXT("--select " << select) {
-            const Run r = tokclean("clean --base " + base + " --ref " + ref + " --data " + (s / "pool.jsonl").string() +
+            const Run r = quiet("clean --base " + base + " --ref " + ref + " --data " + (s / "pool.jsonl").string() +
                                        " --out " + (s / "clean.jsonl").string() + " --keep 0.6 --select " + select, s);
             BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
             // The reference: score = L_base − L_ref from `score`, stable descending sort.
@@ -287,12 +202,12 @@ BOOST_AUTO_TEST_CASE(clean_rejects_bad_settings_without_output) {
     Scratch s;
     const std::string base = (fixtures / "model").string(), ref = (fixtures / "adamw_final").string(),
                       data = (fixtures / "data.jsonl").string(), out = (s / "out.jsonl").string();
-    expect_failure(tokclean("clean --base " + base + " --data " + data + " --out " + out, s), {"--ref"}, s / "out.jsonl");
-    expect_failure(tokclean("clean --base " + base + " --ref " + ref + " --data " + data + " --out " + out + " --keep 1.5", s),
+    expect_failure(quiet("clean --base " + base + " --data " + data + " --out " + out, s), {"--ref"}, s / "out.jsonl");
+    expect_failure(quiet("clean --base " + base + " --ref " + ref + " --data " + data + " --out " + out + " --keep 1.5", s),
                    {"--keep", "1.5"}, s / "out.jsonl");
-    expect_failure(tokclean("clean --base " + base + " --ref " + ref + " --data " + data + " --out " + out + " --select top", s),
+    expect_failure(quiet("clean --base " + base + " --ref " + ref + " --data " + data + " --out " + out + " --select top", s),
                    {"--select", "top"}, s / "out.jsonl");
-    expect_failure(tokclean("clean --base " + base + " --ref " + (fixtures / "missing").string() + " --data " + data +
+    expect_failure(quiet("clean --base " + base + " --ref " + (fixtures / "missing").string() + " --data " + data +
                                 " --out " + out, s),
                    {"missing"}, s / "out.jsonl");
 }
@@ -302,32 +217,20 @@ BOOST_AUTO_TEST_CASE(evolve_killed_mid_run_and_restarted_gives_the_same_model) {
     write_random_pool(s / "pool.jsonl", 23, 160);
     const std::string args = "--quiet evolve --base " + (fixtures / "model").string() + " --data " +
                              (s / "pool.jsonl").string() + " --chunks 4 --epochs 6 --batch-size 4 --lr 1e-3";
-    const Run clean_run = tokclean(args.substr(8) + " --out " + (s / "clean").string(), s);
+    const Run clean_run = quiet(args.substr(8) + " --out " + (s / "clean").string(), s);
     BOOST_REQUIRE_MESSAGE(clean_run.exit_code == 0, clean_run.err);
 
     // Start the same run, SIGKILL it once it has finished chunk 1 (it is then inside chunk 2).
     const fs::path progress = s / "killed.work" / "progress.json";
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        const std::string cmd = std::string(TOKCLEAN_BIN) + " " + args + " --out " + (s / "killed").string();
-        ::execl("/bin/sh", "sh", "-c", ("exec " + cmd + " 2>/dev/null").c_str(), static_cast<char*>(nullptr));
-        ::_exit(127);
-    }
-    bool killed = false;
-    for (int i = 0; i < 60000 && !killed; ++i) {
-        if (fs::exists(progress) && slurp(progress).find("\"chunks_done\":2") != std::string::npos) {
-            ::kill(pid, SIGKILL);
-            killed = true;
-        }
-        int status = 0;
-        if (!killed && ::waitpid(pid, &status, WNOHANG) == pid) break;
-        ::usleep(1000);
-    }
-    ::waitpid(pid, nullptr, 0);
+    Background run(args + " --out " + (s / "killed").string(), s, "killed");
+    const bool killed = run.wait_for(
+        [&] { return fs::exists(progress) && slurp(progress).find("\"chunks_done\":2") != std::string::npos; }, 60.0);
+    if (killed) run.signal(SIGKILL);
+    run.wait();
     BOOST_REQUIRE_MESSAGE(killed, "the run ended before it could be killed");
     BOOST_REQUIRE(!fs::exists(s / "killed"));  // really interrupted: no final model yet
 
-    const Run resumed = tokclean(args.substr(8) + " --out " + (s / "killed").string(), s);
+    const Run resumed = quiet(args.substr(8) + " --out " + (s / "killed").string(), s);
     BOOST_REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.err);
     BOOST_TEST(slurp(s / "killed" / "model.safetensors") == slurp(s / "clean" / "model.safetensors"));
     BOOST_TEST(slurp(s / "killed" / "cleaned.jsonl") == slurp(s / "clean" / "cleaned.jsonl"));
@@ -337,7 +240,7 @@ BOOST_AUTO_TEST_CASE(evolve_killed_mid_run_and_restarted_gives_the_same_model) {
 BOOST_AUTO_TEST_CASE(eval_loss_is_the_mean_of_score_and_a_memorised_set_is_exact) {
     Scratch s;
     const std::string data = (fixtures / "data.jsonl").string();
-    const Run e = tokclean("eval --model " + (fixtures / "model").string() + " --data " + data, s);
+    const Run e = quiet("eval --model " + (fixtures / "model").string() + " --data " + data, s);
     BOOST_REQUIRE_MESSAGE(e.exit_code == 0, e.err);
     const json ev = json::parse(slurp(s / "stdout.txt"));
     const json want = json::parse(slurp(fixtures / "expected_losses.json"));
@@ -346,26 +249,26 @@ BOOST_AUTO_TEST_CASE(eval_loss_is_the_mean_of_score_and_a_memorised_set_is_exact
     BOOST_TEST(ev["examples"] == 4);
 
     write(s / "rep.jsonl", "{\"text\": \"abcabcabcabc\"}\n");
-    BOOST_REQUIRE(tokclean("init --out " + (s / "m").string() + " --layers 1 --heads 2 --embd 32 --positions 16", s).exit_code == 0);
-    BOOST_REQUIRE(tokclean("train --model " + (s / "m").string() + " --data " + (s / "rep.jsonl").string() + " --out " +
+    BOOST_REQUIRE(quiet("init --out " + (s / "m").string() + " --layers 1 --heads 2 --embd 32 --positions 16", s).exit_code == 0);
+    BOOST_REQUIRE(quiet("train --model " + (s / "m").string() + " --data " + (s / "rep.jsonl").string() + " --out " +
                                (s / "t").string() + " --steps 60 --lr 1e-2 --schedule constant", s).exit_code == 0);
-    BOOST_REQUIRE(tokclean("eval --model " + (s / "t").string() + " --data " + (s / "rep.jsonl").string(), s).exit_code == 0);
+    BOOST_REQUIRE(quiet("eval --model " + (s / "t").string() + " --data " + (s / "rep.jsonl").string(), s).exit_code == 0);
     const json mem = json::parse(slurp(s / "stdout.txt"));
     BOOST_TEST(mem["token_accuracy"].get<double>() == 1.0);
     BOOST_TEST(mem["exact_match"].get<double>() == 1.0);
-    BOOST_REQUIRE(tokclean("generate --model " + (s / "t").string() + " --prompt abcab --max-new-tokens 4", s).exit_code == 0);
+    BOOST_REQUIRE(quiet("generate --model " + (s / "t").string() + " --prompt abcab --max-new-tokens 4", s).exit_code == 0);
     BOOST_TEST(json::parse(slurp(s / "stdout.txt"))["completion"] == "cabc");
 }
 
 BOOST_AUTO_TEST_CASE(rho1_online_training_and_tokenize_run) {
     Scratch s;
     const std::string data = (fixtures / "data.jsonl").string();
-    const Run r = tokclean("train --model " + (fixtures / "model").string() + " --ref " + (fixtures / "adamw_final").string() +
+    const Run r = quiet("train --model " + (fixtures / "model").string() + " --ref " + (fixtures / "adamw_final").string() +
                                " --select batch --keep 0.5 --data " + data + " --out " + (s / "rho").string() +
                                " --steps 3 --batch-size 2 --no-shuffle", s);
     BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
     BOOST_TEST(fs::exists(s / "rho" / "model.safetensors"));
-    const Run t = tokclean("tokenize --model " + (fixtures / "model").string() + " --data " + data + " --out " +
+    const Run t = quiet("tokenize --model " + (fixtures / "model").string() + " --data " + data + " --out " +
                                (s / "tok.jsonl").string(), s);
     BOOST_REQUIRE_MESSAGE(t.exit_code == 0, t.err);
     const auto rows = read_jsonl(s / "tok.jsonl"), orig = read_jsonl(fixtures / "data.jsonl");
@@ -376,7 +279,7 @@ BOOST_AUTO_TEST_CASE(rho1_online_training_and_tokenize_run) {
 BOOST_AUTO_TEST_CASE(tokenize_with_gpt2_bpe_matches_the_reference_encoder_on_every_vector) {
     Scratch s;
     const fs::path bpe = fs::path(TOKCLEAN_TEST_DATA) / "gpt2_bpe";
-    BOOST_REQUIRE(tokclean("init --out " + (s / "m").string() + " --tokenizer " + bpe.string() +
+    BOOST_REQUIRE(quiet("init --out " + (s / "m").string() + " --tokenizer " + bpe.string() +
                                " --layers 1 --heads 2 --embd 16 --positions 64", s).exit_code == 0);
     const json config = json::parse(slurp(s / "m" / "config.json"));
     BOOST_TEST(config["vocab_size"] == 50257);
@@ -388,7 +291,7 @@ BOOST_AUTO_TEST_CASE(tokenize_with_gpt2_bpe_matches_the_reference_encoder_on_eve
         for (const auto& v : vectors)
             if (!v["text"].get<std::string>().empty()) out << json{{"text", v["text"]}}.dump() << "\n";
     }
-    const Run r = tokclean("tokenize --model " + (s / "m").string() + " --data " + (s / "texts.jsonl").string() +
+    const Run r = quiet("tokenize --model " + (s / "m").string() + " --data " + (s / "texts.jsonl").string() +
                                " --out " + (s / "ids.jsonl").string(), s);
     BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
     const auto got = read_jsonl(s / "ids.jsonl");
