@@ -15,8 +15,10 @@ Every response byte has a known kind, so the cleaner's choices can be checked:
   P  prompt (not a target).
 
 Files (one JSON object per line):
-  pretrain.jsonl  {"text"}: chit-chat Q/A lines with the same phrases, and plain sentences:
-                  teaches the base model the format and boilerplate but never the task;
+  pretrain.jsonl  {"text"}: chit-chat Q/A lines with the same phrases, lines answered by a
+                  code of random letters and digits, and plain sentences: teaches the base
+                  model the format and the boilerplate after any answer, and every byte the
+                  task uses, but never the task (no line pairs a word with its upper case);
   warmup.jsonl    {"prompt","completion"}: a small clean set (the reference's warm-up);
   pool.jsonl      {"prompt","completion"}: the noisy SFT pool to clean;
   pool_kinds.jsonl {"kinds": "PPP...BBBIIIIBE"}: one letter per token of the tokenized pool
@@ -56,6 +58,21 @@ def pretrain_line():
     return sentence[0].upper() + sentence[1:] + "."
 
 
+# The code lines draw from their own stream, so that adding them left the SFT files as they were.
+code_rng = random.Random(4343)
+CODE_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+def code_line():
+    """A chat line answered by a code. Without them the base saw upper-case letters only at the
+    start of a sentence, and its loss on the boilerplate after an upper-case answer was a median
+    4.2 nats a byte (the reference's: 0.0): the phrases it was meant to know scored as
+    informative."""
+    code = "".join(code_rng.choice(CODE_CHARS) for _ in range(code_rng.randint(3, 8)))
+    q = code_rng.choice(["what is the code for {t}", "which ticket is for {t}", "give me a tag for {t}"])
+    return f"Q: {q.format(t=code_rng.choice(list(TOPICS)))}\nA: {code}. {code_rng.choice(PHRASES)}"
+
+
 def example(noisy):
     """(prompt, completion, kinds of the completion bytes)."""
     w = word()
@@ -87,7 +104,8 @@ def write(name, rows):
 
 def main():
     OUT.mkdir(exist_ok=True)
-    write("pretrain.jsonl", [{"text": pretrain_line()} for _ in range(6000)])
+    write("pretrain.jsonl", [{"text": code_line() if code_rng.random() < 0.15 else line}
+                              for line in (pretrain_line() for _ in range(6000))])
     write("warmup.jsonl", [{"prompt": p, "completion": c} for p, c, _ in (example(False) for _ in range(300))])
     pool = [example(True) for _ in range(3000)]
     write("pool.jsonl", [{"prompt": p, "completion": c} for p, c, _ in pool])
