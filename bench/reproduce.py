@@ -47,16 +47,17 @@ def main():
     arms = [a["arm"] for a in runs[0]["arms"]]
     by_arm = {name: [next(a for a in r["arms"] if a["arm"] == name) for r in runs] for name in arms}
     print(f"Seeds {', '.join(map(str, args.seeds))}; mean ± std over seeds; keep {runs[0]['keep']}.\n")
-    print("| arm | held-out token accuracy | answer token accuracy | exact match (answers) | loss "
-          "| per seed (token accuracy / exact match) |")
-    print("|---|---|---|---|---|---|")
+    print("| arm | held-out token accuracy | answer token accuracy | exact match (answers) | loss | answer loss "
+          "| per seed (token accuracy / exact match / answer loss) |")
+    print("|---|---|---|---|---|---|---|")
     for name in arms:
         rows = by_arm[name]
-        acc, ans, em, loss = (mean_std([r[k] for r in rows])
-                              for k in ("token_accuracy", "answer_token_accuracy", "exact_match", "loss"))
-        per_seed = ", ".join(f"{r['token_accuracy']:.4f} / {r['exact_match']:.3f}" for r in rows)
+        acc, ans, em, loss, ans_loss = (
+            mean_std([r[k] for r in rows])
+            for k in ("token_accuracy", "answer_token_accuracy", "exact_match", "loss", "answer_loss"))
+        per_seed = ", ".join(f"{r['token_accuracy']:.4f} / {r['exact_match']:.3f} / {r['answer_loss']:.3f}" for r in rows)
         print(f"| {name} | {acc[0]:.4f} ± {acc[1]:.4f} | {ans[0]:.4f} ± {ans[1]:.4f} | {em[0]:.4f} ± {em[1]:.4f} | "
-              f"{loss[0]:.4f} ± {loss[1]:.4f} | {per_seed} |")
+              f"{loss[0]:.4f} ± {loss[1]:.4f} | {ans_loss[0]:.4f} ± {ans_loss[1]:.4f} | {per_seed} |")
     print("\nKept fraction of each kind of response token (mean over seeds):\n")
     print("| arm | " + " | ".join(n for _, n in KINDS) + " |")
     print("|---|" + "---|" * len(KINDS))

@@ -235,12 +235,14 @@ inline void run_demo(const GlobalFlags& g, const DemoFlags& f) {
     log(g, "[5/5] held-out evaluation on " + std::to_string(heldout.responses.size()) + " clean examples");
     // Exact match is of the answers: a whole response cannot match, its closing phrase is drawn
     // at random among five.
-    std::cout << "\n| arm | held-out token accuracy | answer token accuracy | exact match (answers) | loss | wall time |\n"
-                 "|---|---|---|---|---|---|\n";
+    // Answer loss: how sure the model is of the right answer (a model trained on wrong answers
+    // hedges even where its argmax is right).
+    std::cout << "\n| arm | held-out token accuracy | answer token accuracy | exact match (answers) | loss | answer loss | "
+                 "wall time |\n|---|---|---|---|---|---|---|\n";
     for (const auto& a : arms)
         std::cout << "| " << a.name << " | " << fixed(a.eval.token_accuracy, 4) << " | " << fixed(a.answer.token_accuracy, 4)
                   << " | " << fixed(a.answer.exact_match, 4) << " | " << fixed(a.eval.loss, 4) << " | "
-                  << fixed(a.seconds, 1) << " s |\n";
+                  << fixed(a.answer.loss, 4) << " | " << fixed(a.seconds, 1) << " s |\n";
     const std::string order = "IEBJW";
     const std::map<char, const char*> kind_names = {{'I', "informative"}, {'E', "EOS"}, {'B', "boilerplate"},
                                                     {'J', "junk span"}, {'W', "wrong answer"}};
