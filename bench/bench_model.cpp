@@ -27,27 +27,8 @@ struct BenchShape {
 };
 
 BenchShape bench_shape(const std::string& name) {
-    BenchShape s;
-    s.config.tokenizer = "";
-    if (name == "tiny") {
-        s.config.vocab_size = 512;
-        s.config.n_layer = 4;
-        s.config.n_head = 4;
-        s.config.n_embd = 256;
-        s.config.n_positions = 256;
-        s.batch = 8;
-        s.seq = 256;
-    } else {
-        s.config.vocab_size = 50257;
-        s.config.n_layer = 12;
-        s.config.n_head = 12;
-        s.config.n_embd = 768;
-        s.config.n_positions = 1024;
-        s.batch = 4;
-        s.seq = 128;
-    }
-    s.config.eos_token_id = s.config.vocab_size - 1;
-    return s;
+    if (name == "tiny") return {GptConfig::pretokenized(4, 4, 256, 512, 256), 8, 256};
+    return {GptConfig::gpt2_small(), 4, 128};
 }
 
 // Model FLOPs of one step (matmuls only, the convention of MFU): forward 2·N_matmul per

@@ -105,17 +105,7 @@ std::string le_f32(std::initializer_list<float> values) {
     return out;
 }
 
-GptConfig tiny_config() {
-    GptConfig c;
-    c.n_layer = 2;
-    c.n_head = 2;
-    c.n_embd = 8;
-    c.vocab_size = 11;
-    c.n_positions = 5;
-    c.tokenizer = "";
-    c.eos_token_id = 10;
-    return c;
-}
+GptConfig tiny_config() { return GptConfig::pretokenized(2, 2, 8, 11, 5); }
 GptParams<Cpu> random_params(const GptConfig& c, std::uint64_t seed) {
     GptParams<Cpu> p(c);
     Rng rng(seed);

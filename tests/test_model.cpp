@@ -18,30 +18,10 @@ using namespace tokclean;
 
 namespace {
 
-GptConfig tiny_config() {
-    GptConfig c;
-    c.n_layer = 2;
-    c.n_head = 2;
-    c.n_embd = 8;
-    c.vocab_size = 11;
-    c.n_positions = 8;
-    c.tokenizer = "";
-    c.eos_token_id = 10;
-    return c;
-}
+GptConfig tiny_config() { return GptConfig::pretokenized(2, 2, 8, 11, 8); }
 
 // Big enough that every product is split over the threads, with several attention query blocks.
-GptConfig medium_config() {
-    GptConfig c;
-    c.n_layer = 2;
-    c.n_head = 4;
-    c.n_embd = 64;
-    c.vocab_size = 300;
-    c.n_positions = 80;
-    c.tokenizer = "";
-    c.eos_token_id = 299;
-    return c;
-}
+GptConfig medium_config() { return GptConfig::pretokenized(2, 4, 64, 300, 80); }
 
 template <class T>
 bool bit_identical(std::span<const T> a, std::span<const T> b) {

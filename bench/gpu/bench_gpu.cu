@@ -77,18 +77,6 @@ double peak_tflops(const std::string& name, CudaMath m) {
     return 0.0;
 }
 
-GptConfig gpt2_small() {
-    GptConfig c;
-    c.vocab_size = 50257;
-    c.n_layer = 12;
-    c.n_head = 12;
-    c.n_embd = 768;
-    c.n_positions = 1024;
-    c.tokenizer = "";
-    c.eos_token_id = 50256;
-    return c;
-}
-
 // Model FLOPs of one step, the convention of bench/bench_model.cpp: matmuls 2 per
 // multiply-add, causal attention over the T(T+1)/2 pairs, the LM head over target rows only,
 // backward twice the forward.
@@ -107,7 +95,7 @@ int main(int argc, char** argv) try {
         std::fprintf(stderr, "bench_gpu: no CUDA device\n");
         return 77;
     }
-    const GptConfig c = gpt2_small();
+    const GptConfig c = GptConfig::gpt2_small();
     const std::string device = cuda_detail::context().properties().name;
     const GptParams<Cpu> init = gpt_init(c, 0);
     for (const std::string& mode_name : o.modes) {

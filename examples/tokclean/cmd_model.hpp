@@ -32,9 +32,7 @@ inline void run_init(const GlobalFlags& g, const InitFlags& f) {
     c.n_positions = f.positions;
     std::vector<fs::path> tokenizer_copy;
     if (f.vocab > 0) {  // --vocab: no tokenizer, pre-tokenized data only
-        c.tokenizer = "";
-        c.vocab_size = f.vocab;
-        c.eos_token_id = f.vocab - 1;
+        c = GptConfig::pretokenized(f.layers, f.heads, f.embd, f.vocab, f.positions);
     } else if (f.tokenizer == "byte") {
         c.tokenizer = "byte";
         c.vocab_size = 257;

@@ -30,17 +30,7 @@ using namespace tokclean::test;
 namespace {
 
 // Several heads, blocks and a head size cuDNN's fused attention takes (64).
-GptConfig test_config() {
-    GptConfig c;
-    c.n_layer = 2;
-    c.n_head = 2;
-    c.n_embd = 128;
-    c.vocab_size = 300;
-    c.n_positions = 96;
-    c.tokenizer = "";
-    c.eos_token_id = 299;
-    return c;
-}
+GptConfig test_config() { return GptConfig::pretokenized(2, 2, 128, 300, 96); }
 
 struct Tolerances {
     double loss, grad;

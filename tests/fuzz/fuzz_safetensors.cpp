@@ -35,9 +35,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         if (covered + 8 > size) fuzz::violated("tensors cover more than the file");
         // The same bytes as a model.safetensors of a tiny GPT-2 (vocab 8, 4 positions, width 4).
-        GptConfig c;
-        c.n_layer = 1, c.n_head = 2, c.n_embd = 4, c.vocab_size = 8, c.n_positions = 4;
-        c.tokenizer = "", c.eos_token_id = 7;
+        const GptConfig c = GptConfig::pretokenized(1, 2, 4, 8, 4);
         const GptParams<Cpu> p = gpt_params_from(file, c);
         for (float x : p.flat().span())
             if (!std::isfinite(x)) fuzz::violated("a non-finite weight was accepted");

@@ -22,6 +22,21 @@ struct GptConfig {
 
     int head_size() const { return n_embd / n_head; }
 
+    // A model for pre-tokenized data (no tokenizer): EOS is the vocabulary's last id.
+    static GptConfig pretokenized(int layers, int heads, int embd, int vocab, int positions) {
+        GptConfig c;
+        c.n_layer = layers;
+        c.n_head = heads;
+        c.n_embd = embd;
+        c.vocab_size = vocab;
+        c.n_positions = positions;
+        c.tokenizer = "";
+        c.eos_token_id = vocab - 1;
+        return c;
+    }
+    // GPT-2 small's shape (124M parameters), for pre-tokenized GPT-2 BPE ids.
+    static GptConfig gpt2_small() { return pretokenized(12, 12, 768, 50257, 1024); }
+
     // Throws Error naming `where` (the config file) if the numbers cannot make a model.
     void validate(const std::string& where) const {
         auto positive = [&](const char* field, int v) {
