@@ -17,4 +17,7 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/tokcleanConfig.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/tokclean)
 if(TOKCLEAN_BUILD_EXAMPLES)
   install(TARGETS tokclean_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+  if(TARGET tokclean_cuda_verbs)  # the GPU plugin, where the program looks for it
+    install(TARGETS tokclean_cuda_verbs LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/tokclean)
+  endif()
 endif()

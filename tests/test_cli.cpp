@@ -212,6 +212,23 @@ BOOST_AUTO_TEST_CASE(clean_rejects_bad_settings_without_output) {
                    {"missing"}, s / "out.jsonl");
 }
 
+// Whichever way the program was built (with the GPU plugin or without), a device it cannot
+// use is a one-line error before anything is written.
+BOOST_AUTO_TEST_CASE(device_flag_rejects_what_cannot_run) {
+    Scratch s;
+    const std::string score = " score --model " + (fixtures / "model").string() + " --data " +
+                              (fixtures / "data.jsonl").string() + " --out " + (s / "out.jsonl").string();
+    expect_failure(quiet("--device tpu" + score, s), {"--device", "'tpu'"}, s / "out.jsonl");
+    expect_failure(quiet("--device cuda init --out " + (s / "m").string(), s), {"--device cuda"}, s / "m");
+    // --device cpu and the default give the CPU's losses here (CI has no GPU).
+    BOOST_TEST(quiet("--device cpu" + score, s).exit_code == 0);
+    const auto cpu = read_jsonl(s / "out.jsonl");
+    if (!fs::exists("/dev/nvidia0")) {
+        BOOST_TEST(quiet(score, s).exit_code == 0);
+        BOOST_TEST(read_jsonl(s / "out.jsonl") == cpu);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(evolve_killed_mid_run_and_restarted_gives_the_same_model) {
     Scratch s;
     write_random_pool(s / "pool.jsonl", 23, 160);

@@ -12,8 +12,8 @@
 #include "cmd_report.hpp"
 #include "help.hpp"
 #include "tokclean/core/threads.hpp"
-#ifdef TOKCLEAN_WITH_CUDA
-#include "cuda_verbs.hpp"
+#ifdef TOKCLEAN_WITH_CUDA_PLUGIN
+#include "cuda_plugin.hpp"
 #endif
 
 using namespace tokclean;
@@ -54,26 +54,35 @@ void add_select_flags(CLI::App* cmd, SelectFlags& s) {
     cmd->add_option("--min-keep", s.min_keep, "keep at least this many tokens per example")->capture_default_str();
 }
 
-// Whether `verb` runs on the GPU: --device cuda (an error where it cannot), --device cpu, or
-// by default the GPU when this program has the GPU backend, a device is present and the verb
-// has a GPU path (train, score, eval, clean); the other verbs run on the CPU.
-bool on_gpu(const GlobalFlags& g, const char* verb, bool has_gpu_path) {
-    if (g.device == "cpu") return false;
+// The GPU verbs when `verb` runs on the GPU, else nullptr: --device cuda (an error where it
+// cannot), --device cpu, or by default the GPU when this program has the GPU plugin, a device
+// is present and the verb has a GPU path (train, score, eval, clean). Only a verb bound for
+// the GPU loads the plugin, and without the NVIDIA driver the default does not even try.
+#ifdef TOKCLEAN_WITH_CUDA_PLUGIN
+const CudaVerbs* gpu_verbs(const GlobalFlags& g, const char* verb, bool has_gpu_path) {
+    if (g.device == "cpu") return nullptr;
     if (!g.device.empty() && g.device != "cuda") fail("--device: expected cpu or cuda, got '", g.device, "'");
-#ifdef TOKCLEAN_WITH_CUDA
-    const bool available = cuda_available();
-    if (g.device.empty()) return available && has_gpu_path;
-    if (!available) fail("--device cuda: no CUDA device is available (cudaGetDeviceCount)");
+    std::string why;
+    if (g.device.empty()) {
+        if (!has_gpu_path || !cuda_driver_present()) return nullptr;
+        const CudaVerbs* verbs = load_cuda_plugin(why);
+        if (!verbs) log(g, "warning: " + why + "; running on the CPU");
+        return verbs && verbs->available() ? verbs : nullptr;
+    }
     if (!has_gpu_path) fail("--device cuda: '", verb, "' runs on the CPU only (use --device cpu)");
-    return true;
+    const CudaVerbs* verbs = load_cuda_plugin(why);
+    if (!verbs) fail("--device cuda: ", why);
+    if (!verbs->available()) fail("--device cuda: no CUDA device is available (cudaGetDeviceCount)");
+    return verbs;
+}
 #else
-    (void)verb;
-    (void)has_gpu_path;
-    if (g.device.empty()) return false;
+const void* gpu_verbs(const GlobalFlags& g, const char*, bool) {
+    if (g.device.empty() || g.device == "cpu") return nullptr;
+    if (g.device != "cuda") fail("--device: expected cpu or cuda, got '", g.device, "'");
     fail("--device cuda: this tokclean was built without the GPU backend (configure where nvcc, cuBLAS and cuDNN "
          "are found)");
-#endif
 }
+#endif
 
 }  // namespace
 
@@ -191,17 +200,17 @@ int main(int argc, char** argv) {
     try {
         set_cpu_threads(g.threads);
         // The GPU verbs when --device says so (or by default, see on_gpu); everything else on the CPU.
-        CLI::App* const gpu_verbs[] = {train_cmd, score_cmd, eval_cmd, clean_cmd};
+        CLI::App* const gpu_cmds[] = {train_cmd, score_cmd, eval_cmd, clean_cmd};
         const auto* verb = app.get_subcommands().front();
-        const bool gpu = on_gpu(g, verb->get_name().c_str(),
-                                std::find(std::begin(gpu_verbs), std::end(gpu_verbs), verb) != std::end(gpu_verbs));
-#ifdef TOKCLEAN_WITH_CUDA
+        const auto* gpu = gpu_verbs(g, verb->get_name().c_str(),
+                                    std::find(std::begin(gpu_cmds), std::end(gpu_cmds), verb) != std::end(gpu_cmds));
+#ifdef TOKCLEAN_WITH_CUDA_PLUGIN
         if (gpu) {
-            set_cuda_math_flag(g.cuda_math);
-            if (*train_cmd) run_train_cuda(g, train_flags);
-            else if (*score_cmd) run_score_cuda(g, score_flags);
-            else if (*eval_cmd) run_eval_cuda(g, eval_flags);
-            else if (*clean_cmd) run_clean_cuda(g, clean_flags);
+            gpu->set_math(g.cuda_math);
+            if (*train_cmd) gpu->train(g, train_flags);
+            else if (*score_cmd) gpu->score(g, score_flags);
+            else if (*eval_cmd) gpu->eval(g, eval_flags);
+            else if (*clean_cmd) gpu->clean(g, clean_flags);
             return 0;
         }
 #endif
