@@ -22,6 +22,10 @@ inline const CudaVerbs* load_cuda_plugin(std::string& why) {
     std::error_code ec;
     const fs::path dir = fs::read_symlink("/proc/self/exe", ec).parent_path();
     why = "cannot load the GPU backend";
+    if (ec || dir.empty()) {  // never a relative search: that would load a library from the working directory
+        why += ": cannot find the program's directory (/proc/self/exe)";
+        return nullptr;
+    }
     for (const fs::path& file : {dir / cuda_plugin_file, dir / TOKCLEAN_CUDA_PLUGIN_RELDIR / cuda_plugin_file}) {
         if (!fs::exists(file, ec)) continue;
         void* plugin = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
