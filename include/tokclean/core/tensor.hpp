@@ -13,6 +13,7 @@
 #include "tokclean/core/error.hpp"
 #include "tokclean/core/memory.hpp"
 #include "tokclean/core/shape.hpp"
+#include "tokclean/core/tensor_base.hpp"
 
 namespace tokclean {
 
@@ -21,121 +22,47 @@ class Tensor;
 
 // Host tensor. Owning memory is 64-byte aligned and zero-filled at allocation.
 template <class T>
-class Tensor<T, Cpu> {
+class Tensor<T, Cpu> : public TensorBase<T, Tensor<T, Cpu>, AlignedFree> {
+    using Base = TensorBase<T, Tensor<T, Cpu>, AlignedFree>;
+
 public:
-    using value_type = T;
     using device_type = Cpu;
 
     Tensor() = default;
-    explicit Tensor(Shape shape)
-        : owned_(aligned_zeros<T>(static_cast<std::size_t>(shape.numel()))),
-          data_(owned_.get()),
-          shape_(shape),
-          strides_(shape.contiguous_strides()) {}
+    explicit Tensor(Shape shape) : Base(aligned_zeros<T>(static_cast<std::size_t>(shape.numel())), shape) {}
 
     Tensor(Tensor&&) noexcept = default;
     Tensor& operator=(Tensor&&) noexcept = default;
     Tensor(const Tensor&) = delete;
     Tensor& operator=(const Tensor&) = delete;
 
-    // A non-owning contiguous view of `data` with `shape`.
-    static Tensor view(T* data, Shape shape) {
-        Tensor t;
-        t.data_ = data;
-        t.shape_ = shape;
-        t.strides_ = shape.contiguous_strides();
-        return t;
-    }
-    // A non-owning view of this tensor (same shape and strides).
-    Tensor view() const {
-        Tensor t;
-        t.data_ = data_;
-        t.shape_ = shape_;
-        t.strides_ = strides_;
-        return t;
-    }
     Tensor clone() const {
-        TOKCLEAN_CHECK(is_contiguous(), "clone of a strided view");
-        Tensor t(shape_);
-        std::copy_n(data_, numel(), t.data_);
+        TOKCLEAN_CHECK(this->is_contiguous(), "clone of a strided view");
+        Tensor t(this->shape());
+        std::copy_n(this->data(), this->numel(), t.data());
         return t;
     }
-
-    T* data() { return data_; }
-    const T* data() const { return data_; }
-    const Shape& shape() const { return shape_; }
-    int rank() const { return shape_.rank(); }
-    std::int64_t size(int dim) const { return shape_[dim]; }
-    std::int64_t stride(int dim) const { return strides_[dim]; }
-    std::int64_t numel() const { return shape_.numel(); }
-    bool owns_memory() const { return owned_ != nullptr; }
-    // True for a default-constructed tensor (no memory, no shape).
-    bool empty() const { return data_ == nullptr; }
-    bool is_contiguous() const { return strides_ == shape_.contiguous_strides(); }
 
     std::span<T> span() {
-        TOKCLEAN_CHECK(is_contiguous(), "span of a strided view");
-        return {data_, static_cast<std::size_t>(numel())};
+        TOKCLEAN_CHECK(this->is_contiguous(), "span of a strided view");
+        return {this->data(), static_cast<std::size_t>(this->numel())};
     }
     std::span<const T> span() const {
-        TOKCLEAN_CHECK(is_contiguous(), "span of a strided view");
-        return {data_, static_cast<std::size_t>(numel())};
+        TOKCLEAN_CHECK(this->is_contiguous(), "span of a strided view");
+        return {this->data(), static_cast<std::size_t>(this->numel())};
     }
 
     template <class... Index>
     T& operator()(Index... index) {
-        return data_[offset(index...)];
+        return this->data()[this->offset(index...)];
     }
     template <class... Index>
     const T& operator()(Index... index) const {
-        return data_[offset(index...)];
+        return this->data()[this->offset(index...)];
     }
 
-    // Rows [start, start + count) of the first dimension, as a view.
-    Tensor slice(std::int64_t start, std::int64_t count) const {
-        TOKCLEAN_CHECK(rank() >= 1 && start >= 0 && count >= 0 && start + count <= size(0),
-                       "slice [", start, ", ", start + count, ") of ", shape_.str());
-        Tensor t = view();
-        t.data_ = data_ + start * strides_[0];
-        std::array<std::int64_t, Shape::max_rank> dims{};
-        for (int i = 0; i < rank(); ++i) dims[i] = shape_[i];
-        dims[0] = count;
-        t.shape_ = make_shape(dims, rank());
-        return t;
-    }
-    // The same elements under another shape of equal size (contiguous tensors only).
-    Tensor reshape(Shape shape) const {
-        TOKCLEAN_CHECK(is_contiguous() && shape.numel() == numel(), "reshape ", shape_.str(),
-                       " to ", shape.str());
-        return view(const_cast<T*>(data_), shape);
-    }
-
-    void fill(T value) { std::fill_n(span().data(), numel(), value); }
+    void fill(T value) { std::fill_n(span().data(), this->numel(), value); }
     void zero() { fill(T(0)); }
-
-private:
-    template <class... Index>
-    std::int64_t offset(Index... index) const {
-        static_assert(sizeof...(Index) <= Shape::max_rank);
-        const std::int64_t idx[] = {static_cast<std::int64_t>(index)...};
-        std::int64_t off = 0;
-        for (std::size_t i = 0; i < sizeof...(Index); ++i) off += idx[i] * strides_[i];
-        return off;
-    }
-    static Shape make_shape(const std::array<std::int64_t, Shape::max_rank>& d, int rank) {
-        switch (rank) {
-            case 1: return {d[0]};
-            case 2: return {d[0], d[1]};
-            case 3: return {d[0], d[1], d[2]};
-            case 4: return {d[0], d[1], d[2], d[3]};
-            default: return {};
-        }
-    }
-
-    std::unique_ptr<T[], AlignedFree> owned_;
-    T* data_ = nullptr;
-    Shape shape_;
-    std::array<std::int64_t, Shape::max_rank> strides_{};
 };
 
 template <class T>

@@ -19,17 +19,17 @@ struct DeviceFree {
 }  // namespace cuda_detail
 
 template <class T>
-class Tensor<T, Cuda> {
+class Tensor<T, Cuda> : public TensorBase<T, Tensor<T, Cuda>, cuda_detail::DeviceFree> {
+    using Base = TensorBase<T, Tensor<T, Cuda>, cuda_detail::DeviceFree>;
+
 public:
-    using value_type = T;
     using device_type = Cuda;
 
     Tensor() = default;
     explicit Tensor(Shape shape)
-        : owned_(static_cast<T*>(cuda_detail::allocator().allocate(bytes_of(shape.numel())))),
-          data_(owned_.get()),
-          shape_(shape),
-          strides_(shape.contiguous_strides()) {
+        : Base(std::unique_ptr<T[], cuda_detail::DeviceFree>(
+                   static_cast<T*>(cuda_detail::allocator().allocate(bytes_of(shape.numel())))),
+               shape) {
         zero();
     }
 
@@ -38,71 +38,23 @@ public:
     Tensor(const Tensor&) = delete;
     Tensor& operator=(const Tensor&) = delete;
 
-    // A non-owning contiguous view of device memory `data` with `shape`.
-    static Tensor view(T* data, Shape shape) {
-        Tensor t;
-        t.data_ = data;
-        t.shape_ = shape;
-        t.strides_ = shape.contiguous_strides();
-        return t;
-    }
-    Tensor view() const {
-        Tensor t = view(data_, shape_);
-        t.strides_ = strides_;
-        return t;
-    }
     Tensor clone() const {
-        TOKCLEAN_CHECK(is_contiguous(), "clone of a strided view");
-        Tensor t(shape_);
-        TOKCLEAN_CUDA_CHECK(cudaMemcpyAsync(t.data_, data_, bytes_of(numel()), cudaMemcpyDeviceToDevice,
+        TOKCLEAN_CHECK(this->is_contiguous(), "clone of a strided view");
+        Tensor t(this->shape());
+        TOKCLEAN_CUDA_CHECK(cudaMemcpyAsync(t.data(), this->data(), bytes_of(this->numel()), cudaMemcpyDeviceToDevice,
                                             cuda_detail::stream()));
         return t;
     }
 
-    T* data() { return data_; }
-    const T* data() const { return data_; }
-    const Shape& shape() const { return shape_; }
-    int rank() const { return shape_.rank(); }
-    std::int64_t size(int dim) const { return shape_[dim]; }
-    std::int64_t stride(int dim) const { return strides_[dim]; }
-    std::int64_t numel() const { return shape_.numel(); }
-    bool owns_memory() const { return owned_ != nullptr; }
-    bool empty() const { return data_ == nullptr; }
-    bool is_contiguous() const { return strides_ == shape_.contiguous_strides(); }
-
-    // Rows [start, start + count) of the first dimension, as a view.
-    Tensor slice(std::int64_t start, std::int64_t count) const {
-        TOKCLEAN_CHECK(rank() >= 1 && start >= 0 && count >= 0 && start + count <= size(0),
-                       "slice [", start, ", ", start + count, ") of ", shape_.str());
-        std::array<std::int64_t, Shape::max_rank> d{};
-        for (int i = 0; i < rank(); ++i) d[i] = shape_[i];
-        d[0] = count;
-        const Shape s = rank() == 1 ? Shape{d[0]} : rank() == 2 ? Shape{d[0], d[1]}
-                      : rank() == 3 ? Shape{d[0], d[1], d[2]} : Shape{d[0], d[1], d[2], d[3]};
-        Tensor t = view(data_ + start * strides_[0], s);
-        t.strides_ = strides_;
-        return t;
-    }
-    Tensor reshape(Shape shape) const {
-        TOKCLEAN_CHECK(is_contiguous() && shape.numel() == numel(), "reshape ", shape_.str(), " to ",
-                       shape.str());
-        return view(const_cast<T*>(data_), shape);
-    }
-
     // Zero bytes (for float: +0.0) over the whole tensor.
     void zero() {
-        TOKCLEAN_CHECK(is_contiguous(), "zero() of a strided view");
-        if (numel() > 0)
-            TOKCLEAN_CUDA_CHECK(cudaMemsetAsync(data_, 0, bytes_of(numel()), cuda_detail::stream()));
+        TOKCLEAN_CHECK(this->is_contiguous(), "zero() of a strided view");
+        if (this->numel() > 0)
+            TOKCLEAN_CUDA_CHECK(cudaMemsetAsync(this->data(), 0, bytes_of(this->numel()), cuda_detail::stream()));
     }
 
 private:
     static std::size_t bytes_of(std::int64_t n) { return static_cast<std::size_t>(n) * sizeof(T); }
-
-    std::unique_ptr<T[], cuda_detail::DeviceFree> owned_;
-    T* data_ = nullptr;
-    Shape shape_;
-    std::array<std::int64_t, Shape::max_rank> strides_{};
 };
 
 template <class T>
