@@ -21,42 +21,15 @@
 #include "tokclean/data/gpt2_bpe.hpp"
 #include "tokclean/data/jsonl_reader.hpp"
 
+#include "test_support.hpp"
+
 namespace fs = std::filesystem;
 using namespace tokclean;
+using test_support::expect_error;
+using test_support::TempDir;
 using Ids = std::vector<std::int32_t>;
 
 namespace {
-
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static std::atomic<int> counter{0};
-        path = fs::temp_directory_path() /
-               ("tokclean_test_data_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
-
-void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        const std::string msg = e.what();
-        BOOST_TEST_MESSAGE("error: " << msg);
-        BOOST_CHECK_MESSAGE(msg.find('\n') == std::string::npos, "message is not one line: " << msg);
-        for (const auto& p : parts)
-            BOOST_CHECK_MESSAGE(msg.find(p) != std::string::npos,
-                                "message '" << msg << "' lacks '" << p << "'");
-        return;
-    }
-    BOOST_ERROR("no tokclean::Error thrown; expected one with '" << (parts.empty() ? "" : parts[0])
-                                                                 << "'");
-}
 
 // Writes `text` to a file in `dir` and reads it with `opt`.
 struct DataFile {

@@ -23,33 +23,14 @@
 #include "tokclean/io/safetensors.hpp"
 #include "tokclean/nn/checkpoint.hpp"
 
+#include "test_support.hpp"
+
 namespace fs = std::filesystem;
 using namespace tokclean;
+using test_support::expect_error;
+using test_support::TempDir;
 
 namespace {
-
-// A fresh directory under the system's temporary directory, removed at the end of a test.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static std::atomic<int> counter{0};
-        path = fs::temp_directory_path() /
-               ("tokclean_test_io_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    fs::path operator/(const std::string& name) const { return path / name; }
-    std::vector<std::string> entries() const {
-        std::vector<std::string> out;
-        for (const auto& e : fs::directory_iterator(path)) out.push_back(e.path().filename().string());
-        std::sort(out.begin(), out.end());
-        return out;
-    }
-};
 
 std::string read_text(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);
@@ -60,24 +41,6 @@ std::string read_text(const fs::path& p) {
 void write_text(const fs::path& p, const std::string& text) {
     std::ofstream out(p, std::ios::binary);
     out << text;
-}
-
-// Runs `fn`, which must throw tokclean::Error with a one-line message containing every
-// one of `parts`.
-void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        const std::string msg = e.what();
-        BOOST_TEST_MESSAGE("error: " << msg);
-        BOOST_CHECK_MESSAGE(msg.find('\n') == std::string::npos, "message is not one line: " << msg);
-        for (const auto& p : parts)
-            BOOST_CHECK_MESSAGE(msg.find(p) != std::string::npos,
-                                "message '" << msg << "' lacks '" << p << "'");
-        return;
-    }
-    BOOST_ERROR("no tokclean::Error thrown; expected one with '" << (parts.empty() ? "" : parts[0])
-                                                                 << "'");
 }
 
 // A safetensors file from a header text and a data section.

@@ -26,8 +26,12 @@
 #include "tokclean/data/byte_tokenizer.hpp"
 #include "tokclean/data/gpt2_bpe.hpp"
 
+#include "test_support.hpp"
+
 namespace fs = std::filesystem;
 using namespace tokclean;
+using test_support::expect_error;
+using test_support::TempDir;
 using Ids = std::vector<std::int32_t>;
 using Strings = std::vector<std::string>;
 using Pairs = std::vector<std::pair<std::string, std::string>>;
@@ -35,43 +39,6 @@ using Pairs = std::vector<std::pair<std::string, std::string>>;
 namespace {
 
 const fs::path gpt2_dir = fs::path(TOKCLEAN_TEST_DATA) / "gpt2_bpe";
-
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static std::atomic<int> counter{0};
-        path =
-            fs::temp_directory_path() / ("tokclean_test_tokenizer_" + std::to_string(::getpid()) +
-                                         "_" + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    fs::path write(const std::string& name, const std::string& text) const {
-        std::ofstream(path / name, std::ios::binary) << text;
-        return path / name;
-    }
-};
-
-void expect_error(const std::function<void()>& fn, const Strings& parts) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        const std::string msg = e.what();
-        BOOST_TEST_MESSAGE("error: " << msg);
-        BOOST_CHECK_MESSAGE(msg.find('\n') == std::string::npos,
-                            "message is not one line: " << msg);
-        for (const auto& p : parts)
-            BOOST_CHECK_MESSAGE(msg.find(p) != std::string::npos,
-                                "message '" << msg << "' lacks '" << p << "'");
-        return;
-    }
-    BOOST_ERROR("no tokclean::Error thrown; expected one with '" << (parts.empty() ? "" : parts[0])
-                                                                 << "'");
-}
 
 struct Vector {
     std::string text;
