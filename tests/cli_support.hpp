@@ -23,6 +23,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "temp_dir.hpp"
+
 namespace cli_test {
 
 namespace fs = std::filesystem;
@@ -51,24 +53,7 @@ inline std::vector<json> read_jsonl(const fs::path& p) {
 }
 
 // A scratch directory per test case (named after it), removed afterwards.
-struct Scratch {
-    fs::path dir;
-    explicit Scratch(const std::string& tag = "") {
-        dir = fs::temp_directory_path() /
-              ("tokclean_" + std::to_string(::getpid()) + "_" +
-               boost::unit_test::framework::current_test_case().p_name.get() + tag);
-        fs::remove_all(dir);
-        fs::create_directories(dir);
-    }
-    ~Scratch() {
-        std::error_code ec;
-        fs::remove_all(dir, ec);
-    }
-    Scratch(const Scratch&) = delete;
-    Scratch& operator=(const Scratch&) = delete;
-    fs::path operator/(const std::string& name) const { return dir / name; }
-    std::string str(const std::string& name) const { return (dir / name).string(); }
-};
+using Scratch = test_support::TempDir;
 
 struct Run {
     int exit_code;

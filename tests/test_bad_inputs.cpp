@@ -100,7 +100,7 @@ struct Row {
 
 std::string expand(std::string text, const Scratch& s) {
     const std::pair<std::string, std::string> vars[] = {
-        {"{s}", s.dir.string()},
+        {"{s}", s.path.string()},
         {"{tiny}", (fixtures / "model").string()},
         {"{ref}", (fixtures / "adamw_final").string()},
         {"{byte}", shared->byte_model.string()},
@@ -127,7 +127,7 @@ void run_rows(const std::vector<Row>& rows) {
             for (const auto& n : needles) BOOST_TEST(r.err.find(n) != std::string::npos, "'" << n << "' not in: " << r.err);
             const fs::path out = s / row.out;
             BOOST_TEST(!fs::exists(out), out << " was created");
-            for (const auto& e : fs::directory_iterator(s.dir))
+            for (const auto& e : fs::directory_iterator(s.path))
                 BOOST_TEST(!e.path().filename().string().starts_with("." + row.out), "left behind: " << e.path());
         }
     }
@@ -528,5 +528,5 @@ BOOST_AUTO_TEST_CASE(output_rows) {
                                (fixtures / "data.jsonl").string() + " --out " + s.str("dir"), s);
     expect_failure(r, {s.str("dir") + ": cannot rename the temporary into place"}, {});
     BOOST_TEST(fs::exists(s / "dir" / "keep"));
-    BOOST_TEST(std::distance(fs::directory_iterator(s.dir), fs::directory_iterator{}) == 3);  // dir, stdout, stderr
+    BOOST_TEST(std::distance(fs::directory_iterator(s.path), fs::directory_iterator{}) == 3);  // dir, stdout, stderr
 }

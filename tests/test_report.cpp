@@ -19,6 +19,8 @@
 #include "../examples/tokclean/cmd_report.hpp"
 #include "tokclean/io/html_report.hpp"
 
+#include "temp_dir.hpp"
+
 namespace fs = std::filesystem;
 using namespace tokclean;
 
@@ -33,18 +35,7 @@ std::string slurp(const fs::path& p) {
 
 void write(const fs::path& p, const std::string& text) { std::ofstream(p, std::ios::binary) << text; }
 
-// A scratch directory per test case, removed afterwards.
-struct Scratch {
-    fs::path dir;
-    Scratch() {
-        dir = fs::temp_directory_path() / ("tokclean_report_" + std::to_string(::getpid()) + "_" +
-                                           boost::unit_test::framework::current_test_case().p_name.get());
-        fs::remove_all(dir);
-        fs::create_directories(dir);
-    }
-    ~Scratch() { fs::remove_all(dir); }
-    fs::path operator/(const std::string& name) const { return dir / name; }
-};
+using Scratch = test_support::TempDir;
 
 std::size_t occurrences(const std::string& hay, const std::string& needle) {
     std::size_t n = 0;
