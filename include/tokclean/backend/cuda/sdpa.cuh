@@ -73,6 +73,17 @@ inline cudnnBackendDescriptor_t causal_mask(cudnn_graph::Graph& g, const Layout&
     return masked;
 }
 
+// mask(Q Kᵀ · scale): the scores both graphs start from (the backward recomputes them).
+inline cudnnBackendDescriptor_t masked_scores(cudnn_graph::Graph& g, const Layout& l, cudnnBackendDescriptor_t Q,
+                                              cudnnBackendDescriptor_t KT, cudnnBackendDescriptor_t scale,
+                                              cudnnBackendDescriptor_t lowest) {
+    auto s = g.virt(l.scores(), l.scores_strides());
+    g.matmul(Q, KT, s);
+    auto scaled = g.virt(l.scores(), l.scores_strides());
+    g.pointwise(CUDNN_POINTWISE_MUL, s, scale, nullptr, scaled);
+    return causal_mask(g, l, scaled, lowest);
+}
+
 inline std::unique_ptr<cudnn_graph::Graph> build_forward(const Layout& l, bool training, cudnnHandle_t handle) {
     auto g = std::make_unique<cudnn_graph::Graph>();
     auto Q = g->tensor(q, l.bhsd(), l.qkv_strides(), CUDNN_DATA_BFLOAT16, false);
@@ -80,11 +91,7 @@ inline std::unique_ptr<cudnn_graph::Graph> build_forward(const Layout& l, bool t
     auto V = g->tensor(v, l.bhsd(), l.qkv_strides(), CUDNN_DATA_BFLOAT16, false);
     auto O = g->tensor(o, l.bhsd(), l.out_strides(), CUDNN_DATA_BFLOAT16, false);
     auto SCALE = g->scalar(scale), LOWEST = g->scalar(lowest);
-    auto s = g->virt(l.scores(), l.scores_strides());
-    g->matmul(Q, KT, s);
-    auto scaled = g->virt(l.scores(), l.scores_strides());
-    g->pointwise(CUDNN_POINTWISE_MUL, s, SCALE, nullptr, scaled);
-    auto masked = causal_mask(*g, l, scaled, LOWEST);
+    auto masked = masked_scores(*g, l, Q, KT, SCALE, LOWEST);
     auto mx = g->virt(l.rows(), l.rows_strides());
     g->reduction(CUDNN_REDUCE_TENSOR_MAX, masked, mx);
     auto shifted = g->virt(l.scores(), l.scores_strides());
@@ -126,11 +133,7 @@ inline std::unique_ptr<cudnn_graph::Graph> build_backward(const Layout& l, cudnn
     auto SOFTMAX_SUM = g->tensor(softmax_sum, l.rows(), l.rows_strides(), CUDNN_DATA_FLOAT, false);
     g->pointwise(CUDNN_POINTWISE_MUL, dot_sum, ONE, nullptr, SOFTMAX_SUM);
     // P recomputed: exp(mask(Q Kᵀ · scale) - Stats).
-    auto s = g->virt(l.scores(), l.scores_strides());
-    g->matmul(Q, KT, s);
-    auto scaled = g->virt(l.scores(), l.scores_strides());
-    g->pointwise(CUDNN_POINTWISE_MUL, s, SCALE, nullptr, scaled);
-    auto masked = causal_mask(*g, l, scaled, LOWEST);
+    auto masked = masked_scores(*g, l, Q, KT, SCALE, LOWEST);
     auto shifted = g->virt(l.scores(), l.scores_strides());
     g->pointwise(CUDNN_POINTWISE_SUB, masked, STATS, nullptr, shifted);
     auto p = g->virt(l.scores(), l.scores_strides());
