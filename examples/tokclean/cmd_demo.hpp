@@ -109,6 +109,13 @@ inline double kept_fraction(const DemoArm& a, char k) {
     return static_cast<double>(it->second.first) / static_cast<double>(it->second.second);
 }
 
+// An arm's (or chunk's) kept fractions as {"I": 0.88, ...}, for --json.
+inline nlohmann::json kept_fractions_json(const DemoArm& a) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& [k, counts] : a.kinds) out[std::string(1, k)] = kept_fraction(a, k);
+    return out;
+}
+
 // An arm's row: `model` evaluated on the held-out responses and on their answers.
 inline DemoArm evaluated_arm(std::string name, Gpt<Cpu>& model, const HeldOut& heldout, double seconds,
                              std::map<char, std::pair<std::int64_t, std::int64_t>> kinds, bool cleaning) {
@@ -264,8 +271,6 @@ inline void run_demo(const GlobalFlags& g, const DemoFlags& f) {
     if (!f.json.empty()) {
         nlohmann::json j = nlohmann::json::array();
         for (const auto& a : arms) {
-            nlohmann::json kinds_json = nlohmann::json::object();
-            for (const auto& [k, v] : a.kinds) kinds_json[std::string(1, k)] = kept_fraction(a, k);
             j.push_back({{"arm", a.name},
                          {"token_accuracy", a.eval.token_accuracy},
                          {"answer_token_accuracy", a.answer.token_accuracy},
@@ -273,15 +278,11 @@ inline void run_demo(const GlobalFlags& g, const DemoFlags& f) {
                          {"loss", a.eval.loss},
                          {"answer_loss", a.answer.loss},
                          {"seconds", a.seconds},
-                         {"kept_fraction", kinds_json}});
+                         {"kept_fraction", kept_fractions_json(a)}});
         }
         AtomicFile out(f.json);
         nlohmann::json chunks_json = nlohmann::json::array();
-        for (const auto& a : chunk_rows) {
-            nlohmann::json kinds_json = nlohmann::json::object();
-            for (const auto& [k, v] : a.kinds) kinds_json[std::string(1, k)] = kept_fraction(a, k);
-            chunks_json.push_back({{"chunk", a.name}, {"kept_fraction", kinds_json}});
-        }
+        for (const auto& a : chunk_rows) chunks_json.push_back({{"chunk", a.name}, {"kept_fraction", kept_fractions_json(a)}});
         out.write(nlohmann::json{{"seed", f.seed}, {"keep", f.keep}, {"arms", j}, {"evolving_chunks", chunks_json}}.dump(1) +
                   "\n");
         out.commit();
