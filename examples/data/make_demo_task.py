@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Writes the demo's SFT task to examples/data/demo/ (deterministic; rerun to regenerate).
 
+    python3 examples/data/make_demo_task.py [OUT_DIR]    # default: examples/data/demo
+
 The task: "Q: Uppercase <word>\\nA: " -> "<WORD>. <phrase>" + EOS, on random five-letter
 words: the answer comes first, at the same positions in every clean response, and a pleasantry
 closes it.
@@ -16,9 +18,11 @@ Every response byte has a known kind, so the cleaner's choices can be checked:
 
 Files (one JSON object per line):
   pretrain.jsonl  {"text"}: chit-chat Q/A lines with the same phrases, lines answered by a
-                  code of random letters and digits, and plain sentences: teaches the base
-                  model the format and the boilerplate after any answer, and every byte the
-                  task uses, but never the task (no line pairs a word with its upper case);
+                  code of random letters and digits, lines answered by repeating a word of
+                  the question as it is, and plain sentences: teaches the base model the
+                  format and the boilerplate after any answer, every byte the task uses, and
+                  that an answer may be a word of random letters, but never the task (no line
+                  pairs a word with its upper case);
   warmup.jsonl    {"prompt","completion"}: a small clean set (the reference's warm-up);
   pool.jsonl      {"prompt","completion"}: the noisy SFT pool to clean;
   pool_kinds.jsonl {"kinds": "PPP...BBBIIIIBE"}: one letter per token of the tokenized pool
@@ -28,9 +32,10 @@ Files (one JSON object per line):
 """
 import json
 import random
+import sys
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parent / "demo"
+OUT = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "demo"
 rng = random.Random(4242)
 
 PHRASES = ["Hope this helps!", "Happy to help!", "Glad to assist.", "Anything else?", "Enjoy!"]
@@ -73,6 +78,28 @@ def code_line():
     return f"Q: {q.format(t=code_rng.choice(list(TOPICS)))}\nA: {code}. {code_rng.choice(PHRASES)}"
 
 
+# The copy lines draw from a third stream, and replace only lines that are not code lines.
+copy_rng = random.Random(4444)
+COPY_QUESTIONS = ["Repeat {w}", "Say {w} back to me", "Echo the word {w}", "Please repeat after me: {w}",
+                  "Copy this: {w}", "{w}? Say it again"]
+
+
+def copy_line():
+    """A chat line answered by repeating a word or code of the question, as it is (never in
+    another case). Without them, the base was sure that a chit-chat sentence follows "A: " and
+    paid 9-10 nats for each byte of any word there (right answer, wrong answer or junk alike),
+    so a wrong answer scored positive, above the boilerplate, wherever a reference gave it
+    more than about e^-9 of probability (fixed-model cleaning kept 26% of the wrong answers,
+    the later self-evolving chunks about 90%). With them it expects some word of
+    random letters after "A: " and pays 4-6 nats a byte (about the price of a random letter),
+    like a pre-trained LM facing a request it cannot do. They do not teach the 3-layer base to
+    copy (it does not repeat the word), nor the task."""
+    chars = LETTERS if copy_rng.random() < 0.5 else CODE_CHARS
+    w = "".join(copy_rng.choice(chars) for _ in range(copy_rng.randint(3, 8)))
+    q = copy_rng.choice(COPY_QUESTIONS).format(w=w)
+    return f"Q: {q}\nA: {w}. {copy_rng.choice(PHRASES)}"
+
+
 def example(noisy):
     """(prompt, completion, kinds of the completion bytes)."""
     w = word()
@@ -104,7 +131,8 @@ def write(name, rows):
 
 def main():
     OUT.mkdir(exist_ok=True)
-    write("pretrain.jsonl", [{"text": code_line() if code_rng.random() < 0.15 else line}
+    write("pretrain.jsonl", [{"text": code_line() if code_rng.random() < 0.15 else
+                               copy_line() if copy_rng.random() < 0.15 else line}
                               for line in (pretrain_line() for _ in range(6000))])
     write("warmup.jsonl", [{"prompt": p, "completion": c} for p, c, _ in (example(False) for _ in range(300))])
     pool = [example(True) for _ in range(3000)]
