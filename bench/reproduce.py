@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """A miniature reproduction of the paper's table: `tokclean demo` over several seeds, mean ±
 standard deviation per arm of held-out token accuracy, answer accuracy, exact match of the
-answers and loss, and the kept
-fraction of each token kind for the cleaning arms. Prints Markdown.
+answers (greedy, and expected when sampling at temperature 1) and loss; the kept fraction of
+each token kind for the cleaning arms, and by place in the response (bench/kind_breakdown.py).
+Prints Markdown.
 
     python3 bench/reproduce.py --build build [--seeds 1 2 3] [--work /tmp/tokclean-reproduce]
 
@@ -16,6 +17,8 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
+
+from kind_breakdown import PLACES, breakdown, chunked, read_jsonl
 
 KINDS = [("I", "informative"), ("E", "EOS"), ("B", "boilerplate"), ("J", "junk span"), ("W", "wrong answer")]
 
@@ -47,17 +50,20 @@ def main():
     arms = [a["arm"] for a in runs[0]["arms"]]
     by_arm = {name: [next(a for a in r["arms"] if a["arm"] == name) for r in runs] for name in arms}
     print(f"Seeds {', '.join(map(str, args.seeds))}; mean ± std over seeds; keep {runs[0]['keep']}.\n")
-    print("| arm | held-out token accuracy | answer token accuracy | exact match (answers) | loss | answer loss "
-          "| per seed (token accuracy / exact match / answer loss) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| arm | held-out token accuracy | answer token accuracy | exact match (answers) | sampled exact match "
+          "(answers) | loss | answer loss | per seed (token accuracy / exact match / sampled exact match) |")
+    print("|---|---|---|---|---|---|---|---|")
     for name in arms:
         rows = by_arm[name]
-        acc, ans, em, loss, ans_loss = (
+        acc, ans, em, sem, loss, ans_loss = (
             mean_std([r[k] for r in rows])
-            for k in ("token_accuracy", "answer_token_accuracy", "exact_match", "loss", "answer_loss"))
-        per_seed = ", ".join(f"{r['token_accuracy']:.4f} / {r['exact_match']:.3f} / {r['answer_loss']:.3f}" for r in rows)
+            for k in ("token_accuracy", "answer_token_accuracy", "exact_match", "sampled_exact_match", "loss",
+                      "answer_loss"))
+        per_seed = ", ".join(f"{r['token_accuracy']:.4f} / {r['exact_match']:.3f} / {r['sampled_exact_match']:.3f}"
+                             for r in rows)
         print(f"| {name} | {acc[0]:.4f} ± {acc[1]:.4f} | {ans[0]:.4f} ± {ans[1]:.4f} | {em[0]:.4f} ± {em[1]:.4f} | "
-              f"{loss[0]:.4f} ± {loss[1]:.4f} | {ans_loss[0]:.4f} ± {ans_loss[1]:.4f} | {per_seed} |")
+              f"{sem[0]:.4f} ± {sem[1]:.4f} | {loss[0]:.4f} ± {loss[1]:.4f} | {ans_loss[0]:.4f} ± {ans_loss[1]:.4f} | "
+              f"{per_seed} |")
     print("\nKept fraction of each kind of response token (mean over seeds):\n")
     print("| arm | " + " | ".join(n for _, n in KINDS) + " |")
     print("|---|" + "---|" * len(KINDS))
@@ -72,6 +78,29 @@ def main():
             cells = [f"{statistics.mean(r['evolving_chunks'][i]['kept_fraction'].get(k, 0.0) for r in runs):.3f}"
                      for k, _ in KINDS]
             print(f"| {chunk['chunk']} | " + " | ".join(cells) + " |")
+    print_places(args)
+
+
+def print_places(args):
+    """The finer view (bench/kind_breakdown.py): kept fraction and median score of each kind by
+    its place in the response, for the fixed-model pool and each self-evolving chunk."""
+    kinds_file = Path(__file__).resolve().parent.parent / "examples" / "data" / "demo" / "pool_kinds.jsonl"
+    kinds = [k["kinds"] for k in read_jsonl(kinds_file)]
+    parts = {}  # row name -> one breakdown per seed
+    for seed in args.seeds:
+        work = Path(args.work) / f"seed{seed}"
+        if not (work / "cleaned_fixed.jsonl").exists() or not (work / "cleaned_evolving.jsonl").exists():
+            return  # a reused seed whose cleaned files are gone
+        parts.setdefault("Fixed-model cleaning", []).append(breakdown(read_jsonl(work / "cleaned_fixed.jsonl"), kinds))
+        for c, b in enumerate(chunked(work / "cleaned_evolving.jsonl", kinds_file, 4)):
+            parts.setdefault(f"Self-evolving, chunk {c + 1}", []).append(b)
+    print("\nBy place in the response (bench/kind_breakdown.py): kept fraction (median score), means over seeds:\n")
+    print("| pool | " + " | ".join(PLACES) + " |")
+    print("|---|" + "---|" * len(PLACES))
+    for name, per_seed in parts.items():
+        cells = [f"{statistics.mean(b[p][0] for b in per_seed):.2f} ({statistics.mean(b[p][1] for b in per_seed):+.1f})"
+                 for p in PLACES]
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -216,15 +216,19 @@ struct EvalFlags {
 
 struct EvalResult {
     double loss = 0.0, token_accuracy = 0.0, exact_match = 0.0;
+    // The exact match to expect when sampling at temperature 1 instead of decoding greedily:
+    // the mean over examples of P(all targets) = exp(-sum of their losses).
+    double sampled_exact_match = 0.0;
     std::int64_t examples = 0, tokens = 0;
 };
 
 // Teacher-forced evaluation of the targets of `data`: mean loss per target token, share of
-// targets that are the argmax, share of examples (with at least one target) whose targets all are.
+// targets that are the argmax, share of examples (with at least one target) whose targets all
+// are, and the mean probability of an example's targets (sampled_exact_match).
 template <class D>
 EvalResult evaluate_examples(Gpt<D>& model, const std::vector<Example>& data, std::int64_t batch_size) {
     if (batch_size <= 0) fail("--batch-size: expected a positive integer, got ", batch_size);
-    double loss_sum = 0.0;
+    double loss_sum = 0.0, sampled = 0.0;
     std::int64_t correct = 0, exact = 0;
     EvalResult r;
     std::vector<std::size_t> indices;
@@ -239,18 +243,21 @@ EvalResult evaluate_examples(Gpt<D>& model, const std::vector<Example>& data, st
         const auto argmax = model.target_argmax();
         for (std::int64_t b = 0; b < B; ++b) {
             std::int64_t n = 0, ok = 0;
+            double example_loss = 0.0;
             for (std::int64_t j = 0; j < T; ++j) {
                 const auto slot = static_cast<std::size_t>(b * T + j);
                 if (std::isnan(losses[slot])) continue;
                 ++n;
-                loss_sum += losses[slot];
+                example_loss += losses[slot];
                 ok += argmax[slot] == batch.labels.data()[slot];
             }
             r.tokens += n;
             correct += ok;
+            loss_sum += example_loss;
             if (n > 0) {
                 ++r.examples;
                 exact += ok == n;
+                sampled += std::exp(-example_loss);
             }
         }
     }
@@ -258,6 +265,7 @@ EvalResult evaluate_examples(Gpt<D>& model, const std::vector<Example>& data, st
     r.loss = loss_sum / static_cast<double>(r.tokens);
     r.token_accuracy = static_cast<double>(correct) / static_cast<double>(r.tokens);
     r.exact_match = static_cast<double>(exact) / static_cast<double>(r.examples);
+    r.sampled_exact_match = sampled / static_cast<double>(r.examples);
     return r;
 }
 
