@@ -264,6 +264,15 @@ BOOST_AUTO_TEST_CASE(eval_loss_is_the_mean_of_score_and_a_memorised_set_is_exact
     BOOST_TEST(ev["loss"].get<double>() == want["batch_mean_loss"].get<double>(), boost::test_tools::tolerance(1e-5));
     BOOST_TEST(ev["tokens"] == 28);
     BOOST_TEST(ev["examples"] == 4);
+    // Sampled exact match = mean over examples of P(all targets), from PyTorch's token losses.
+    double p_sum = 0.0;
+    for (const auto& example : want["model"]) {
+        double example_loss = 0.0;
+        for (const auto& loss : example)
+            if (!loss.is_null()) example_loss += loss.get<double>();
+        p_sum += std::exp(-example_loss);
+    }
+    BOOST_TEST(ev["sampled_exact_match"].get<double>() == p_sum / 4.0, boost::test_tools::tolerance(1e-4));
 
     write(s / "rep.jsonl", "{\"text\": \"abcabcabcabc\"}\n");
     BOOST_REQUIRE(quiet("init --out " + (s / "m").string() + " --layers 1 --heads 2 --embd 32 --positions 16", s).exit_code == 0);
@@ -273,6 +282,7 @@ BOOST_AUTO_TEST_CASE(eval_loss_is_the_mean_of_score_and_a_memorised_set_is_exact
     const json mem = json::parse(slurp(s / "stdout.txt"));
     BOOST_TEST(mem["token_accuracy"].get<double>() == 1.0);
     BOOST_TEST(mem["exact_match"].get<double>() == 1.0);
+    BOOST_TEST(mem["sampled_exact_match"].get<double>() > 0.5);  // sure of every token of the text
     BOOST_REQUIRE(quiet("generate --model " + (s / "t").string() + " --prompt abcab --max-new-tokens 4", s).exit_code == 0);
     BOOST_TEST(json::parse(slurp(s / "stdout.txt"))["completion"] == "cabc");
 }

@@ -278,7 +278,9 @@ EvalResult run_eval(const GlobalFlags& g, const EvalFlags& f, bool print = true)
     if (r.tokens == 0) fail(f.data.data.string(), ": no target tokens to evaluate");
     if (print)
         std::cout << "{\"loss\": " << fixed(r.loss, 6) << ", \"token_accuracy\": " << fixed(r.token_accuracy, 6)
-                  << ", \"exact_match\": " << fixed(r.exact_match, 6) << ", \"examples\": " << r.examples
+                  << ", \"exact_match\": " << fixed(r.exact_match, 6)
+                  << ", \"sampled_exact_match\": " << significant(r.sampled_exact_match, 6)
+                  << ", \"examples\": " << r.examples
                   << ", \"tokens\": " << r.tokens << "}\n";
     return r;
 }

@@ -55,6 +55,13 @@ inline std::string fixed(double x, int digits) {
     return buf;
 }
 
+// `digits` significant digits, in exponent form when small (a probability may be 1e-13).
+inline std::string significant(double x, int digits) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*g", digits, x);
+    return buf;
+}
+
 // A JSON string literal (quotes and escapes), for the one-line results on stdout. Bytes that
 // are not UTF-8 (a byte-level model may stop inside a character) become U+FFFD.
 inline std::string quoted(const std::string& s) {

@@ -48,7 +48,10 @@ inline void add_help_footers(CLI::App& app) {
          "command continues after the last finished chunk and ends with the same result.\n"},
         {"eval",
          "\nExample:\n  tokclean eval --model tuned --data test.jsonl\n"
-         "Prints {\"loss\", \"token_accuracy\", \"exact_match\", \"examples\", \"tokens\"} for the target tokens.\n"},
+         "Prints {\"loss\", \"token_accuracy\", \"exact_match\", \"sampled_exact_match\", \"examples\", \"tokens\"}\n"
+         "for the target tokens (teacher forcing): token_accuracy = share of targets that are the argmax,\n"
+         "exact_match = share of examples whose targets all are (greedy decoding gets them right),\n"
+         "sampled_exact_match = mean P(all targets of an example) (what sampling at temperature 1 gets right).\n"},
         {"generate", "\nExample:\n  tokclean generate --model tuned --prompt 'Q: 2+2?\\nA:' --max-new-tokens 16\n"},
     };
     for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
