@@ -20,6 +20,7 @@ Places (from the kinds letters of examples/data/make_demo_task.py):
 import argparse
 import json
 import statistics
+import sys
 from pathlib import Path
 
 DEFAULT_KINDS = Path(__file__).resolve().parent.parent / "examples" / "data" / "demo" / "pool_kinds.jsonl"
@@ -58,12 +59,23 @@ def read_jsonl(path):
         return [json.loads(line) for line in f]
 
 
-def chunked(cleaned, kinds_file, chunks):
-    """breakdown() of each of `chunks` equal parts of the pool, in order (the last takes the rest)."""
+def read_pool(cleaned, kinds_file=DEFAULT_KINDS):
+    """(rows of CLEANED.jsonl, their kinds strings), checked to describe the same tokens."""
     rows, kinds = read_jsonl(cleaned), [k["kinds"] for k in read_jsonl(kinds_file)]
+    if len(rows) != len(kinds):
+        sys.exit(f"{cleaned}: {len(rows)} lines, but {kinds_file} has {len(kinds)}")
+    for i, (row, ks) in enumerate(zip(rows, kinds)):
+        if len(row["labels"]) != len(ks):
+            sys.exit(f"{cleaned}:{i + 1}: {len(row['labels'])} labels, but {kinds_file} has {len(ks)} kinds")
+    return rows, kinds
+
+
+def chunked(rows, kinds, chunks):
+    """breakdown() of each of `chunks` equal parts of the pool, in order (the last takes the
+    rest, as the self-evolving split does)."""
     size = len(rows) // chunks
-    return [breakdown(rows[c * size:(c + 1) * size if c + 1 < chunks else len(rows)],
-                      kinds[c * size:(c + 1) * size if c + 1 < chunks else len(rows)]) for c in range(chunks)]
+    bounds = [(c * size, (c + 1) * size if c + 1 < chunks else len(rows)) for c in range(chunks)]
+    return [breakdown(rows[b:e], kinds[b:e]) for b, e in bounds]
 
 
 def main():
@@ -72,7 +84,7 @@ def main():
     ap.add_argument("--kinds", default=str(DEFAULT_KINDS))
     ap.add_argument("--chunks", type=int, default=1)
     args = ap.parse_args()
-    parts = chunked(args.cleaned, args.kinds, args.chunks)
+    parts = chunked(*read_pool(args.cleaned, args.kinds), args.chunks)
     print("| part | " + " | ".join(PLACES) + " |")
     print("|---|" + "---|" * len(PLACES))
     for c, b in enumerate(parts):

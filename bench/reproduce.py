@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kind_breakdown import PLACES, breakdown, chunked, read_jsonl
+from kind_breakdown import PLACES, breakdown, chunked, read_pool
 
 KINDS = [("I", "informative"), ("E", "EOS"), ("B", "boilerplate"), ("J", "junk span"), ("W", "wrong answer")]
 
@@ -84,15 +84,13 @@ def main():
 def print_places(args):
     """The finer view (bench/kind_breakdown.py): kept fraction and median score of each kind by
     its place in the response, for the fixed-model pool and each self-evolving chunk."""
-    kinds_file = Path(__file__).resolve().parent.parent / "examples" / "data" / "demo" / "pool_kinds.jsonl"
-    kinds = [k["kinds"] for k in read_jsonl(kinds_file)]
     parts = {}  # row name -> one breakdown per seed
     for seed in args.seeds:
         work = Path(args.work) / f"seed{seed}"
         if not (work / "cleaned_fixed.jsonl").exists() or not (work / "cleaned_evolving.jsonl").exists():
             return  # a reused seed whose cleaned files are gone
-        parts.setdefault("Fixed-model cleaning", []).append(breakdown(read_jsonl(work / "cleaned_fixed.jsonl"), kinds))
-        for c, b in enumerate(chunked(work / "cleaned_evolving.jsonl", kinds_file, 4)):
+        parts.setdefault("Fixed-model cleaning", []).append(breakdown(*read_pool(work / "cleaned_fixed.jsonl")))
+        for c, b in enumerate(chunked(*read_pool(work / "cleaned_evolving.jsonl"), 4)):
             parts.setdefault(f"Self-evolving, chunk {c + 1}", []).append(b)
     print("\nBy place in the response (bench/kind_breakdown.py): kept fraction (median score), means over seeds:\n")
     print("| pool | " + " | ".join(PLACES) + " |")
