@@ -57,7 +57,9 @@ class Runner:
         self.exe, self.args = str(Path(args.build) / "examples" / "tokclean"), args
 
     def tokclean(self, *argv):
-        out = subprocess.run([self.exe, "--quiet", *map(str, argv)], check=True, capture_output=True, text=True)
+        out = subprocess.run([self.exe, "--quiet", *map(str, argv)], capture_output=True, text=True)
+        if out.returncode != 0:
+            sys.exit(f"tokclean {argv[0]} failed ({out.returncode}): {out.stderr.strip()}")
         return out.stdout
 
     def train(self, start, data, out, t):
@@ -82,6 +84,11 @@ def main():
     ap.add_argument("--keep", type=float, default=0.6)
     args = ap.parse_args()
     work, run = Path(args.work), Runner(args)
+    if not Path(run.exe).is_file():
+        sys.exit(f"{run.exe}: no such program (build first: cmake --build {args.build} --target tokclean_cli)")
+    for need in ("base", "reference", "cleaned_fixed.jsonl", "cleaned_evolving.jsonl"):
+        if not (work / need).exists():
+            sys.exit(f"{work / need}: missing (run `tokclean demo --seed {args.seed} --work {work}` first)")
     out = work / "controls"
     out.mkdir(exist_ok=True)
 
