@@ -22,7 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kind_breakdown import PLACES, breakdown, chunked, read_jsonl, read_pool
+from kind_breakdown import PLACES, breakdown, chunked, read_jsonl, read_pool, split_in_chunks
 
 DEMO_DATA = Path(__file__).resolve().parent.parent / "examples" / "data" / "demo"
 CHUNKS = 4  # the demo's pool chunks (T = 4 after the warm-up model)
@@ -30,11 +30,6 @@ CHUNKS = 4  # the demo's pool chunks (T = 4 after the warm-up model)
 
 def write_jsonl(path, rows):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-
-
-def pool_chunks(rows):
-    size = len(rows) // CHUNKS
-    return [rows[c * size:(c + 1) * size if c + 1 < CHUNKS else len(rows)] for c in range(CHUNKS)]
 
 
 def relabelled(rows, keep):
@@ -104,12 +99,13 @@ def main():
 
     evolving, kinds = read_pool(work / "cleaned_evolving.jsonl")
     fixed, _ = read_pool(work / "cleaned_fixed.jsonl")
-    kind_chunks = pool_chunks(kinds)
+    evolving_chunks, kind_chunks = split_in_chunks(evolving, CHUNKS), split_in_chunks(kinds, CHUNKS)
     results, drift = {}, {}
 
     def schedule(name, first_chunks, select_next=None):
-        """Trains the warm-up reference chunk by chunk on first_chunks' labels; where they run out,
-        select_next(t, model) cleans chunk t with the current model as the reference."""
+        """Trains the warm-up reference chunk by chunk on first_chunks' labels (rows as `tokclean
+        train` reads them; cleaned rows keep their scores); where they run out, select_next(t,
+        model) cleans chunk t with the current model as the reference."""
         model, labelled = work / "reference", list(first_chunks)
         for t in range(1, CHUNKS + 1):
             if t > len(labelled):
@@ -119,13 +115,12 @@ def main():
             run.train(model, path, out / f"{name}_model{t + 1}", t)
             model = out / f"{name}_model{t + 1}"
         results[name] = evaluate(model)
-        return labelled
 
-    schedule("replay", [relabelled(c, lambda i, j, c=c: c[i]["labels"][j] != -100) for c in pool_chunks(evolving)])
-    schedule("fixed", [relabelled(c, top_k_within(c, args.keep)) for c in pool_chunks(fixed)])
+    schedule("replay", evolving_chunks)
+    schedule("fixed", [relabelled(c, top_k_within(c, args.keep)) for c in split_in_chunks(fixed, CHUNKS)])
 
-    raw = pool_chunks(read_jsonl(DEMO_DATA / "pool.jsonl"))
-    first = pool_chunks(evolving)[0]
+    raw = split_in_chunks(read_jsonl(DEMO_DATA / "pool.jsonl"), CHUNKS)
+    first = evolving_chunks[0]
     no_junk = relabelled(first, lambda i, j: first[i]["labels"][j] != -100 and kind_chunks[0][i][j] != "J")
 
     def clean_with(t, model):
@@ -135,7 +130,7 @@ def main():
                      "--out", cleaned, "--keep", args.keep, "--with-scores")
         rows = read_jsonl(cleaned)
         drift[t] = breakdown(rows, kind_chunks[t - 1])
-        return [{"input_ids": r["input_ids"], "labels": r["labels"]} for r in rows]
+        return rows
 
     schedule("oracle", [no_junk], clean_with)
 
@@ -145,9 +140,9 @@ def main():
           f"{args.sft_epochs} epochs each at lr {args.lr}.\n")
     print("| run | held-out token accuracy | exact match (answers) | sampled exact match (answers) |")
     print("|---|---|---|---|")
-    for name, arm in (("Fixed-model cleaning", "Fixed-model cleaning"), ("Self-evolving cleaning", "Self-evolving cleaning")):
-        if arm in demo:
-            a = demo[arm]
+    for name in ("Fixed-model cleaning", "Self-evolving cleaning"):
+        if name in demo:
+            a = demo[name]
             print(f"| demo: {name} | {a['token_accuracy']:.4f} | {a['exact_match']:.4f} | {a['sampled_exact_match']:.4f} |")
     labels = {"replay": "replay of the self-evolving chunks", "fixed": "chunks selected by the fixed reference",
               "oracle": "oracle: no junk kept in chunk 1"}

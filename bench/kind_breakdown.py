@@ -70,12 +70,16 @@ def read_pool(cleaned, kinds_file=DEFAULT_KINDS):
     return rows, kinds
 
 
+def split_in_chunks(items, chunks):
+    """`chunks` equal parts of a list, in order; the last takes the rest, as the self-evolving
+    split does (tokclean::chunk_range)."""
+    size = len(items) // chunks
+    return [items[c * size:(c + 1) * size if c + 1 < chunks else len(items)] for c in range(chunks)]
+
+
 def chunked(rows, kinds, chunks):
-    """breakdown() of each of `chunks` equal parts of the pool, in order (the last takes the
-    rest, as the self-evolving split does)."""
-    size = len(rows) // chunks
-    bounds = [(c * size, (c + 1) * size if c + 1 < chunks else len(rows)) for c in range(chunks)]
-    return [breakdown(rows[b:e], kinds[b:e]) for b, e in bounds]
+    """breakdown() of each of `chunks` equal parts of the pool, in order."""
+    return [breakdown(r, k) for r, k in zip(split_in_chunks(rows, chunks), split_in_chunks(kinds, chunks))]
 
 
 def main():
