@@ -89,10 +89,12 @@ def main():
 
     # The held-out answers alone as {"input_ids","labels"} (byte tokens, then EOS = 256).
     answers = []
-    for ex, k in zip(read_jsonl(DEMO_DATA / "heldout.jsonl"), read_jsonl(DEMO_DATA / "heldout_kinds.jsonl")):
+    pairs = zip(read_jsonl(DEMO_DATA / "heldout.jsonl"), read_jsonl(DEMO_DATA / "heldout_kinds.jsonl"))
+    for line, (ex, k) in enumerate(pairs, start=1):
         ids = list((ex["prompt"] + ex["completion"]).encode()) + [256]
         if len(ids) != len(k["kinds"]):
-            sys.exit(f"{DEMO_DATA / 'heldout_kinds.jsonl'}: kinds do not match the tokens of {ex['prompt']!r}")
+            sys.exit(f"{DEMO_DATA / 'heldout_kinds.jsonl'}:{line}: {len(k['kinds'])} kinds, but heldout.jsonl's "
+                     f"example has {len(ids)} tokens")
         answers.append({"input_ids": ids, "labels": [t if c == "I" else -100 for t, c in zip(ids, k["kinds"])]})
     write_jsonl(out / "heldout_answers.jsonl", answers)
     evaluate = lambda model: run.evaluate(model, DEMO_DATA / "heldout.jsonl", out / "heldout_answers.jsonl")
