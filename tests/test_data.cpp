@@ -487,6 +487,14 @@ BOOST_AUTO_TEST_CASE(utf8_overflow_and_scores_errors) {
                         "field 'scores'[1]: expected a number or null, got true");
     // Control characters and invalid bytes of a key are escaped in the message.
     f.expect_line_error("{\"input_ids\": [1], \"a\\u001b[31m\": 1}", opt, "unknown field 'a\\x1b[31m'");
+    // A field given twice would keep its last value: refused, at the top and inside messages.
+    f.expect_line_error("{\"input_ids\": [1, 2, 3], \"input_ids\": [4, 5, 6], \"labels\": [1, 2, 3]}", opt,
+                        "duplicate key 'input_ids' (a JSON object may name a field once)");
+    f.expect_line_error("{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}, "
+                        "{\"role\": \"assistant\", \"content\": \"a\", \"role\": \"user\"}]}",
+                        opt, "field 'messages'[1]: duplicate key 'role' (a JSON object may name a field once)");
+    f.expect_line_error("{\"text\": \"a\", \"te\\u0000xt\": \"b\", \"te\\u0000xt\": \"c\"}", opt,
+                        "duplicate key 'te\\x00xt'");
     const auto ok = f.read("{\"input_ids\": [1, 2], \"labels\": [-100, 2], \"scores\": [null, -0.5]}\n", opt);
     BOOST_TEST(ok.examples.size() == 1u);
 }

@@ -188,6 +188,8 @@ BOOST_AUTO_TEST_CASE(gpt2_vectors_from_vocab_and_merges) {
     BOOST_TEST(tok.num_merges() == 50000u);
     BOOST_TEST(tok.eos_id() == 50256);
     BOOST_TEST(tok.name() == "gpt2-bpe");
+    BOOST_TEST(tok.unreachable_tokens() == 0u);  // every token but the bytes and EOS is a merge's
+    BOOST_TEST(tok.unreachable_example() == "");
     BOOST_TEST(check_vectors(tok, vectors) == 0);
     // Again with the cache filled by the first pass.
     BOOST_TEST(check_vectors(tok, vectors) == 0);
@@ -199,6 +201,7 @@ BOOST_AUTO_TEST_CASE(gpt2_vectors_from_tokenizer_json) {
     const Gpt2Bpe tok = Gpt2Bpe::from_tokenizer_json(gpt2_dir / "tokenizer.json");
     BOOST_TEST(tok.vocab_size() == 50257);
     BOOST_TEST(tok.num_merges() == 50000u);
+    BOOST_TEST(tok.unreachable_tokens() == 0u);
     BOOST_TEST(tok.eos_id() == 50256);
     BOOST_TEST(check_vectors(tok, vectors) == 0);
     // from_model_dir prefers tokenizer.json; both layouts give the same tokenizer.
@@ -386,6 +389,34 @@ BOOST_AUTO_TEST_CASE(merge_order_is_encoder_py) {
     BOOST_TEST(tok.decode(tok.encode(" aaabc x")) == " aaabc x");
 }
 
+// ---- merges.txt against vocab.json ---------------------------------------------------------
+
+// A merges.txt cut short still loads (every merge it has is valid) but tokenizes differently;
+// the tokens no merge makes give it away.
+BOOST_AUTO_TEST_CASE(truncated_merges_leave_unreachable_tokens) {
+    std::ifstream in(gpt2_dir / "merges.txt", std::ios::binary);
+    std::string merges, line;
+    for (int n = 0; n <= 1000 && std::getline(in, line); ++n) merges += line + "\n";  // #version + 1000
+    TempDir d;
+    d.write("merges.txt", merges);
+    const Gpt2Bpe cut = Gpt2Bpe::from_files(gpt2_dir / "vocab.json", d.path / "merges.txt");
+    BOOST_TEST(cut.num_merges() == 1000u);
+    BOOST_TEST(cut.unreachable_tokens() == 49000u);
+    // The lowest id no merge makes: GPT-2's ids follow merge order, so the 1001st merge's token.
+    BOOST_TEST(cut.unreachable_example() == gpt2().token(256 + 1000));
+    BOOST_TEST(cut.encode(" the") == gpt2().encode(" the"));        // an early merge
+    BOOST_TEST(cut.encode(" tokenizer") != gpt2().encode(" tokenizer"));  // needs later ones
+
+    // A vocabulary with one token more than the merges make: counted, with that token.
+    SmallFiles small(Pairs{{"a", "b"}});
+    small.vocab["x\ny"] = static_cast<int>(small.vocab.size());
+    const Gpt2Bpe tok = small.load();
+    BOOST_TEST(tok.unreachable_tokens() == 1u);
+    BOOST_TEST(tok.unreachable_example() == "x\ny");
+    BOOST_TEST(detail::gpt2::show_token(tok.unreachable_example()) == "\"x\\ny\"");
+    BOOST_TEST(SmallFiles(Pairs{{"a", "b"}, {"ab", "c"}}).load().unreachable_tokens() == 0u);
+}
+
 // ---- loader errors -------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(loader_errors_vocab_and_merges) {
@@ -415,6 +446,10 @@ BOOST_AUTO_TEST_CASE(loader_errors_vocab_and_merges) {
     v["xy"] = 5;
     expect_error(with_vocab(v), {vocab.string() + ": token \"", "\": id 5 is already the id of \"",
                                  "every id must name one token"});
+    // A token listed twice (nlohmann would keep its last id) is refused.
+    d.write("vocab.json", "{\"a\": 97,\n \"b\": 98, \"a\": 300}");
+    expect_error([&] { Gpt2Bpe::from_files(vocab, merges); },
+                 {vocab.string() + ": duplicate key 'a' (a JSON object may name a field once)"});
     v = good.vocab;
     v["xy"] = -1;
     expect_error(with_vocab(v), {"token \"xy\": id -1 is outside"});
@@ -436,7 +471,9 @@ BOOST_AUTO_TEST_CASE(loader_errors_vocab_and_merges) {
     expect_error(with_merges("a b\nab\n"), {merges.string() + ":2: expected two tokens"});
     expect_error(with_merges("a  b\n"), {merges.string() + ":1: expected two tokens"});
     expect_error(with_merges("#version: 0.2\nzz b\n"),
-                 {merges.string() + ":2: the token \"zz\" is not in the vocabulary"});
+                 {merges.string() + ":2: the left part \"zz\" is not in the vocabulary"});
+    expect_error(with_merges("#version: 0.2\na b\nab \xc4\xa0q\n"),
+                 {merges.string() + ":3: the right part \"\xc4\xa0q\" is not in the vocabulary"});
     expect_error(with_merges("#version: 0.2\nb a\n"),
                  {merges.string() + ":2: the merged token \"ba\" is not in the vocabulary"});
     expect_error(with_merges("#version: 0.2\n\n"), {merges.string() + ": no merges"});
@@ -482,6 +519,23 @@ BOOST_AUTO_TEST_CASE(loader_errors_tokenizer_json) {
     d.write("tokenizer.json", "{\n  \"model\": {\n    \"vocab\": {\"a\": 0 \"b\": 1}\n  }\n}\n");
     expect_error([&] { Gpt2Bpe::from_tokenizer_json(file); },
                  {f + ":3: not valid JSON at column 24"});
+    // Keys given twice, at any depth: the raw text, since nlohmann::json cannot hold them.
+    const auto twice = [&](const std::string& edited, const Strings& parts) {
+        d.write("tokenizer.json", edited);
+        expect_error([&] { Gpt2Bpe::from_tokenizer_json(file); }, parts);
+    };
+    const std::string text = good.dump();
+    const auto insert_after = [&](const std::string& anchor, const std::string& extra) {
+        std::string t = text;
+        const auto at = t.find(anchor);
+        BOOST_REQUIRE(at != std::string::npos);
+        return t.insert(at + anchor.size(), extra);
+    };
+    twice(insert_after("\"vocab\":{", "\"a\":5,"),
+          {f + ": field 'model.vocab': duplicate key 'a' (a JSON object may name a field once)"});
+    twice(insert_after("\"model\":{", "\"type\":\"BPE\","), {f + ": field 'model': duplicate key 'type'"});
+    twice(insert_after("{", "\"normalizer\":null,"), {f + ": duplicate key 'normalizer'"});
+    twice(insert_after("\"added_tokens\":[{", "\"id\":1,"), {f + ": field 'added_tokens'[0]: duplicate key 'id'"});
     expect([](auto& j) { j["model"]["type"] = "WordPiece"; },
            {f + ": field 'model.type': expected \"BPE\""});
     expect([](auto& j) { j.erase("model"); }, {f + ": missing required field 'model'"});
@@ -536,6 +590,14 @@ BOOST_AUTO_TEST_CASE(loader_errors_tokenizer_json) {
     const Gpt2Bpe tok2 = Gpt2Bpe::from_tokenizer_json(file);
     BOOST_TEST(tok2.vocab_size() == eos + 2);
     BOOST_TEST(tok2.decode(Ids{eos + 1, 'a'}) == "<|pad|>a");
+    BOOST_TEST(tok2.unreachable_tokens() == 0u);  // an added token needs no merge
+    // A vocabulary token that no merge makes is counted, not refused.
+    nlohmann::json orphan = good;
+    orphan["model"]["vocab"]["xy"] = eos + 1;
+    d.write("tokenizer.json", orphan.dump());
+    const Gpt2Bpe tok3 = Gpt2Bpe::from_tokenizer_json(file);
+    BOOST_TEST(tok3.unreachable_tokens() == 1u);
+    BOOST_TEST(tok3.unreachable_example() == "xy");
 }
 
 // ---- byte tokenizer ------------------------------------------------------------------------

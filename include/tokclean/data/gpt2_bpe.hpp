@@ -26,13 +26,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -202,41 +200,10 @@ void split_pieces(std::string_view text, Emit&& emit) {
     }
 }
 
-// Reads a whole file as bytes.
-inline std::string read_text_file(const std::filesystem::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail(path.string(), ": cannot open the file");
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (in.bad()) fail(path.string(), ": read error");
-    return text.str();
-}
-
-// Parses a JSON file; a syntax error names its line and column (vocab.json is usually one
-// long line, tokenizer.json often many).
+// vocab.json and tokenizer.json: a syntax error names its line and column (vocab.json is
+// usually one long line, tokenizer.json often many).
 inline nlohmann::json parse_json_text(std::string_view text, const std::string& file) {
-    try {
-        return nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
-        // e.byte counts the bytes read, the offending one included.
-        std::size_t at = std::min<std::size_t>(e.byte > 0 ? e.byte - 1 : 0, text.size());
-        const std::size_t bad = first_invalid_utf8(text.substr(0, std::min(text.size(), at + 1)));
-        if (bad != std::string_view::npos) at = bad;
-        const std::string_view before(text.data(), at);
-        const std::size_t line =
-            1 + static_cast<std::size_t>(std::count(before.begin(), before.end(), '\n'));
-        const std::size_t line_start = before.rfind('\n');  // npos on the first line
-        const std::size_t column = line_start == std::string_view::npos ? at + 1 : at - line_start;
-        if (bad != std::string_view::npos)
-            fail(file, ":", line, ": not valid UTF-8 at column ", column, " (byte ",
-                 hex_byte(static_cast<unsigned char>(text[at])), "; JSON text must be UTF-8)");
-        fail(file, ":", line, ": not valid JSON at column ", column, ": ", json_parse_reason(e));
-    } catch (const nlohmann::json::exception& e) {  // out_of_range: a number too large for a double
-        fail(file, ": not valid JSON: ", json_parse_reason(e));
-    }
-}
-inline nlohmann::json parse_json_file(const std::filesystem::path& path) {
-    return parse_json_text(read_text_file(path), path.string());
+    return parse_json(text, JsonWhere{file, 0}, JsonPlace::line_and_column);
 }
 
 // A token for messages: quoted, escaped, shortened, on one line.
@@ -264,9 +231,8 @@ public:
     // ship GPT-2.
     static Gpt2Bpe from_files(const std::filesystem::path& vocab_json,
                               const std::filesystem::path& merges_txt) {
-        const std::string vocab_text = detail::gpt2::read_text_file(vocab_json);
-        return from_texts(vocab_text, vocab_json.string(), detail::gpt2::read_text_file(merges_txt),
-                          merges_txt.string());
+        const std::string vocab_text = read_file_bytes(vocab_json);
+        return from_texts(vocab_text, vocab_json.string(), read_file_bytes(merges_txt), merges_txt.string());
     }
     // The same from the files' contents; the names are for errors.
     static Gpt2Bpe from_texts(std::string_view vocab_text, const std::string& vocab_file,
@@ -307,8 +273,7 @@ public:
     // name one token. Options that would change the ids (other pre-tokenizers, word suffixes,
     // dropout) are rejected rather than ignored.
     static Gpt2Bpe from_tokenizer_json(const std::filesystem::path& tokenizer_json) {
-        return from_tokenizer_json_text(detail::gpt2::read_text_file(tokenizer_json),
-                                        tokenizer_json.string());
+        return from_tokenizer_json_text(read_file_bytes(tokenizer_json), tokenizer_json.string());
     }
     // The same from the file's contents; `file` names it in errors.
     static Gpt2Bpe from_tokenizer_json_text(std::string_view text, const std::string& file) {
@@ -432,6 +397,14 @@ public:
     std::int32_t vocab_size() const { return static_cast<std::int32_t>(m_->tokens.size()); }
     std::int32_t min_vocab_size() const { return vocab_size(); }
     std::size_t num_merges() const { return m_->num_merges; }
+    // How many vocabulary tokens no merge makes (byte tokens, added tokens and <|endoftext|>
+    // need none). Encoding reaches every other token only through a merge, so intact files
+    // have none (GPT-2's: 0), while a merges.txt that is cut short or belongs to another
+    // vocabulary leaves many: the caller may warn (the library prints nothing).
+    std::size_t unreachable_tokens() const { return m_->unreachable; }
+    // The vocabulary string (as in vocab.json, e.g. "Ġthe") of the lowest-id such token; ""
+    // if none. Print it through detail::gpt2::show_token (it may hold any character).
+    std::string unreachable_example() const { return m_->unreachable_example; }
     // The vocabulary string of an id (byte-level characters, e.g. "Ġthe"); "" if out of range.
     std::string_view token(std::int32_t id) const {
         return id >= 0 && id < vocab_size()
@@ -527,6 +500,8 @@ private:
         MergeTable merges;
         std::size_t num_merges = 0;
         std::int32_t eos_id = -1;
+        std::size_t unreachable = 0;  // see unreachable_tokens()
+        std::string unreachable_example;
     };
     struct Cache {
         std::mutex mutex;
@@ -585,10 +560,13 @@ private:
                     m.bytes[id] = e.added ? e.token : token_bytes(e.token);
                 }
             }
-            for (std::size_t id = 0; id < owner.size(); ++id)
+            needs_merge_.assign(owner.size(), false);
+            for (std::size_t id = 0; id < owner.size(); ++id) {
                 if (!owner[id])
                     fail(file, ": no token has id ", id,
                          " (ids must be 0..V-1 without gaps; the largest is ", max_id, ")");
+                needs_merge_[id] = !owner[id]->added;
+            }
             for (std::size_t id = 0; id < m.tokens.size(); ++id) {
                 auto [it, fresh] = m.ids.emplace(m.tokens[id], static_cast<std::int32_t>(id));
                 if (!fresh)
@@ -604,12 +582,14 @@ private:
                     fail(file, ": no token for byte ", b, " (", detail::gpt2::show_token(s),
                          "): a byte-level vocabulary has one for each of the 256 bytes");
                 m.byte_id[static_cast<std::size_t>(b)] = it->second;
+                needs_merge_[static_cast<std::size_t>(it->second)] = false;
             }
             auto eos = m.ids.find(eos_text);
             if (eos == m.ids.end())
                 fail(file, ": no token \"", eos_text,
                      "\" (the end-of-sequence token of GPT-2 models)");
             m.eos_id = eos->second;
+            needs_merge_[static_cast<std::size_t>(m.eos_id)] = false;
         }
 
         // One merge, rank = the number of merges before it. A pair listed twice keeps the rank
@@ -624,18 +604,23 @@ private:
                          " is not in the vocabulary");
                 return it->second;
             };
-            const std::int32_t left = id_of(a, "token"), right = id_of(b, "token");
+            const std::int32_t left = id_of(a, "left part"), right = id_of(b, "right part");
             std::string joined;
             joined.reserve(a.size() + b.size());
             joined.append(a).append(b);
             const std::int32_t merged = id_of(joined, "merged token");
             const auto rank = static_cast<std::int32_t>(m.num_merges++);
             merges_[pair_key(left, right)] = Merge{rank, merged};
+            needs_merge_[static_cast<std::size_t>(merged)] = false;
         }
 
         Gpt2Bpe finish(const std::string& file) {
-            if (m_->num_merges == 0) fail(file, ": no merges (a BPE tokenizer needs them)");
-            m_->merges.build(merges_);
+            auto& m = *m_;
+            if (m.num_merges == 0) fail(file, ": no merges (a BPE tokenizer needs them)");
+            m.merges.build(merges_);
+            m.unreachable = static_cast<std::size_t>(std::count(needs_merge_.begin(), needs_merge_.end(), true));
+            if (const auto first = std::find(needs_merge_.begin(), needs_merge_.end(), true); first != needs_merge_.end())
+                m.unreachable_example = m.tokens[static_cast<std::size_t>(first - needs_merge_.begin())];
             return Gpt2Bpe(std::move(m_));
         }
 
@@ -668,6 +653,9 @@ private:
 
         std::vector<Entry> entries_;
         std::unordered_map<std::uint64_t, Merge> merges_;
+        // Per id: no merge has made the token yet, and it is not one that needs none (a byte,
+        // an added token, <|endoftext|>).
+        std::vector<bool> needs_merge_;
         std::shared_ptr<Model> m_ = std::make_shared<Model>();
     };
 

@@ -231,33 +231,18 @@ private:
         const std::uint64_t data_size = size_ - data_start_;
         const char* text = reinterpret_cast<const char*>(bytes_.get() + 8);
 
-        // The spec forbids duplicate names; nlohmann would silently keep the last one, so
-        // watch the top-level keys as the parser sees them.
-        std::set<std::string> seen;
-        std::string duplicate;
-        nlohmann::json::parser_callback_t on_event =
-            [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-                if (event == nlohmann::json::parse_event_t::key && depth == 1 &&
-                    !seen.insert(parsed.get<std::string>()).second && duplicate.empty())
-                    duplicate = parsed.get<std::string>();
-                return true;
-            };
+        // A name given twice (the spec forbids it) or a key given twice inside an entry
+        // would otherwise silently keep the last one.
+        const std::string_view header_text(text, header_len);
         nlohmann::json header;
-        try {
-            header = nlohmann::json::parse(text, text + header_len, on_event);
-        } catch (const nlohmann::json::parse_error& e) {
-            if (const std::string bad = detail::utf8_problem(std::string_view(text, header_len), false, e.byte);
-                !bad.empty())
-                fail(where_, ": header is ", bad);
-            fail(where_, ": header is not valid JSON at byte ", e.byte, ": ",
-                 detail::json_parse_reason(e));
-        } catch (const nlohmann::json::exception& e) {  // out_of_range: a number too large for a double
-            fail(where_, ": header is not valid JSON: ", detail::json_parse_reason(e));
+        if (const auto fault = detail::parse_json_strict(header_text, header)) {
+            if (fault->kind == detail::JsonFault::Kind::duplicate_key)
+                fail(where_, fault->path.empty() ? ": tensor '" + fault->key + "' appears more than once in the header"
+                                                 : ": header: " + detail::duplicate_key_text(*fault));
+            detail::fail_json(*fault, header_text, JsonWhere{where_, 0}, JsonPlace::byte, "header is ");
         }
         if (!header.is_object())
             fail(where_, ": header is not a JSON object but ", json_type_name(header));
-        if (!duplicate.empty())
-            fail(where_, ": tensor '", detail::printable(duplicate), "' appears more than once in the header");
 
         for (const auto& [name, entry] : header.items()) {
             if (name == "__metadata__") {
