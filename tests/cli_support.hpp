@@ -61,12 +61,13 @@ struct Run {
     std::string err;  // stderr
 };
 
-// Runs `tokclean ARGS` through the shell (ARGS may start with VAR=value assignments via
-// `env`), capturing stdout and stderr.
-inline Run tokclean(const std::string& args, const Scratch& s, const std::string& env = "") {
+// Runs `tokclean ARGS` through the shell (with VAR=value assignments `env`, in the working
+// directory `cwd` if given), capturing stdout and stderr in files of `s`.
+inline Run tokclean(const std::string& args, const Scratch& s, const std::string& env = "", const fs::path& cwd = {}) {
     const fs::path out = s / "stdout.txt", err = s / "stderr.txt";
-    const std::string cmd = (env.empty() ? "" : "env " + env + " ") + std::string(TOKCLEAN_BIN) + " " + args +
-                            " > " + out.string() + " 2> " + err.string() + " < /dev/null";
+    const std::string cmd = (cwd.empty() ? "" : "cd '" + cwd.string() + "' && ") + (env.empty() ? "" : "env " + env + " ") +
+                            std::string(TOKCLEAN_BIN) + " " + args + " > " + out.string() + " 2> " + err.string() +
+                            (args.find(" < ") == std::string::npos ? " < /dev/null" : "");
     const int status = std::system(cmd.c_str());
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(out), slurp(err)};
 }
@@ -120,7 +121,7 @@ public:
     Background(const std::string& args, const Scratch& s, const std::string& tag = "bg")
         : out_(s / (tag + ".out")), err_(s / (tag + ".err")) {
         const std::string cmd = "exec " + std::string(TOKCLEAN_BIN) + " " + args + " > " + out_.string() + " 2> " +
-                                err_.string() + " < /dev/null";
+                                err_.string() + (args.find(" < ") == std::string::npos ? " < /dev/null" : "");
         pid_ = ::fork();
         if (pid_ == 0) {
             ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));

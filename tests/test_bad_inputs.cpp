@@ -38,18 +38,31 @@ struct Shared {
         small_bpe_model = dir / "bpe";
         run("init --out " + small_bpe_model.string() + " --tokenizer " + bpe_files.string() +
             " --layers 1 --heads 2 --embd 8 --positions 32");
-        // A checkpoint at step 2 of a 4-step run: its --out is a file, so the run fails at
-        // the very end and leaves the checkpoint behind.
+        // A checkpoint of an interrupted run: a long run stopped by SIGTERM once it has saved
+        // one (it then saves one at the step it is at, and exits 143).
         write_random_pool(dir / "pool.jsonl", 5, 12);
-        write(dir / "out_is_a_file", "x");
         checkpoint = dir / "ckpt";
-        const std::string cmd = std::string(TOKCLEAN_BIN) + " --quiet train --model " + (fixtures / "model").string() +
-                                " --data " + (dir / "pool.jsonl").string() + " --out " + (dir / "out_is_a_file").string() +
-                                " --steps 4 --batch-size 4 --checkpoint-every 2 --checkpoint-dir " + checkpoint.string() +
-                                " 2> /dev/null";
-        if (std::system(cmd.c_str()) == 0 || !fs::exists(checkpoint / "state.json"))
+        const std::string cmd = "exec " + std::string(TOKCLEAN_BIN) + " --quiet " + checkpoint_run + " --data " +
+                                (dir / "pool.jsonl").string() + " --out " + (dir / "never").string() +
+                                " --checkpoint-every 2 --checkpoint-dir " + checkpoint.string() + " 2> /dev/null";
+        const pid_t pid = ::fork();
+        if (pid == 0) {
+            ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+        for (int i = 0; i < 120000 && !fs::exists(checkpoint / "state.json"); ++i) ::usleep(1000);
+        ::kill(pid, SIGTERM);
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 128 + SIGTERM || !fs::exists(checkpoint / "state.json"))
             throw std::runtime_error("could not make the checkpoint fixture");
+        checkpoint_step = json::parse(slurp(checkpoint / "state.json")).at("step").get<int>();
     }
+    // The run the checkpoint fixture belongs to (plus --data, --out); the checkpoint rows
+    // continue it with these settings.
+    inline static const std::string checkpoint_run =
+        "train --model " + (fixtures / "model").string() + " --steps 1000000 --batch-size 4";
+    int checkpoint_step = 0;
     ~Shared() {
         std::error_code ec;
         fs::remove_all(dir, ec);
@@ -96,6 +109,7 @@ struct Row {
     std::string args;
     std::vector<std::string> needles;
     std::string out = "out.jsonl";
+    int exit_code = 0;  // 0: any failure; else exactly this (2 for a bad command line)
 };
 
 std::string expand(std::string text, const Scratch& s) {
@@ -106,7 +120,8 @@ std::string expand(std::string text, const Scratch& s) {
         {"{byte}", shared->byte_model.string()},
         {"{bpe}", shared->small_bpe_model.string()},
         {"{one_layer}", shared->other_shape.string()},
-        {"{vocab120}", shared->other_vocab.string()}};
+        {"{vocab120}", shared->other_vocab.string()},
+        {"{step}", std::to_string(shared->checkpoint_step)}};
     for (const auto& [var, value] : vars)
         for (std::size_t p; (p = text.find(var)) != std::string::npos;) text.replace(p, var.size(), value);
     return text;
@@ -121,6 +136,7 @@ void run_rows(const std::vector<Row>& rows) {
             std::vector<std::string> needles;
             for (const auto& n : row.needles) needles.push_back(expand(n, s));
             BOOST_TEST(r.exit_code != 0);
+            if (row.exit_code != 0) BOOST_TEST(r.exit_code == row.exit_code, "exit status " << r.exit_code);
             BOOST_TEST(lines_of(r.err) == 1u, "stderr: " << r.err);
             BOOST_TEST(r.err.starts_with("tokclean: error: "), "stderr: " << r.err);
             BOOST_TEST(r.out.empty(), "stdout: " << r.out);
@@ -136,6 +152,9 @@ void run_rows(const std::vector<Row>& rows) {
 const std::string score_tiny = "score --model {tiny} --data {s}/data.jsonl --out {s}/out.jsonl";
 const std::string score_byte = "score --model {byte} --data {s}/data.jsonl --out {s}/out.jsonl";
 const std::string train_tiny = "train --model {tiny} --data {s}/data.jsonl --out {s}/trained --steps 1";
+
+// The weights directory of the checkpoint fixture ("step_<k>").
+std::string step_dir() { return "step_" + std::to_string(shared->checkpoint_step); }
 
 std::string bytes_of(std::initializer_list<unsigned char> b) { return std::string(b.begin(), b.end()); }
 
@@ -215,7 +234,15 @@ BOOST_AUTO_TEST_CASE(jsonl_rows) {
          {"data.jsonl:1: field 'input_ids'[1]: expected an integer, got 1e+20"}},
         {"J16", {{"data.jsonl", "{\"input_ids\": [1, 2], \"labels\": [-100, -100]}\n{\"input_ids\": [5]}\n"}},
          train_tiny, {"data.jsonl: no target tokens in any example"}, "trained"},
+        {"J16b", {{"data.jsonl", "{\"input_ids\": [1, 2], \"labels\": [-100, -100]}\n{\"input_ids\": [5]}\n"}},
+         "evolve --base {tiny} --data {s}/data.jsonl --out {s}/evolved --chunks 2 --steps 1",
+         {"data.jsonl: no target tokens in any example"}, "evolved"},
         {"J17", {{"data.jsonl", "\n  \n\n"}}, score_tiny, {"data.jsonl: no examples"}},
+        {"J36", {{"data.jsonl", tok_line + "{\"input_ids\": [1, 2, 3], \"input_ids\": [4, 5, 6], \"labels\": [1, 2, 3]}\n"}},
+         score_tiny, {"data.jsonl:2: duplicate key 'input_ids' (a JSON object may name a field once)"}},
+        {"J37", {{"data.jsonl", "{\"messages\": [{\"role\": \"user\", \"content\": \"a\"}, "
+                                 "{\"role\": \"assistant\", \"role\": \"user\", \"content\": \"b\"}]}\n"}},
+         score_byte, {"data.jsonl:1: field 'messages'[1]: duplicate key 'role'"}},
         {"J18", {}, "score --model {tiny} --data {s}/missing.jsonl --out {s}/out.jsonl", {"missing.jsonl: cannot open the file"}},
         {"J19", {{"data.jsonl/x", ""}}, score_tiny, {"data.jsonl: is a directory, not a JSONL file"}},
         {"J21", {{"data.jsonl", "{\"text\": 5}\n"}}, score_byte, {"data.jsonl:1: field 'text': expected a string, got 5"}},
@@ -311,6 +338,8 @@ BOOST_AUTO_TEST_CASE(config_rows) {
          {"m/config.json: field 'tokclean_tokenizer': expected \"byte\", \"gpt2-bpe\" or \"none\""}},
         {"C15", {{"data.jsonl", "{\"input_ids\": [1]}\n"}}, "score --model {s}/nothing --data {s}/data.jsonl --out {s}/out.jsonl",
          {"{s}/nothing: not a model directory"}},
+        {"C16", config_with("{\"n_layer\": 2, " + good.substr(good.find('{') + 1)), score_m,
+         {"m/config.json: duplicate key 'n_layer' (a JSON object may name a field once)"}},
     });
 }
 
@@ -356,6 +385,17 @@ BOOST_AUTO_TEST_CASE(safetensors_rows) {
          score_m, {"m/model.safetensors: tensor 'wte.weight': shape [97, 32] but config.json implies [2000000, 32]"}},
         {"S13", model_with([](Safetensors& st) { st.header.erase("h.0.attn.c_proj.bias"); }), score_m,
          {"m/model.safetensors: bytes", "belong to no tensor"}},
+        {"S15", with_file([&] {
+             // "dtype" twice in the entry of wte.weight (a JSON object cannot hold it: edit the text).
+             Safetensors st = Safetensors::read(fixtures / "model" / "model.safetensors");
+             std::string bytes = st.bytes();
+             const std::size_t at = bytes.find("\"dtype\":\"F32\"");
+             bytes.replace(at, 13, "\"dtype\":\"F16\",\"dtype\":\"F32\"");
+             const std::uint64_t n = bytes.size() - 8 - st.data.size();
+             for (int k = 0; k < 8; ++k) bytes[static_cast<std::size_t>(k)] = static_cast<char>((n >> (8 * k)) & 0xff);
+             return bytes;
+         }()),
+         score_m, {"m/model.safetensors: header: field '", "duplicate key 'dtype'"}},
     });
 }
 
@@ -422,6 +462,10 @@ BOOST_AUTO_TEST_CASE(tokenizer_rows) {
          {"m/tokenizer.json:1: not valid UTF-8 at column 12 (byte 0xc0"}},
         {"T11", {{"data.jsonl", "{\"text\": \"x\"}\n"}}, "init --out {s}/out.jsonl --tokenizer {s}/nowhere",
          {"--tokenizer: {s}/nowhere: no such file or directory"}},
+        {"T12", model("{\"a\": 0, \"a\": 1}", merges), tokenize, {"m/vocab.json: duplicate key 'a'"}},
+        {"T13", tokenizer_json("{\"model\": {\"type\": \"BPE\", \"type\": \"BPE\"}}"), tokenize,
+         {"m/tokenizer.json: field 'model': duplicate key 'type'"}},
+        {"T14", model(vocab, "a b\nzz c\n"), tokenize, {"m/merges.txt:2: the left part \"zz\" is not in the vocabulary"}},
     });
 }
 
@@ -442,15 +486,15 @@ BOOST_AUTO_TEST_CASE(checkpoint_rows) {
         return files;
     };
     const auto unchanged = [](const fs::path&) {};
-    const std::string train = "train --model {tiny} --data {s}/data.jsonl --out {s}/trained --steps 4 --batch-size 4";
+    const std::string train = Shared::checkpoint_run + " --data {s}/data.jsonl --out {s}/trained";
     const auto state = [](const fs::path& d) { return json::parse(slurp(d / "state.json")); };
     run_rows({
         {"K1", ckpt_with(unchanged), train,
-         {"{s}/trained.ckpt/state.json: a checkpoint of an interrupted run is here (step 2): add --resume to continue it, "
+         {"{s}/trained.ckpt/state.json: a checkpoint of an interrupted run is here (step {step}): add --resume to continue it, "
           "or remove {s}/trained.ckpt to start afresh"}, "trained"},
         {"K2", ckpt_with(unchanged), train + " --resume --lr 0.002",
          {"trained.ckpt/state.json: the checkpoint belongs to a run with --lr 0.0001, this run has 0.002"}, "trained"},
-        {"K3", ckpt_with(unchanged), "train --model {tiny} --data {tiny}/../data.jsonl --out {s}/trained --steps 4 --batch-size 4 --resume",
+        {"K3", ckpt_with(unchanged), Shared::checkpoint_run + " --data {tiny}/../data.jsonl --out {s}/trained --resume",
          {"trained.ckpt/state.json: the checkpoint belongs to a run with --data"}, "trained"},
         {"K4", ckpt_with([](const fs::path& d) { fs::resize_file(d / "state.json", 40); }), train + " --resume",
          {"trained.ckpt/state.json: not valid JSON at byte"}, "trained"},
@@ -460,17 +504,17 @@ BOOST_AUTO_TEST_CASE(checkpoint_rows) {
              write(d / "state.json", j.dump());
          }),
          train + " --resume", {"trained.ckpt/state.json: field 'version': 7 is not supported"}, "trained"},
-        {"K6", ckpt_with([](const fs::path& d) { fs::resize_file(d / "step_2" / "model.safetensors", 1000); }),
-         train + " --resume", {"trained.ckpt/step_2/model.safetensors: "}, "trained"},
-        {"K7", ckpt_with([](const fs::path& d) { fs::remove(d / "step_2" / "optimizer.safetensors"); }), train + " --resume",
-         {"trained.ckpt/step_2/optimizer.safetensors: cannot open the file"}, "trained"},
+        {"K6", ckpt_with([](const fs::path& d) { fs::resize_file(d / step_dir() / "model.safetensors", 1000); }),
+         train + " --resume", {"trained.ckpt/step_{step}/model.safetensors: "}, "trained"},
+        {"K7", ckpt_with([](const fs::path& d) { fs::remove(d / step_dir() / "optimizer.safetensors"); }), train + " --resume",
+         {"trained.ckpt/step_{step}/optimizer.safetensors: cannot open the file"}, "trained"},
         {"K8", ckpt_with([](const fs::path& d) {
-             Safetensors st = Safetensors::read(d / "step_2" / "optimizer.safetensors");
+             Safetensors st = Safetensors::read(d / step_dir() / "optimizer.safetensors");
              st.set_f32("exp_avg_sq", 5, -1.0f);
-             write(d / "step_2" / "optimizer.safetensors", st.bytes());
+             write(d / step_dir() / "optimizer.safetensors", st.bytes());
          }),
          train + " --resume",
-         {"trained.ckpt/step_2/optimizer.safetensors: tensor 'exp_avg_sq': element 5 is -1 (expected finite and >= 0)"},
+         {"trained.ckpt/step_{step}/optimizer.safetensors: tensor 'exp_avg_sq': element 5 is -1 (expected finite and >= 0)"},
          "trained"},
         {"K9", ckpt_with([&](const fs::path& d) {
              json j = state(d);
@@ -479,10 +523,10 @@ BOOST_AUTO_TEST_CASE(checkpoint_rows) {
          }),
          train + " --resume", {"trained.ckpt/state.json: field 'schedule'.epoch_rng: expected hexadecimal strings"},
          "trained"},
-        {"K10", ckpt_with([](const fs::path& d) { fs::rename(d / "step_2", d / "step_3"); }), train + " --resume",
-         {"trained.ckpt/step_2: not a model directory"}, "trained"},
+        {"K10", ckpt_with([](const fs::path& d) { fs::rename(d / step_dir(), d / "step_x"); }), train + " --resume",
+         {"trained.ckpt/step_{step}: not a model directory"}, "trained"},
         {"K12", {{"data.jsonl", slurp(shared->dir / "pool.jsonl")}}, train + " --checkpoint-every -3",
-         {"--checkpoint-every: expected a non-negative number of steps, got -3"}, "trained"},
+         {"--checkpoint-every: expected an integer >= 0, got -3"}, "trained", 2},
         {"E1", {{"data.jsonl", slurp(shared->dir / "pool.jsonl")}, {"evolved.work/progress.json", "{\"chunks_done\": 1,"}},
          "evolve --base {tiny} --data {s}/data.jsonl --out {s}/evolved --chunks 2 --steps 1",
          {"evolved.work/progress.json: not valid JSON (remove the work directory to start afresh)"}, "evolved"},
@@ -526,7 +570,104 @@ BOOST_AUTO_TEST_CASE(output_rows) {
     fs::create_directories(s / "dir" / "keep");
     const Run r = tokclean("--quiet score --model " + (fixtures / "model").string() + " --data " +
                                (fixtures / "data.jsonl").string() + " --out " + s.str("dir"), s);
-    expect_failure(r, {s.str("dir") + ": cannot rename the temporary into place"}, {});
+    expect_failure(r, {s.str("dir") + ": is a directory (a file goes here)"}, {});
     BOOST_TEST(fs::exists(s / "dir" / "keep"));
     BOOST_TEST(std::distance(fs::directory_iterator(s.path), fs::directory_iterator{}) == 3);  // dir, stdout, stderr
+}
+
+// ---- the command line: every number in its range, every parse error exit status 2 ------------
+
+BOOST_AUTO_TEST_CASE(flag_rows) {
+    const std::vector<std::pair<std::string, std::string>> data = {{"data.jsonl", slurp(fixtures / "data.jsonl")}};
+    const std::string clean = "clean --base {tiny} --ref {ref} --data {s}/data.jsonl --out {s}/out.jsonl";
+    const std::string train = "train --model {tiny} --data {s}/data.jsonl --out {s}/trained";
+    const std::string evolve = "evolve --base {tiny} --data {s}/data.jsonl --out {s}/evolved --steps 1";
+    run_rows({
+        {"F1", data, clean + " --select batch --select-batch -1", {"--select-batch: expected an integer >= 1, got -1"},
+         "out.jsonl", 2},
+        {"F2", data, train + " --steps -5", {"--steps: expected an integer >= 1, got -5"}, "trained", 2},
+        {"F3", data, train + " --steps 0", {"--steps: expected an integer >= 1, got 0"}, "trained", 2},
+        {"F4", data, train + " --epochs -1", {"--epochs: expected an integer >= 1, got -1"}, "trained", 2},
+        {"F5", data, train + " --grad-clip -1", {"--grad-clip: expected a finite number >= 0, got -1"}, "trained", 2},
+        {"F6", data, score_tiny + " --seq-len -1", {"--seq-len: expected an integer >= 1, got -1"}, "out.jsonl", 2},
+        {"F7", data, "--threads -1 " + score_tiny, {"--threads: expected an integer >= 0, got -1"}, "out.jsonl", 2},
+        {"F8", {}, "init --out {s}/m --vocab -5", {"--vocab: expected an integer >= 1, got -5"}, "m", 2},
+        {"F9", data, clean + " --keep nan", {"--keep: expected a fraction in [0, 1], got nan"}, "out.jsonl", 2},
+        {"F10", data, clean + " --keep 1.5", {"--keep: expected a fraction in [0, 1], got 1.5"}, "out.jsonl", 2},
+        {"F11", data, train + " --lr inf", {"--lr: expected a finite number >= 0, got inf"}, "trained", 2},
+        {"F12", data, train + " --weight-decay nan", {"--weight-decay: expected a finite number >= 0, got nan"}, "trained",
+         2},
+        {"F13", data, train + " --warmup-ratio 2", {"--warmup-ratio: expected a fraction in [0, 1], got 2"}, "trained", 2},
+        {"F14", data, clean + " --min-keep -1", {"--min-keep: expected an integer >= 0, got -1"}, "out.jsonl", 2},
+        {"F15", data, clean + " --select threshold --threshold nan", {"--threshold: expected a finite number, got nan"},
+         "out.jsonl", 2},
+        {"F16", data, evolve + " --chunks 1", {"--chunks: expected an integer >= 2, got 1"}, "evolved", 2},
+        {"F17", data, score_tiny + " --batch-size 0", {"--batch-size: expected an integer >= 1, got 0"}, "out.jsonl", 2},
+        {"F18", {}, "init --out {s}/m --layers 0", {"--layers: expected an integer >= 1, got 0"}, "m", 2},
+        {"F19", data, train + " --batch-size 1 --epochs 9223372036854775807",
+         {"epochs: 9223372036854775807 epochs of 4 steps overflow the step count"}, "trained", 1},
+        {"F20", data, train + " --steps 99999999999999999999", {"--steps: expected an integer, got 99999999999999999999 (too large)"},
+         "trained", 2},
+        {"F21", data, clean + " --select best", {"--select: expected global|sample|batch|threshold|positive|random, got 'best'"},
+         "out.jsonl", 2},
+        {"F22", {{"c.jsonl", "{\"input_ids\": [5, 9], \"labels\": [-100, 9], \"scores\": [null, 1]}\n"}},
+         "report --data {s}/c.jsonl --out {s}/out.html --max-examples -1", {"--max-examples: expected an integer >= 0, got -1"},
+         "out.html", 2},
+    });
+}
+
+BOOST_AUTO_TEST_CASE(command_line_rows) {
+    const std::vector<std::pair<std::string, std::string>> data = {{"data.jsonl", slurp(fixtures / "data.jsonl")}};
+    const std::string hint = "(tokclean --help lists the verbs, tokclean VERB --help their flags)";
+    run_rows({
+        {"X1", data, "", {"A subcommand is required", hint}, "out.jsonl", 2},
+        {"X2", data, "scorch --model {tiny}", {hint}, "out.jsonl", 2},
+        {"X3", data, "score --model {tiny} --out {s}/out.jsonl", {"--data is required", hint}, "out.jsonl", 2},
+        {"X4", data, score_tiny + " --bogus 1", {"The following arguments were not expected", hint}, "out.jsonl", 2},
+        {"X5", data, "train --model {tiny} --data {s}/data.jsonl --out {s}/trained --steps 1 --epochs 1",
+         {"--epochs excludes --steps", hint}, "trained", 2},
+        {"X6", data, score_tiny + " --batch-size two", {"--batch-size: expected an integer, got 'two'"}, "out.jsonl", 2},
+        {"X7", data, "--device gpu " + score_tiny, {"--device: expected cpu|cuda, got 'gpu'"}, "out.jsonl", 2},
+        {"X8", data, score_tiny + " --seq-len", {"--seq-len: 1 required", "missing", hint}, "out.jsonl", 2},
+    });
+    // Help is not an error: status 0, the text on stdout.
+    Scratch s;
+    const Run help = tokclean("score --help", s);
+    BOOST_TEST(help.exit_code == 0);
+    BOOST_TEST(help.out.find("--batch-size") != std::string::npos);
+}
+
+// ---- numbers that overflow: never accepted, never written as "not a target" ----------------
+
+BOOST_AUTO_TEST_CASE(non_finite_rows) {
+    const auto huge_weight = [](Safetensors& st) {
+        for (std::size_t i = 0; i < 32; ++i) st.set_f32("h.1.mlp.c_proj.weight", i * 33, 3e38f);
+    };
+    const std::vector<std::pair<std::string, std::string>> data = {{"data.jsonl", slurp(fixtures / "data.jsonl")}};
+    run_rows({
+        {"N1", data, "train --model {tiny} --data {s}/data.jsonl --out {s}/trained --steps 3 --lr 1e30",
+         {"training step 2 of 3: the loss is nan (the model's numbers overflow: lower the learning rate"}, "trained"},
+        {"N2", model_with(huge_weight), score_m,
+         {"{s}/data.jsonl:1: token ", ": the model's loss is nan (its weights or activations overflow; a target's loss "
+                                         "is never written as null)"}},
+        {"N3", model_with(huge_weight), "eval --model {s}/m --data {s}/data.jsonl",
+         {"{s}/data.jsonl:1: token ", ": the model's loss is nan"}},
+        {"N4", model_with(huge_weight), "clean --base {s}/m --ref {ref} --data {s}/data.jsonl --out {s}/out.jsonl",
+         {"score is", "(non-finite scores are never ranked)"}},
+    });
+}
+
+// A truncated merges.txt still loads (every merge is valid), with one warning that it cannot
+// make the whole vocabulary.
+BOOST_AUTO_TEST_CASE(truncated_merges_are_accepted_with_a_warning) {
+    Scratch s;
+    fs::copy(shared->small_bpe_model, s / "m", fs::copy_options::recursive);
+    write(s / "m" / "merges.txt", "#version: 0.2\na b\n");  // "abc" (id 257) is made by no merge now
+    write(s / "data.jsonl", "{\"text\": \"abc\"}\n");
+    const Run r = tokclean("tokenize --model " + s.str("m") + " --data " + s.str("data.jsonl") + " --out " +
+                               s.str("out.jsonl"), s);
+    BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    BOOST_TEST(r.err.find("warning: " + s.str("m/merges.txt") + ": 1 tokens of the vocabulary are made by no merge "
+                          "(e.g. \"abc\")") != std::string::npos,
+               r.err);
 }

@@ -222,16 +222,39 @@ BOOST_AUTO_TEST_CASE(self_evolving_resumes_after_an_interruption_to_the_same_mod
     };
     Gpt<Cpu> base = fixture_model("model");
     auto uninterrupted = make(work / "a");
-    const GptParams<Cpu> want = uninterrupted.run(base, pool, [](std::size_t, const CleanedSet&) {});
+    std::vector<CleanedSet> want_sets;
+    const GptParams<Cpu> want =
+        uninterrupted.run(base, pool, [&](std::size_t, const CleanedSet& c) { want_sets.push_back(c); });
 
     struct Interrupted {};
     auto first = make(work / "b");
     BOOST_CHECK_THROW(first.run(base, pool, [](std::size_t c, const CleanedSet&) { if (c == 1) throw Interrupted{}; }),
                       Interrupted);
-    std::vector<std::size_t> redone;
+    std::vector<std::size_t> redone, sunk;
+    std::vector<CleanedSet> got_sets;
     auto second = make(work / "b");
-    const GptParams<Cpu> got = second.run(base, pool, [&](std::size_t c, const CleanedSet&) { redone.push_back(c); });
-    BOOST_TEST(redone == (std::vector<std::size_t>{2, 3}));  // chunks 0 and 1 were not redone
+    second.reference().on_chunk = [&](std::size_t t) { redone.push_back(t); };
+    const GptParams<Cpu> got = second.run(base, pool, [&](std::size_t c, const CleanedSet& set) {
+        sunk.push_back(c);
+        got_sets.push_back(set);
+    });
+    BOOST_TEST(redone == (std::vector<std::size_t>{2, 3}));  // chunks 0 and 1 were not redone ...
+    BOOST_TEST(sunk == (std::vector<std::size_t>{0, 1, 2, 3}));  // ... but read back and passed on as they were
+    BOOST_REQUIRE(got_sets.size() == want_sets.size());
+    for (std::size_t c = 0; c < want_sets.size(); ++c) {
+        BOOST_TEST_CONTEXT("chunk " << c) {
+            BOOST_TEST(got_sets[c].kept == want_sets[c].kept);
+            BOOST_TEST(got_sets[c].targets == want_sets[c].targets);
+            for (std::size_t e = 0; e < want_sets[c].examples.size(); ++e) {
+                BOOST_TEST(got_sets[c].examples[e].labels == want_sets[c].examples[e].labels);
+                // Scores read back from JSON equal the computed ones (NaN where not scored).
+                for (std::size_t j = 0; j < want_sets[c].scores[e].size(); ++j) {
+                    const float a = got_sets[c].scores[e][j], b = want_sets[c].scores[e][j];
+                    BOOST_TEST((a == b || (std::isnan(a) && std::isnan(b))));
+                }
+            }
+        }
+    }
     BOOST_TEST(std::equal(got.flat().span().begin(), got.flat().span().end(), want.flat().span().begin()));
 
     auto other = make(work / "b");

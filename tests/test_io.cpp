@@ -160,15 +160,38 @@ BOOST_AUTO_TEST_CASE(atomic_directory_semantics) {
     }
     BOOST_TEST(read_text(target / "a.txt") == "1");
 
-    // Replacing: the whole directory is replaced, old files are gone, no siblings remain.
+    // Replacing loses nothing: a directory holding a file the new one would not is refused,
+    // up front (expect_files) and at commit, and stays as it was.
+    expect_error([&] { AtomicDirectory(target).expect_files({"b.txt"}); },
+                 {"model: exists and holds 'a.txt', which the new directory would not keep"});
     {
         AtomicDirectory d(target);
         write_text(d.path() / "b.txt", "2");
+        expect_error([&] { d.commit(); }, {"model: exists and holds 'a.txt'"});
+    }
+    BOOST_TEST(read_text(target / "a.txt") == "1");
+    BOOST_TEST(dir.entries() == std::vector<std::string>{"model"});
+    // ... and replaced as a whole when it holds nothing but files written anew: no siblings remain.
+    {
+        AtomicDirectory d(target);
+        write_text(d.path() / "a.txt", "1b");
+        write_text(d.path() / "b.txt", "2");
         d.commit();
     }
-    BOOST_TEST(!fs::exists(target / "a.txt"));
+    BOOST_TEST(read_text(target / "a.txt") == "1b");
     BOOST_TEST(read_text(target / "b.txt") == "2");
     BOOST_TEST(dir.entries() == std::vector<std::string>{"model"});
+    // keep_other_files (--force): the new files land beside the old ones.
+    {
+        AtomicDirectory d(target, ExistingDirectory::keep_other_files);
+        write_text(d.path() / "c.txt", "3");
+        d.commit();
+    }
+    BOOST_TEST(read_text(target / "a.txt") == "1b");
+    BOOST_TEST(read_text(target / "c.txt") == "3");
+    BOOST_TEST(dir.entries() == std::vector<std::string>{"model"});
+    fs::remove(target / "c.txt");
+    fs::remove(target / "a.txt");
 
     // Not committed: the old directory stays, the temporary is removed.
     {
@@ -177,6 +200,13 @@ BOOST_AUTO_TEST_CASE(atomic_directory_semantics) {
     }
     BOOST_TEST(fs::exists(target / "b.txt"));
     BOOST_TEST(!fs::exists(target / "c.txt"));
+    BOOST_TEST(dir.entries() == std::vector<std::string>{"model"});
+
+    // Two writers of one directory: the second is refused while the first holds it.
+    {
+        AtomicDirectory first(target);
+        expect_error([&] { AtomicDirectory second(target); }, {"model is in use by another tokclean run (pid "});
+    }
     BOOST_TEST(dir.entries() == std::vector<std::string>{"model"});
 
     // A trailing slash names the same directory.
@@ -212,6 +242,43 @@ BOOST_AUTO_TEST_CASE(json_fields_errors_name_the_place) {
     expect_error([&] { parse_json("{\"a\": 1,, }", wl); }, {"data.jsonl:7: not valid JSON at column 9"});
     const auto big = nlohmann::json::parse(R"({"x": 3000000000})");
     expect_error([&] { require_int(big, "x", w); }, {"field 'x': 3000000000 is outside"});
+}
+
+// nlohmann::json keeps the last of duplicate keys; parse_json refuses them at any depth,
+// naming the object by the project's field notation.
+BOOST_AUTO_TEST_CASE(json_duplicate_keys_are_refused) {
+    const JsonWhere w{"cfg.json", 0};
+    const JsonWhere wl{"data.jsonl", 3};
+    const std::string once = " (a JSON object may name a field once)";
+    expect_error([&] { parse_json(R"({"input_ids": [1, 2, 3], "input_ids": [4, 5, 6], "labels": [1, 2, 3]})", wl); },
+                 {"data.jsonl:3: duplicate key 'input_ids'" + once});
+    expect_error([&] { parse_json(R"({"messages": [{"role": "user"}, {"role": "assistant", "role": "user"}]})", wl); },
+                 {"data.jsonl:3: field 'messages'[1]: duplicate key 'role'" + once});
+    expect_error([&] { parse_json(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "a": 2}}})", w); },
+                 {"cfg.json: field 'model.vocab': duplicate key 'a'" + once});
+    expect_error([&] { parse_json(R"({"x": [[1], [2, {"k": {"a": 1, "a": 1}}]]})", w); },
+                 {"cfg.json: field 'x'[1][1].k: duplicate key 'a'"});
+    expect_error([&] { parse_json(R"([{}, {"a": 1, "a": 2}])", w); }, {"cfg.json: field [1]: duplicate key 'a'"});
+    // Keys are printed escaped; a key's path too. A later syntax error does not hide it.
+    expect_error([&] { parse_json("{\"a\\u001b\": 1, \"a\\u001b\": 2}", wl); },
+                 {"data.jsonl:3: duplicate key 'a\\x1b'"});
+    expect_error([&] { parse_json("{\"p\\n\": {\"q\": 1, \"q\": 2,,", wl); },
+                 {"data.jsonl:3: field 'p\\x0a': duplicate key 'q'"});
+    // The same key in different objects, and duplicate values, are fine.
+    const auto j = parse_json(R"({"a": {"a": 1, "b": [{"a": 2}, {"a": 3}]}, "b": "a", "c": [1, 1]})", w);
+    BOOST_TEST(j["a"]["b"][1]["a"] == 3);
+    BOOST_TEST(j.dump() == R"({"a":{"a":1,"b":[{"a":2},{"a":3}]},"b":"a","c":[1,1]})");
+    BOOST_TEST(parse_json("7", w) == 7);
+    BOOST_TEST(parse_json(" [null, true, -1, 18446744073709551615, 0.5, \"s\", {}, []] ", w).dump() ==
+               "[null,true,-1,18446744073709551615,0.5,\"s\",{},[]]");
+    // Whole files may name the line and column of a syntax error instead of the byte.
+    expect_error([&] { parse_json("{\n  \"a\": 1,\n  \"b\": 2,,\n}", w, JsonPlace::line_and_column); },
+                 {"cfg.json:3: not valid JSON at column 10: "});
+    expect_error([&] { parse_json("{\n  \"a\": 1,\n  \"b\": 2,,\n}", w); }, {"cfg.json: not valid JSON at byte 22: "});
+    expect_error([&] { parse_json("{\n\"a\xff\": 1}", w, JsonPlace::line_and_column); },
+                 {"cfg.json:2: not valid UTF-8 at column 3 (byte 0xff; JSON text must be UTF-8"});
+    expect_error([&] { parse_json("{\"a\": 1, \"a\": 2}", w, JsonPlace::line_and_column); },
+                 {"cfg.json: duplicate key 'a'"});
 }
 
 // ---- safetensors: round trip and decoding ------------------------------------------------
@@ -350,6 +417,13 @@ BOOST_AUTO_TEST_CASE(safetensors_validation_errors) {
                             R"("a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
                             eight),
           {"tensor 'a' appears more than once"});
+    // A key twice inside an entry or in the metadata: the spec's JSON has no room for it either.
+    check(safetensors_bytes(R"({"a":{"dtype":"F32","shape":[1],"dtype":"F16","data_offsets":[0,4]}})", four),
+          {"header: field 'a': duplicate key 'dtype' (a JSON object may name a field once)"});
+    check(safetensors_bytes(R"({"__metadata__":{"format":"pt","format":"np"},)"
+                            R"("a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
+                            four),
+          {"header: field '__metadata__': duplicate key 'format'"});
     check(safetensors_bytes(R"({"__metadata__":{"format":1},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
                             four),
           {"'__metadata__' field 'format': expected a string, got 1"});
@@ -451,6 +525,12 @@ BOOST_AUTO_TEST_CASE(config_errors_and_defaults) {
     write_text(cfg, R"({"n_layer": 2, "n_head": 2, "n_embd": 8, "vocab_size": 200, "n_positions": 16,
                         "tokclean_tokenizer": "byte"})");
     expect_error([&] { load_gpt_config(dir.path); }, {where, "byte tokenizer needs >= 257"});
+    write_text(cfg, "{" + base + R"(, "n_layer": 4})");
+    expect_error([&] { load_gpt_config(dir.path); },
+                 {where + ": duplicate key 'n_layer' (a JSON object may name a field once)"});
+    expect_error([&] { parse_gpt_config("{" + base + R"(, "task_specific_params": {"a": {"b": 1, "b": 2}}})",
+                                        "x/config.json", false); },
+                 {"x/config.json: field 'task_specific_params.a': duplicate key 'b'"});
     write_text(cfg, "{\n  \"n_layer\": 2,\n  oops\n}");
     expect_error([&] { load_gpt_config(dir.path); }, {where, "not valid JSON"});
     fs::remove(cfg);

@@ -1,8 +1,6 @@
 #pragma once
 // The cleaning verbs: tokenize (any format to pre-tokenized), clean (fixed reference or a
 // single-model scorer), evolve (self-evolving reference, resumable).
-#include <fstream>
-
 #include "cmd_model.hpp"
 #include "common.hpp"
 #include "tokclean/clean/any_threshold.hpp"
@@ -15,15 +13,30 @@ namespace tokclean::cli {
 struct TokenizeFlags {
     fs::path model, out;
     DataFlags data;
+
+    static constexpr const char* name = "tokenize";
+    static constexpr const char* summary = "any input format -> {\"input_ids\", \"labels\"} per line";
+    static constexpr const char* footer =
+        "\nExample:\n  tokclean tokenize --model base --data chat.jsonl --out tokens.jsonl\n"
+        "Writes {\"input_ids\", \"labels\"} per example, the form every other verb and Hugging Face trainers read.\n";
+    template <class Self, class V>
+    static void each_flag(Self& f, V& v) {
+        v.option("--model", f.model, "model directory (its tokenizer)", required);
+        DataFlags::each_flag(f.data, v);
+        v.option("--out", f.out, "JSONL output", required);
+    }
 };
 
-inline void run_tokenize(const GlobalFlags& g, const TokenizeFlags& f) {
-    const GptConfig config = load_gpt_config(f.model);
-    const ModelTokenizer tok(f.model, config);
-    const std::vector<Example> data = load_data(g, f.data, config, tok, /*limit_to_model=*/false);
+inline void run_tokenize(const GlobalFlags& g, TokenizeFlags f) {
+    check_paths({{"--model", f.model}, {"--data", f.data.data}}, {{"--out", f.out}});
+    const InterruptScope interrupts;
     AtomicFile out(f.out);
+    const GptConfig config = load_gpt_config(f.model);
+    const ModelTokenizer tok(g, f.model, config);
+    const std::vector<Example> data = load_data(g, f.data, config, tok, /*limit_to_model=*/false);
     std::int64_t targets = 0;
     for (const auto& ex : data) {
+        stop_if_interrupted("tokenize");
         out.write(cleaned_jsonl_line(ex, {}, false));
         targets += ex.num_targets();
     }
@@ -41,6 +54,20 @@ struct SelectFlags {
     bool keep_eos = false;
     std::int64_t min_keep = 0;
     std::int64_t batch_examples = 8;  // --select batch: examples per batch
+
+    template <class Self, class V>
+    static void each_flag(Self& s, V& v) {
+        v.option("--keep", s.keep, "fraction of target tokens to keep", fraction(), Resume::match);
+        v.option("--select", s.select, "global|sample|batch|threshold|positive|random",
+                 one_of({"global", "sample", "batch", "threshold", "positive", "random"}), Resume::match);
+        v.option("--threshold", s.threshold, "--select threshold: keep score > TAU", finite_number(), Resume::match);
+        v.option("--select-seed", s.seed, "--select random: seed", Resume::match);
+        v.option("--select-batch", s.batch_examples, "--select batch: examples per batch", positive_integer(),
+                 Resume::match);
+        v.flag("--keep-eos", s.keep_eos, "always keep the EOS that closes a response", Resume::match);
+        v.option("--min-keep", s.min_keep, "keep at least this many tokens per example", non_negative_integer(),
+                 Resume::match);
+    }
 };
 
 inline AnyThreshold make_threshold(const SelectFlags& f) {
@@ -60,12 +87,15 @@ inline AnyThreshold make_threshold(const SelectFlags& f) {
     return policy;
 }
 
-inline void write_cleaned(const fs::path& path, const std::vector<const CleanedSet*>& sets, bool with_scores) {
-    AtomicFile out(path);
+inline void write_cleaned(AtomicFile& out, const std::vector<const CleanedSet*>& sets, bool with_scores) {
     for (const CleanedSet* s : sets)
         for (std::size_t i = 0; i < s->examples.size(); ++i)
             out.write(cleaned_jsonl_line(s->examples[i], s->scores[i], with_scores));
     out.commit();
+}
+inline void write_cleaned(const fs::path& path, const std::vector<const CleanedSet*>& sets, bool with_scores) {
+    AtomicFile out(path);
+    write_cleaned(out, sets, with_scores);
 }
 
 inline void print_clean_summary(const fs::path& out, std::int64_t examples, std::int64_t targets, std::int64_t kept) {
@@ -81,6 +111,25 @@ struct CleanFlags {
     std::string scorer = "delta";
     std::int64_t batch_size = 8;
     bool with_scores = false;
+
+    static constexpr const char* name = "clean";
+    static constexpr const char* summary = "score tokens with (base, reference), keep the informative ones";
+    static constexpr const char* footer =
+        "\nExample:\n  tokclean clean --base base --ref warmed-up --data pool.jsonl --out cleaned.jsonl --keep 0.6\n"
+        "Scores each target token by L_base - L_ref and keeps the best; dropped targets get label -100 (the\n"
+        "tokens stay in input_ids). --ref must have the base model's shape and tokenizer.\n";
+    template <class Self, class V>
+    static void each_flag(Self& f, V& v) {
+        v.option("--base", f.base, "base model directory", required);
+        v.option("--ref", f.ref, "reference model directory (the base fine-tuned on a warm-up set)");
+        DataFlags::each_flag(f.data, v);
+        v.option("--out", f.out, "cleaned JSONL: dropped targets get label -100", required);
+        SelectFlags::each_flag(f.select, v);
+        v.option("--scorer", f.scorer, "delta (L_base - L_ref)|reverse|loss|entropy",
+                 one_of({"delta", "reverse", "loss", "entropy"}));
+        v.option("--batch-size", f.batch_size, "examples per forward pass", positive_integer());
+        v.flag("--with-scores", f.with_scores, "add \"scores\" (null where not scored)");
+    }
 };
 
 template <class D, Scorer S, class R>
@@ -88,6 +137,7 @@ CleanedSet clean_with(S scorer, R reference, const CleanFlags& f, Gpt<D>& base, 
                       Progress& progress) {
     TokenCleaner<D, S, AnyThreshold, R> cleaner(scorer, make_threshold(f.select), std::move(reference), f.batch_size);
     cleaner.set_progress([&](std::size_t done, std::size_t, std::int64_t tokens) {
+        stop_if_interrupted("clean");
         progress.update(static_cast<std::int64_t>(done), tokens);
     });
     CleanedSet result;
@@ -96,8 +146,11 @@ CleanedSet clean_with(S scorer, R reference, const CleanFlags& f, Gpt<D>& base, 
 }
 
 template <class D = Cpu>
-void run_clean(const GlobalFlags& g, const CleanFlags& f) {
-    CliModel b = load_cli_model(f.base);
+void run_clean(const GlobalFlags& g, CleanFlags f) {
+    check_paths({{"--base", f.base}, {"--ref", f.ref}, {"--data", f.data.data}}, {{"--out", f.out}});
+    const InterruptScope interrupts;
+    AtomicFile out(f.out);
+    CliModel b = load_cli_model(g, f.base);
     const std::vector<Example> pool = load_data(g, f.data, b.config, b.tokenizer);
     Gpt<D> base(b.config, params_on<D>(std::move(b.params)));
     const bool two_models = f.scorer == "delta" || f.scorer == "reverse";
@@ -120,7 +173,7 @@ void run_clean(const GlobalFlags& g, const CleanFlags& f) {
     else if (f.scorer == "entropy") cleaned = clean_with(BaseEntropy{}, NoReferenceOn<D>{}, f, base, pool, progress);
     else fail("--scorer: expected delta, reverse, loss or entropy, got '", f.scorer, "'");
     progress.finish();
-    write_cleaned(f.out, {&cleaned}, f.with_scores);
+    write_cleaned(out, {&cleaned}, f.with_scores);
     log(g, "kept " + std::to_string(cleaned.kept) + " of " + std::to_string(cleaned.targets) + " target tokens -> " +
                f.out.string());
     print_clean_summary(f.out, static_cast<std::int64_t>(pool.size()), cleaned.targets, cleaned.kept);
@@ -128,32 +181,52 @@ void run_clean(const GlobalFlags& g, const CleanFlags& f) {
 
 struct EvolveFlags {
     fs::path base, out, work, warmup;
-    TrainFlags train;  // data, and the fine-tuning flags of each chunk
+    DataFlags data;
+    FineTuneFlags tune;  // each chunk's fine-tuning
     SelectFlags select;
-    std::size_t chunks = 5;
+    std::int64_t chunks = 5;
     std::int64_t score_batch_size = 8;
     bool with_scores = false;
+    bool force = false;
+
+    static constexpr const char* name = "evolve";
+    static constexpr const char* summary = "self-evolving cleaning: chunk by chunk, the reference keeps learning";
+    static constexpr const char* footer =
+        "\nExample:\n  tokclean evolve --base base --data pool.jsonl --out evolved --chunks 5 --keep 0.6 --epochs 1\n"
+        "Self-evolving cleaning: chunk by chunk, the reference is the model trained on the cleaned chunks so far.\n"
+        "Each finished chunk is saved in OUT.work (--work); after a crash or SIGINT/SIGTERM, rerunning the same\n"
+        "command continues after the last finished chunk and ends with the same result. The work directory must\n"
+        "be new, empty or tokclean's own: any other is refused, never written into.\n";
+    template <class Self, class V>
+    static void each_flag(Self& f, V& v) {
+        v.option("--base", f.base, "base model directory", required, Resume::model_files);
+        DataFlags::each_flag(f.data, v);
+        v.option("--out", f.out, "final model directory (with cleaned.jsonl)", required);
+        force_flag(f.force, v);
+        v.option("--chunks", f.chunks, "T + 1 chunks of the pool", integer_at_least(2), Resume::match);
+        SelectFlags::each_flag(f.select, v);
+        FineTuneFlags::each_flag(f.tune, v);
+        v.option("--warmup", f.warmup, "a warm-up model that replaces the chunk-0 step", Resume::model_files);
+        v.option("--work", f.work, "checkpoint directory (default: OUT.work); a rerun resumes");
+        v.option("--score-batch-size", f.score_batch_size, "examples per scoring pass", positive_integer());
+        v.flag("--with-scores", f.with_scores, "add \"scores\" to cleaned.jsonl");
+    }
 };
 
-inline std::string evolve_fingerprint(const EvolveFlags& f) {
-    const auto& o = f.train.options;
-    nlohmann::json j = {
-        {"data", file_hash(f.train.data.data)},
-        {"base", file_hash(f.base / "model.safetensors")},
-        {"warmup", f.warmup.empty() ? 0 : file_hash(f.warmup / "model.safetensors")},
-        {"chunks", f.chunks}, {"select", f.select.select}, {"keep", f.select.keep},
-        {"threshold", f.select.threshold}, {"seed", f.select.seed}, {"keep_eos", f.select.keep_eos},
-        {"min_keep", f.select.min_keep}, {"epochs", o.epochs}, {"steps", o.steps},
-        {"batch_size", o.batch_size}, {"lr", o.lr}, {"schedule", f.train.schedule},
-        {"warmup_ratio", o.warmup_ratio}, {"weight_decay", o.weight_decay}, {"grad_clip", o.grad_clip},
-        {"shuffle", o.shuffle}, {"train_seed", o.seed}, {"seq_len", f.train.data.seq_len}};
-    return j.dump();
-}
+inline fs::path evolve_work_dir(const EvolveFlags& f) { return f.work.empty() ? beside(f.out, ".work") : f.work; }
 
 inline void run_evolve(const GlobalFlags& g, EvolveFlags f) {
-    CliModel b = load_cli_model(f.base);
-    const std::vector<Example> pool = load_data(g, f.train.data, b.config, b.tokenizer);
-    finish_train_options(f.train);
+    const fs::path work_dir = evolve_work_dir(f);
+    check_paths({{"--base", f.base}, {"--warmup", f.warmup}, {"--data", f.data.data}},
+                {{"--out", f.out}, {"--work", work_dir}});
+    const InterruptScope interrupts;
+    std::vector<fs::path> extra = tokenizer_files(f.base);
+    std::vector<fs::path> out_files = extra;
+    out_files.emplace_back("cleaned.jsonl");
+    AtomicDirectory out = open_model_output(f.out, f.force, out_files);
+    CliModel b = load_cli_model(g, f.base);
+    const std::vector<Example> pool = load_data(g, f.data, b.config, b.tokenizer);
+    require_targets(f.data.data, pool);
     Gpt<Cpu> base(b.config, std::move(b.params));
     std::optional<GptParams<Cpu>> warmup;
     if (!f.warmup.empty()) {
@@ -161,20 +234,19 @@ inline void run_evolve(const GlobalFlags& g, EvolveFlags f) {
         require_same_shape(f.base, base.config(), f.warmup, w.config, "warm-up model");
         warmup.emplace(std::move(w.params));
     }
+    const auto chunks = static_cast<std::size_t>(f.chunks);
     SelfEvolving<Cpu> evolving;
-    evolving.chunks = f.chunks;
-    evolving.train = f.train.options;
+    evolving.chunks = chunks;
+    evolving.train = f.tune.resolved();
     evolving.warmup = warmup ? &*warmup : nullptr;
-    evolving.work_dir = f.work.empty() ? fs::path(f.out.string() + ".work") : f.work;
-    evolving.fingerprint = evolve_fingerprint(f);
+    evolving.work_dir = work_dir;
+    evolving.fingerprint = resume_settings(f).dump();
     evolving.log = [&g](const std::string& line) { log(g, line); };
     // Progress per chunk (scoring, then training); SIGINT/SIGTERM stop the run between two
     // steps, keeping the finished chunks in the work directory for the next run to resume.
-    const InterruptScope interrupts;
     std::optional<Progress> progress;
     std::size_t chunk = 0;
-    const std::string of_chunks = "/" + std::to_string(f.chunks - 1);
-    const fs::path work_dir = evolving.work_dir;
+    const std::string of_chunks = "/" + std::to_string(chunks - 1);
     const auto stop_if_interrupted = [&] {
         if (const int sig = interrupt_signal())
             throw Interrupted(sig, std::string("evolve: ") + signal_name(sig) + " in chunk " + std::to_string(chunk) +
@@ -201,34 +273,24 @@ inline void run_evolve(const GlobalFlags& g, EvolveFlags f) {
         if (done == total) progress->finish();
         else stop_if_interrupted();
     });
-    const GptParams<Cpu> final_params = cleaner.run(base, pool, [](std::size_t, const CleanedSet&) {});
+    // Every chunk reaches the sink, those finished by an earlier run too (read back).
+    std::vector<CleanedSet> cleaned;
+    const GptParams<Cpu> final_params =
+        cleaner.run(base, pool, [&](std::size_t, const CleanedSet& c) { cleaned.push_back(c); });
     progress.reset();
 
-    // The cleaned pool, from the chunk files (resumed chunks included), beside the model.
-    const fs::path work = cleaner.reference().work_dir;
-    const fs::path cleaned_path = work / "cleaned.jsonl";
     std::int64_t targets = 0, kept = 0;
-    {
-        AtomicFile out(cleaned_path);
-        const std::size_t parts = warmup ? f.chunks - 1 : f.chunks;
-        for (std::size_t c = 0; c < parts; ++c) {
-            std::ifstream in(cleaner.reference().chunk_file(c));
-            for (std::string line; std::getline(in, line);) {
-                nlohmann::json j = nlohmann::json::parse(line);
-                const auto& labels = j["labels"];
-                for (std::size_t k = 1; k < labels.size(); ++k) kept += labels[k].get<int>() != ignore_label;
-                if (!f.with_scores) j.erase("scores");
-                out.write(j.dump() + "\n");
-            }
-        }
-        out.commit();
+    std::vector<const CleanedSet*> parts;
+    for (const auto& c : cleaned) {
+        kept += c.kept;
+        parts.push_back(&c);
     }
     for (const auto& ex : pool) targets += ex.num_targets();
-    std::vector<fs::path> extra = tokenizer_files(f.base);
-    extra.push_back(cleaned_path);
-    save_model_dir(f.out, base.config(), final_params, extra);
-    fs::remove_all(work);
-    log(g, "final model θ_" + std::to_string(f.chunks) + " and cleaned.jsonl -> " + f.out.string());
+    // cleaned.jsonl beside the final model: written into the output's temporary directory.
+    write_cleaned(out.path() / "cleaned.jsonl", parts, f.with_scores);
+    save_model_dir(out, base.config(), final_params, extra);
+    cleaner.reference().remove_work_dir();
+    log(g, "final model θ_" + std::to_string(chunks) + " and cleaned.jsonl -> " + f.out.string());
     print_clean_summary(f.out / "cleaned.jsonl", static_cast<std::int64_t>(pool.size()), targets, kept);
 }
 

@@ -33,6 +33,22 @@ struct DemoFlags {
     std::int64_t warmup_epochs = 60;
     double lr = 3e-3;
     fs::path json;  // optional: the results as JSON (bench/reproduce.py reads it)
+
+    static constexpr const char* name = "demo";
+    static constexpr const char* summary = "the paper's pipeline and its baselines on the shipped task";
+    static constexpr const char* footer = "";
+    template <class Self, class V>
+    static void each_flag(Self& f, V& v) {
+        v.option("--data", f.data, "directory with the demo task");
+        v.option("--work", f.work, "directory for the demo's outputs");
+        v.option("--seed", f.seed, "seed of initialisation, shuffling and random selection");
+        v.option("--keep", f.keep, "fraction of target tokens the selection arms keep", fraction());
+        v.option("--pretrain-epochs", f.pretrain_epochs, "epochs of base pre-training", positive_integer());
+        v.option("--sft-epochs", f.sft_epochs, "epochs of each SFT arm", positive_integer());
+        v.option("--warmup-epochs", f.warmup_epochs, "epochs of the reference's warm-up", positive_integer());
+        v.option("--lr", f.lr, "peak learning rate of the SFT arms and the warm-up", finite_at_least(0));
+        v.option("--json", f.json, "also write the results as JSON to this file");
+    }
 };
 
 struct DemoArm {
@@ -131,6 +147,9 @@ inline void run_demo(const GlobalFlags& g, const DemoFlags& f) {
     for (const char* name :
          {"pretrain.jsonl", "warmup.jsonl", "pool.jsonl", "pool_kinds.jsonl", "heldout.jsonl", "heldout_kinds.jsonl"})
         if (!fs::exists(f.data / name)) fail((f.data / name).string(), ": demo data not found (pass --data DIR)");
+    check_paths({{"--data", f.data}}, {{"--work", f.work}, {"--json", f.json}});
+    std::optional<AtomicFile> json_out;  // opened now: an unwritable --json is reported before the work
+    if (!f.json.empty()) json_out.emplace(f.json);
     fs::create_directories(f.work);
     const auto start = Clock::now();
 
@@ -283,7 +302,7 @@ inline void run_demo(const GlobalFlags& g, const DemoFlags& f) {
                          {"seconds", a.seconds},
                          {"kept_fraction", kept_fractions_json(a)}});
         }
-        AtomicFile out(f.json);
+        AtomicFile& out = *json_out;
         nlohmann::json chunks_json = nlohmann::json::array();
         for (const auto& a : chunk_rows) chunks_json.push_back({{"chunk", a.name}, {"kept_fraction", kept_fractions_json(a)}});
         out.write(nlohmann::json{{"seed", f.seed}, {"keep", f.keep}, {"arms", j}, {"evolving_chunks", chunks_json}}.dump(1) +

@@ -22,6 +22,28 @@ struct InitFlags {
     std::string tokenizer = "byte";
     int vocab = 0;
     std::uint64_t seed = 0;
+    bool force = false;
+
+    static constexpr const char* name = "init";
+    static constexpr const char* summary = "write a freshly initialised GPT-2 model directory";
+    static constexpr const char* footer =
+        "\nExample:\n  tokclean init --out base --layers 4 --heads 4 --embd 256 --positions 256 --tokenizer byte\n"
+        "  tokclean init --out base --tokenizer gpt2-files/    # vocab.json + merges.txt or tokenizer.json\n"
+        "Writes a Hugging Face GPT-2 directory (config.json, model.safetensors, tokenizer files).\n";
+    template <class Self, class V>
+    static void each_flag(Self& f, V& v) {
+        v.option("--out", f.out, "model directory to create", required);
+        force_flag(f.force, v);
+        v.option("--layers", f.layers, "transformer blocks", positive_integer());
+        v.option("--heads", f.heads, "attention heads", positive_integer());
+        v.option("--embd", f.embd, "embedding width", positive_integer());
+        v.option("--positions", f.positions, "maximum sequence length", positive_integer());
+        v.option("--tokenizer", f.tokenizer,
+                 "'byte' (built in) or a directory with GPT-2 vocab.json + merges.txt or tokenizer.json");
+        v.option("--vocab", f.vocab, "vocabulary size for pre-tokenized data (no tokenizer)", positive_integer());
+        v.exclusive("--vocab", "--tokenizer");
+        v.option("--seed", f.seed, "initialisation seed");
+    }
 };
 
 inline void run_init(const GlobalFlags& g, const InitFlags& f) {
@@ -43,63 +65,112 @@ inline void run_init(const GlobalFlags& g, const InitFlags& f) {
             fail("--tokenizer: ", f.tokenizer, ": no such file or directory (expected 'byte', or a directory with "
                  "GPT-2's vocab.json + merges.txt or tokenizer.json)");
         const fs::path src = fs::is_directory(f.tokenizer) ? fs::path(f.tokenizer) : fs::path(f.tokenizer).parent_path();
-        const Gpt2Bpe bpe = Gpt2Bpe::from_model_dir(src);
+        check_paths({{"--tokenizer", src}}, {{"--out", f.out}});
+        const Gpt2Bpe bpe = load_bpe(g, src);
         c.tokenizer = "gpt2-bpe";
         c.vocab_size = static_cast<int>(bpe.vocab_size());
         c.eos_token_id = bpe.eos_id();
         tokenizer_copy = tokenizer_files(src);
     }
     c.validate("--out " + f.out.string());
-    const GptParams<Cpu> params = gpt_init(c, f.seed);
-    save_model_dir(f.out, c, params, tokenizer_copy);
+    const InterruptScope interrupts;
+    AtomicDirectory out = open_model_output(f.out, f.force, tokenizer_copy);
+    const GptParams<Cpu> params = [&] {
+        try {
+            return gpt_init(c, f.seed);
+        } catch (const std::bad_alloc&) {
+            fail("--out ", f.out.string(), ": not enough memory for the ", gpt_param_numel(c), " parameters (",
+                 gpt_param_numel(c) * 4 / (1 << 20), " MiB of float32) of this shape");
+        }
+    }();
+    stop_if_interrupted("init");
+    save_model_dir(out, c, params, tokenizer_copy);
     log(g, "initialised " + f.out.string() + ": " + std::to_string(params.numel()) + " parameters");
     std::cout << "{\"model\": " << quoted(f.out.string()) << ", \"parameters\": " << params.numel() << "}\n";
 }
 
-struct TrainFlags {
-    fs::path model, out, ref;
-    DataFlags data;
+// The fine-tuning flags shared by train and evolve.
+struct FineTuneFlags {
     TrainOptions options;
     std::string schedule = "linear";
     bool no_shuffle = false;
     bool shuffle = false;  // --shuffle: the default, accepted so scripts can say it
+
+    template <class Self, class V>
+    static void each_flag(Self& f, V& v) {
+        auto& o = f.options;
+        v.option("--epochs", o.epochs, "passes over the data", positive_integer(), Resume::match);
+        v.option("--steps", o.steps, "optimizer steps (instead of --epochs)", positive_integer(), Resume::match);
+        v.exclusive("--steps", "--epochs");
+        v.option("--batch-size", o.batch_size, "examples per step", positive_integer(), Resume::match);
+        v.option("--lr", o.lr, "peak learning rate", finite_at_least(0), Resume::match);
+        v.option("--schedule", f.schedule, "constant|linear|cosine", one_of({"constant", "linear", "cosine"}),
+                 Resume::match);
+        v.option("--warmup-ratio", o.warmup_ratio, "share of steps warming up linearly from 0", fraction(),
+                 Resume::match);
+        v.option("--weight-decay", o.weight_decay, "decoupled weight decay (all parameters)", finite_at_least(0),
+                 Resume::match);
+        v.option("--grad-clip", o.grad_clip, "global gradient-norm limit (0: off)", finite_at_least(0), Resume::match);
+        v.flag("--shuffle", f.shuffle, "shuffle the examples every epoch (default)");
+        v.flag("--no-shuffle", f.no_shuffle, "take batches in file order", Resume::match);
+        v.exclusive("--no-shuffle", "--shuffle");
+        v.option("--seed", o.seed, "shuffling seed", Resume::match);
+    }
+    // The options with --schedule and --no-shuffle applied.
+    TrainOptions resolved() const {
+        TrainOptions o = options;
+        o.schedule = parse_schedule(schedule);
+        o.shuffle = !no_shuffle;
+        return o;
+    }
+};
+
+struct TrainFlags {
+    fs::path model, out, ref;
+    DataFlags data;
+    FineTuneFlags tune;
     std::string select;  // with --ref: "batch" (RHO-1)
     double keep = 0.6;
     std::int64_t checkpoint_every = 0;  // steps between checkpoints; 0: only on SIGINT/SIGTERM
     fs::path checkpoint_dir;            // default: OUT.ckpt
     bool resume = false;
-};
+    bool force = false;
 
-inline void finish_train_options(TrainFlags& f) {
-    f.options.schedule = parse_schedule(f.schedule);
-    f.options.shuffle = !f.no_shuffle;
-}
+    static constexpr const char* name = "train";
+    static constexpr const char* summary = "fine-tune a model (AdamW, mean loss over target tokens)";
+    static constexpr const char* footer =
+        "\nExamples:\n  tokclean train --model base --data sft.jsonl --out tuned --epochs 1 --lr 1e-4 --warmup-ratio 0.03\n"
+        "  tokclean train --model base --data sft.jsonl --out tuned --checkpoint-every 200   # then, after a crash:\n"
+        "  tokclean train --model base --data sft.jsonl --out tuned --checkpoint-every 200 --resume\n"
+        "Checkpoints (weights, AdamW moments, step, data position, shuffling RNG) go to OUT.ckpt (--checkpoint-dir)\n"
+        "every N steps and on SIGINT/SIGTERM, which then exit with 130/143. --resume continues the same run (same\n"
+        "data and flags) and ends with the same model, bit for bit, as a run never stopped; the checkpoint is\n"
+        "removed once OUT is written. A second Ctrl-C stops at once (the last checkpoint stays usable).\n"
+        "The checkpoint directory must be new, empty or tokclean's own: any other is refused, never written into.\n";
+    template <class Self, class V>
+    static void each_flag(Self& f, V& v) {
+        v.option("--model", f.model, "model directory to start from", required, Resume::model_files);
+        DataFlags::each_flag(f.data, v);
+        v.option("--out", f.out, "model directory to write", required);
+        force_flag(f.force, v);
+        FineTuneFlags::each_flag(f.tune, v);
+        v.option("--ref", f.ref, "reference model: RHO-1's online selection (with --select batch)",
+                 Resume::model_files);
+        v.option("--select", f.select, "with --ref: batch", one_of({"batch"}), Resume::match);
+        v.option("--keep", f.keep, "with --ref: fraction of each batch's targets trained on", fraction(),
+                 Resume::match);
+        v.option("--checkpoint-every", f.checkpoint_every, "save a checkpoint every N steps (0: only on SIGINT/SIGTERM)",
+                 non_negative_integer());
+        v.option("--checkpoint-dir", f.checkpoint_dir, "where checkpoints go (default: OUT.ckpt)");
+        v.flag("--resume", f.resume, "continue from the checkpoint of an interrupted run");
+    }
+};
 
 // "step 12/200, loss 2.3456, lr 0.0001000" for progress.
 inline std::string step_detail(const TrainStep& s) { return "loss " + fixed(s.loss, 4) + ", lr " + fixed(s.lr, 7); }
 
-// A model directory's fingerprint: its config.json and weights.
-inline std::string model_fingerprint(const fs::path& dir) {
-    return hex64(file_hash(dir / std::string(weights_file_name), file_hash(dir / std::string(config_file_name))));
-}
-
-// What a train run depends on, for its checkpoints: a checkpoint only continues the same run.
-inline nlohmann::json train_settings(const TrainFlags& f) {
-    const auto& o = f.options;
-    return {{"--model", model_fingerprint(f.model)},
-            {"--data", hex64(file_hash(f.data.data))},
-            {"--ref", f.ref.empty() ? std::string() : model_fingerprint(f.ref)},
-            {"--select", f.select}, {"--keep", f.keep}, {"--epochs", o.epochs}, {"--steps", o.steps},
-            {"--batch-size", o.batch_size}, {"--lr", o.lr}, {"--schedule", f.schedule},
-            {"--warmup-ratio", o.warmup_ratio}, {"--weight-decay", o.weight_decay}, {"--grad-clip", o.grad_clip},
-            {"--shuffle", o.shuffle}, {"--seed", o.seed}, {"--seq-len", f.data.seq_len}, {"--strict", f.data.strict}};
-}
-
 inline fs::path train_checkpoint_dir(const TrainFlags& f) {
-    if (!f.checkpoint_dir.empty()) return f.checkpoint_dir;
-    fs::path out = f.out;
-    if (out.filename().empty()) out = out.parent_path();  // "out/"
-    return fs::path(out.string() + ".ckpt");
+    return f.checkpoint_dir.empty() ? beside(f.out, ".ckpt") : f.checkpoint_dir;
 }
 
 // Fine-tunes --model on --data into --out. With --checkpoint-every N the run saves a
@@ -109,11 +180,15 @@ inline fs::path train_checkpoint_dir(const TrainFlags& f) {
 // uninterrupted run. The checkpoint is removed once OUT is written. D: the device it runs on.
 template <class D = Cpu>
 TrainReport run_train(const GlobalFlags& g, TrainFlags f) {
-    if (f.checkpoint_every < 0) fail("--checkpoint-every: expected a non-negative number of steps, got ", f.checkpoint_every);
-    CliModel m = load_cli_model(f.model);
+    const fs::path ckpt_dir = train_checkpoint_dir(f);
+    check_paths({{"--model", f.model}, {"--data", f.data.data}, {"--ref", f.ref}},
+                {{"--out", f.out}, {"--checkpoint-dir", ckpt_dir}});
+    const InterruptScope interrupts;  // from the start: a signal while loading stops at the first step
+    AtomicDirectory out = open_model_output(f.out, f.force, tokenizer_files(f.model));
+    CliModel m = load_cli_model(g, f.model);
     const std::vector<Example> data = load_data(g, f.data, m.config, m.tokenizer);
     require_targets(f.data.data, data);
-    finish_train_options(f);
+    TrainOptions options = f.tune.resolved();
     std::optional<Gpt<D>> ref;
     if (!f.ref.empty()) {  // RHO-1: excess loss against a fixed reference, top-k per batch
         if (f.select != "batch")
@@ -121,14 +196,14 @@ TrainReport run_train(const GlobalFlags& g, TrainFlags f) {
         LoadedModel r = load_model_dir(f.ref);
         require_same_shape(f.model, m.config, f.ref, r.config, "reference model");
         ref.emplace(r.config, params_on<D>(std::move(r.params)));
-        f.options.weighter = rho1_weighter(*ref, f.keep);
+        options.weighter = rho1_weighter(*ref, f.keep);
     } else if (!f.select.empty()) {
         fail("--select with train needs --ref DIR (RHO-1's online rule)");
     }
     Gpt<D> model(m.config, params_on<D>(std::move(m.params)));
-    Trainer<D> trainer(model, std::span<const Example>(data), f.options);
+    Trainer<D> trainer(model, std::span<const Example>(data), options);
 
-    TrainCheckpoint checkpoint(train_checkpoint_dir(f), train_settings(f));
+    TrainCheckpoint checkpoint(ckpt_dir, resume_settings(f));
     const std::string ckpt = checkpoint.dir().string();
     if (checkpoint.exists()) {
         if (!f.resume)
@@ -141,7 +216,6 @@ TrainReport run_train(const GlobalFlags& g, TrainFlags f) {
         log(g, "--resume: no checkpoint in " + ckpt + "; starting at step 0");
     }
 
-    const InterruptScope interrupts;
     Progress progress("train", trainer.total_steps(), "steps", progress_mode(g), trainer.steps_done());
     const std::int64_t tokens0 = trainer.report().tokens;
     while (!trainer.done()) {
@@ -158,7 +232,7 @@ TrainReport run_train(const GlobalFlags& g, TrainFlags f) {
     }
     const TrainReport report = trainer.report();
     progress.finish("loss " + fixed(report.last_loss, 4));
-    save_model_dir(f.out, model.config(), params_on_host(model.params()), tokenizer_files(f.model));
+    save_model_dir(out, model.config(), params_on_host(model.params()), tokenizer_files(f.model));
     checkpoint.remove();
     std::cout << "{\"model\": " << quoted(f.out.string()) << ", \"steps\": " << report.steps
               << ", \"first_loss\": " << report.first_loss << ", \"last_loss\": " << report.last_loss
@@ -171,19 +245,35 @@ struct ScoreFlags {
     fs::path model, out;
     DataFlags data;
     std::int64_t batch_size = 8;
+
+    static constexpr const char* name = "score";
+    static constexpr const char* summary = "per-token losses of every example: {\"losses\": [null, ...]}";
+    static constexpr const char* footer =
+        "\nExample:\n  tokclean score --model base --data sft.jsonl --out losses.jsonl\n"
+        "Writes {\"losses\": [null, 1.23, ...]} per example: entry j is the loss of token j (null: not a target).\n";
+    template <class Self, class V>
+    static void each_flag(Self& f, V& v) {
+        v.option("--model", f.model, "model directory", required);
+        DataFlags::each_flag(f.data, v);
+        v.option("--out", f.out, "JSONL output", required);
+        v.option("--batch-size", f.batch_size, "examples per forward pass", positive_integer());
+    }
 };
 
 template <class D = Cpu>
-double run_score(const GlobalFlags& g, const ScoreFlags& f) {
-    CliModel m = load_cli_model(f.model);
+double run_score(const GlobalFlags& g, ScoreFlags f) {
+    check_paths({{"--model", f.model}, {"--data", f.data.data}}, {{"--out", f.out}});
+    const InterruptScope interrupts;
+    AtomicFile out(f.out);
+    CliModel m = load_cli_model(g, f.model);
     const std::vector<Example> data = load_data(g, f.data, m.config, m.tokenizer);
     Gpt<D> model(m.config, params_on<D>(std::move(m.params)));
-    AtomicFile out(f.out);
     std::string line;
     double sum = 0.0;
     std::int64_t targets = 0, tokens = 0;
     Progress progress("score", static_cast<std::int64_t>(data.size()), "examples", progress_mode(g));
     score_examples(model, std::span<const Example>(data), f.batch_size, [&](std::size_t i, std::span<const float> losses) {
+        stop_if_interrupted("score");
         tokens += static_cast<std::int64_t>(losses.size());
         progress.update(static_cast<std::int64_t>(i) + 1, tokens);
         line = "{\"losses\": [";
@@ -197,7 +287,7 @@ double run_score(const GlobalFlags& g, const ScoreFlags& f) {
         }
         line += "]}\n";
         out.write(line);
-    });
+    }, f.data.data.string());
     out.commit();
     progress.finish();
     const double mean = targets ? sum / static_cast<double>(targets) : 0.0;
@@ -212,6 +302,21 @@ struct EvalFlags {
     fs::path model;
     DataFlags data;
     std::int64_t batch_size = 8;
+
+    static constexpr const char* name = "eval";
+    static constexpr const char* summary = "teacher-forced loss, token accuracy and exact match of the targets";
+    static constexpr const char* footer =
+        "\nExample:\n  tokclean eval --model tuned --data test.jsonl\n"
+        "Prints {\"loss\", \"token_accuracy\", \"exact_match\", \"sampled_exact_match\", \"examples\", \"tokens\"}\n"
+        "for the target tokens (teacher forcing): token_accuracy = share of targets that are the argmax,\n"
+        "exact_match = share of examples whose targets all are (greedy decoding gets them right),\n"
+        "sampled_exact_match = mean P(all targets of an example) (what sampling at temperature 1 gets right).\n";
+    template <class Self, class V>
+    static void each_flag(Self& f, V& v) {
+        v.option("--model", f.model, "model directory", required);
+        DataFlags::each_flag(f.data, v);
+        v.option("--batch-size", f.batch_size, "examples per forward pass", positive_integer());
+    }
 };
 
 struct EvalResult {
@@ -226,8 +331,9 @@ struct EvalResult {
 // targets that are the argmax, share of examples (with at least one target) whose targets all
 // are, and the mean probability of an example's targets (sampled_exact_match).
 template <class D>
-EvalResult evaluate_examples(Gpt<D>& model, const std::vector<Example>& data, std::int64_t batch_size) {
-    if (batch_size <= 0) fail("--batch-size: expected a positive integer, got ", batch_size);
+EvalResult evaluate_examples(Gpt<D>& model, const std::vector<Example>& data, std::int64_t batch_size,
+                             std::string_view source = {}) {
+    if (batch_size <= 0) fail("batch_size: expected a positive integer, got ", batch_size);
     double loss_sum = 0.0, sampled = 0.0;
     std::int64_t correct = 0, exact = 0;
     EvalResult r;
@@ -242,11 +348,13 @@ EvalResult evaluate_examples(Gpt<D>& model, const std::vector<Example>& data, st
         const auto losses = model.token_losses();
         const auto argmax = model.target_argmax();
         for (std::int64_t b = 0; b < B; ++b) {
+            const Example& ex = data[indices[static_cast<std::size_t>(b)]];
+            require_finite_target_losses(ex, losses.subspan(static_cast<std::size_t>(b * T), ex.size()), source);
             std::int64_t n = 0, ok = 0;
             double example_loss = 0.0;
-            for (std::int64_t j = 0; j < T; ++j) {
+            for (std::int64_t j = 1; j < static_cast<std::int64_t>(ex.size()); ++j) {
                 const auto slot = static_cast<std::size_t>(b * T + j);
-                if (std::isnan(losses[slot])) continue;
+                if (ex.labels[static_cast<std::size_t>(j)] == ignore_label) continue;
                 ++n;
                 example_loss += losses[slot];
                 ok += argmax[slot] == batch.labels.data()[slot];
@@ -270,11 +378,11 @@ EvalResult evaluate_examples(Gpt<D>& model, const std::vector<Example>& data, st
 }
 
 template <class D = Cpu>
-EvalResult run_eval(const GlobalFlags& g, const EvalFlags& f, bool print = true) {
-    CliModel m = load_cli_model(f.model);
+EvalResult run_eval(const GlobalFlags& g, EvalFlags f, bool print = true) {
+    CliModel m = load_cli_model(g, f.model);
     const std::vector<Example> data = load_data(g, f.data, m.config, m.tokenizer);
     Gpt<D> model(m.config, params_on<D>(std::move(m.params)));
-    const EvalResult r = evaluate_examples(model, data, f.batch_size);
+    const EvalResult r = evaluate_examples(model, data, f.batch_size, f.data.data.string());
     if (r.tokens == 0) fail(f.data.data.string(), ": no target tokens to evaluate");
     if (print)
         std::cout << "{\"loss\": " << fixed(r.loss, 6) << ", \"token_accuracy\": " << fixed(r.token_accuracy, 6)
@@ -289,11 +397,22 @@ struct GenerateFlags {
     fs::path model;
     std::string prompt;
     std::int64_t max_new_tokens = 64;
+
+    static constexpr const char* name = "generate";
+    static constexpr const char* summary = "greedy continuation of a prompt";
+    static constexpr const char* footer =
+        "\nExample:\n  tokclean generate --model tuned --prompt 'Q: 2+2?\\nA:' --max-new-tokens 16\n";
+    template <class Self, class V>
+    static void each_flag(Self& f, V& v) {
+        v.option("--model", f.model, "model directory", required);
+        v.option("--prompt", f.prompt, "prompt text", required);
+        v.option("--max-new-tokens", f.max_new_tokens, "tokens to generate at most", non_negative_integer());
+    }
 };
 
 // Greedy decoding until EOS or max_new_tokens; the context keeps the last n_positions tokens.
-inline void run_generate(const GlobalFlags&, const GenerateFlags& f) {
-    CliModel m = load_cli_model(f.model);
+inline void run_generate(const GlobalFlags& g, const GenerateFlags& f) {
+    CliModel m = load_cli_model(g, f.model);
     if (!m.tokenizer) fail(f.model.string(), ": the model has no tokenizer, so it cannot read a text prompt");
     const TokenizerRef tok = m.tokenizer.ref();
     Gpt<Cpu> model(m.config, std::move(m.params));

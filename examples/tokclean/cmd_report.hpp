@@ -12,16 +12,28 @@ namespace tokclean::cli {
 struct ReportFlags {
     fs::path data, out, model, kinds;
     std::int64_t max_examples = 50;
+
+    static constexpr const char* name = "report";
+    static constexpr const char* summary = "an HTML page of a cleaned file: kept/dropped tokens coloured by score";
+    static constexpr const char* footer = "";
+    template <class Self, class V>
+    static void each_flag(Self& f, V& v) {
+        v.option("--data", f.data, "cleaned JSONL (tokclean clean --with-scores)", required);
+        v.option("--out", f.out, "HTML file to write", required);
+        v.option("--model", f.model, "model directory whose tokenizer shows the tokens as text");
+        v.option("--max-examples", f.max_examples, "examples shown token by token", non_negative_integer());
+        v.option("--kinds", f.kinds, "JSONL aligned with --data: {\"kinds\": \"PPBI...\"}, one letter per token");
+    }
 };
 
 inline HtmlReportSummary run_report(const GlobalFlags& g, const ReportFlags& f) {
-    if (f.max_examples < 0) fail("--max-examples: expected a non-negative integer, got ", f.max_examples);
+    check_paths({{"--data", f.data}, {"--model", f.model}, {"--kinds", f.kinds}}, {{"--out", f.out}});
     HtmlReportOptions o;
     o.max_examples = static_cast<std::size_t>(f.max_examples);
     std::optional<ModelTokenizer> tok;  // outlives write_html_report (token_text refers to it)
     if (!f.model.empty()) {
         const GptConfig config = load_gpt_config(f.model);
-        tok.emplace(f.model, config);
+        tok.emplace(g, f.model, config);
         o.vocab_size = config.vocab_size;
         if (*tok) {
             const TokenizerRef ref = tok->ref();

@@ -11,9 +11,13 @@
 #include <utility>
 #include <vector>
 
+#include "flags.hpp"
+#include "tokclean/core/interrupt.hpp"
 #include "tokclean/data/byte_tokenizer.hpp"
 #include "tokclean/data/gpt2_bpe.hpp"
 #include "tokclean/data/jsonl_reader.hpp"
+#include "tokclean/io/file_hash.hpp"
+#include "tokclean/io/path_overlap.hpp"
 #include "tokclean/io/progress.hpp"
 #include "tokclean/nn/checkpoint.hpp"
 
@@ -26,7 +30,72 @@ struct GlobalFlags {
     int threads = 0;
     std::string device = {};        // --device: "cpu", "cuda", or "" (main.cpp decides)
     std::string cuda_math = "fp32"; // --cuda-math: fp32, tf32 or bf16 (products on the GPU)
+
+    template <class Self, class V>
+    static void each_flag(Self& g, V& v) {
+        v.flag("--quiet,-q", g.quiet, "no progress on stderr");
+        v.option("--threads", g.threads, "CPU threads (0: OMP_NUM_THREADS or all cores)", non_negative_integer());
+        v.option("--device", g.device,
+                 "cpu|cuda (default: cuda for train, score, eval and clean when built with CUDA and a GPU is present)",
+                 one_of({"cpu", "cuda"}));
+        v.option("--cuda-math", g.cuda_math, "products on the GPU: fp32|tf32|bf16", one_of({"fp32", "tf32", "bf16"}));
+    }
 };
+
+// A model directory's fingerprint: its config.json and weights.
+inline std::string model_fingerprint(const fs::path& dir) {
+    return hex64(file_hash(dir / std::string(weights_file_name), file_hash(dir / std::string(config_file_name))));
+}
+
+// What a resumable run of a verb depends on (its flags marked Resume; see flags.hpp): a
+// checkpoint or work directory only continues a run with the same settings.
+template <class F>
+nlohmann::json resume_settings(const F& f) {
+    SettingsCollector c(model_fingerprint);
+    F::each_flag(f, c);
+    return std::move(c).settings();
+}
+
+// ---- paths: nothing a user owns is written over ---------------------------------------------
+
+// The sibling of `out` named OUT + suffix ("tuned" -> "tuned.ckpt"; "tuned/" too).
+inline fs::path beside(fs::path out, const std::string& suffix) {
+    if (out.filename().empty()) out = out.parent_path();
+    return fs::path(out.string() + suffix);
+}
+
+struct NamedPath {
+    std::string flag;  // "--data"
+    fs::path path;     // empty: not given
+};
+
+// Refuses, before any work, an output that is an input, holds one or lies inside one, and two
+// outputs that overlap: writing one would overwrite or delete the other.
+inline void check_paths(const std::vector<NamedPath>& inputs, const std::vector<NamedPath>& outputs) {
+    const auto show = [](const NamedPath& p) { return p.flag + " '" + p.path.string() + "'"; };
+    const auto check = [&](const NamedPath& out, const NamedPath& other, bool other_is_input) {
+        if (out.path.empty() || other.path.empty()) return;
+        const char* why = other_is_input ? "tokclean never writes over nor into its inputs"
+                                         : "one output would overwrite or delete the other";
+        if (same_path(out.path, other.path)) fail(show(out), ": is also ", show(other), " (", why, ")");
+        if (path_is_inside(other.path, out.path)) fail(show(out), ": contains ", show(other), " (", why, ")");
+        if (path_is_inside(out.path, other.path)) {
+            if (other_is_input) fail(show(out), ": lies inside ", show(other), " (", why, ")");
+            fail(show(other), ": contains ", show(out), " (", why, ")");
+        }
+    };
+    for (std::size_t i = 0; i < outputs.size(); ++i) {
+        for (const auto& in : inputs) check(outputs[i], in, true);
+        for (std::size_t k = i + 1; k < outputs.size(); ++k) check(outputs[i], outputs[k], false);
+    }
+}
+
+// Between two steps of long work: SIGINT/SIGTERM (under an InterruptScope) stop it here,
+// before any output appears (outputs are written whole or not at all).
+inline void stop_if_interrupted(const std::string& verb) {
+    if (const int sig = interrupt_signal())
+        throw Interrupted(sig, verb + ": " + signal_name(sig) + "; stopped, no output written");
+}
 
 // A loaded model's parameters on the device D runs on: moved on the CPU, copied elsewhere.
 template <class D>
@@ -68,13 +137,33 @@ inline std::string quoted(const std::string& s) {
     return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+// One warning when merges.txt (or tokenizer.json's merges) cannot make every token of the
+// vocabulary: a truncated download or another tokenizer's merges give other tokens, silently.
+inline void warn_unreachable_tokens(const GlobalFlags& g, const fs::path& dir, const Gpt2Bpe& bpe) {
+    if (bpe.unreachable_tokens() == 0) return;
+    std::error_code ec;
+    const bool json = !fs::exists(dir / "merges.txt", ec);
+    log(g, "warning: " + (dir / (json ? "tokenizer.json" : "merges.txt")).string() + ": " +
+               std::to_string(bpe.unreachable_tokens()) + " tokens of the vocabulary are made by no merge (e.g. " +
+               tokclean::detail::gpt2::show_token(bpe.unreachable_example()) + "): the merges may be truncated or of "
+               "another tokenizer");
+}
+
+// GPT-2 BPE files of a directory, with a warning when merges.txt cannot make the whole
+// vocabulary (a truncated download, another tokenizer's merges).
+inline Gpt2Bpe load_bpe(const GlobalFlags& g, const fs::path& dir) {
+    Gpt2Bpe bpe = Gpt2Bpe::from_model_dir(dir);
+    warn_unreachable_tokens(g, dir, bpe);
+    return bpe;
+}
+
 // The tokenizer a model directory declares: the built-in byte tokenizer, GPT-2 BPE files
 // beside config.json, or none (pre-tokenized data only).
 class ModelTokenizer {
 public:
-    ModelTokenizer(const fs::path& dir, const GptConfig& config) {
+    ModelTokenizer(const GlobalFlags& g, const fs::path& dir, const GptConfig& config) {
         if (config.tokenizer == "byte") byte_.emplace(config.eos_token_id);
-        else if (config.tokenizer == "gpt2-bpe") bpe_.emplace(Gpt2Bpe::from_model_dir(dir));
+        else if (config.tokenizer == "gpt2-bpe") bpe_.emplace(load_bpe(g, dir));
     }
     TokenizerRef ref() const {
         if (byte_) return &*byte_;
@@ -92,12 +181,23 @@ struct DataFlags {
     fs::path data;
     std::int64_t seq_len = 0;  // 0: the model's n_positions
     bool strict = false;
+    std::uint64_t content_hash = 0;  // of the lines read (load_data): what a resumable run records
+
+    template <class Self, class V>
+    static void each_flag(Self& d, V& v) {
+        v.option("--data", d.data,
+                 "JSONL: {\"text\"}, {\"prompt\",\"completion\"}, {\"messages\"} or {\"input_ids\",\"labels\"}",
+                 required, Resume::content(d.content_hash));
+        v.option("--seq-len", d.seq_len, "maximum tokens per example (default: the model's n_positions)",
+                 positive_integer(), Resume::match);
+        v.flag("--strict", d.strict, "reject over-long examples instead of truncating them", Resume::match);
+    }
 };
 
 // Reads `f.data` for a model, truncating (or with --strict rejecting) examples longer than
 // --seq-len, by default the model's n_positions; with limit_to_model false (tokenize, which
 // feeds no model) only an explicit --seq-len limits.
-inline std::vector<Example> load_data(const GlobalFlags& g, const DataFlags& f, const GptConfig& config,
+inline std::vector<Example> load_data(const GlobalFlags& g, DataFlags& f, const GptConfig& config,
                                       const ModelTokenizer& tokenizer, bool limit_to_model = true) {
     const std::int64_t max_len = f.seq_len > 0 ? f.seq_len : limit_to_model ? config.n_positions : 0;
     if (limit_to_model && max_len > config.n_positions)
@@ -108,6 +208,7 @@ inline std::vector<Example> load_data(const GlobalFlags& g, const DataFlags& f, 
     ro.strict = f.strict;
     ro.tokenizer = tokenizer.ref();
     ReadResult r = read_examples(f.data, ro);
+    f.content_hash = r.content_hash;
     if (r.truncated > 0)
         log(g, "warning: " + f.data.string() + ": " + std::to_string(r.truncated) + " example(s) longer than " +
                    std::to_string(max_len) + " tokens were truncated (--strict rejects them)");
@@ -122,10 +223,28 @@ struct CliModel {
     ModelTokenizer tokenizer;
 };
 
-inline CliModel load_cli_model(const fs::path& dir) {
+inline CliModel load_cli_model(const GlobalFlags& g, const fs::path& dir) {
     LoadedModel m = load_model_dir(dir);
-    ModelTokenizer tok(dir, m.config);
+    ModelTokenizer tok(g, dir, m.config);
     return {dir, m.config, std::move(m.params), std::move(tok)};
+}
+
+// --force of the verbs that write a model directory.
+template <class Bool, class V>
+void force_flag(Bool& force, V& v) {
+    v.flag("--force", force,
+           "write into an existing --out directory that holds other files, keeping them (without it such a "
+           "directory is refused)");
+}
+
+// A model directory output, opened (checked, locked) before the work: an existing directory
+// is replaced only when it holds nothing but the files written anew (a model written again),
+// or, with --force, written into with its other files kept. `extra_files`: the files copied
+// in beside config.json and model.safetensors.
+inline AtomicDirectory open_model_output(const fs::path& out, bool force, const std::vector<fs::path>& extra_files) {
+    AtomicDirectory dir(out, force ? ExistingDirectory::keep_other_files : ExistingDirectory::replace_if_nothing_lost);
+    dir.expect_files(model_dir_file_names(extra_files));
+    return dir;
 }
 
 // A second model used with the base one (a reference, a warm-up model) must have its shape

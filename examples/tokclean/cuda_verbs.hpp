@@ -12,7 +12,7 @@
 namespace tokclean::cli {
 
 // Bumped whenever CudaVerbs or the flag structs change: a plugin from another build is refused.
-inline constexpr std::uint32_t cuda_plugin_abi = 1;
+inline constexpr std::uint32_t cuda_plugin_abi = 2;
 inline constexpr const char* cuda_plugin_file = "libtokclean-cuda.so";
 // The plugin's one exported symbol: extern "C" const CudaVerbs* tokclean_cuda_verbs().
 inline constexpr const char* cuda_plugin_entry = "tokclean_cuda_verbs";

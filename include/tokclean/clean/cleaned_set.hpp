@@ -3,6 +3,7 @@
 // -100 (tokens stay in the input, only their loss is masked), and the scores.
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <limits>
 #include <span>
 #include <string>
@@ -10,6 +11,7 @@
 
 #include "tokclean/clean/token_stats.hpp"
 #include "tokclean/data/example.hpp"
+#include "tokclean/data/jsonl_reader.hpp"
 #include "tokclean/io/number_format.hpp"
 
 namespace tokclean {
@@ -82,6 +84,51 @@ inline std::string cleaned_jsonl_line(const Example& ex, std::span<const float> 
         line += "]";
     }
     return line + "}\n";
+}
+
+// Reads back what cleaned_jsonl_line wrote with scores (`clean --with-scores`, the chunk files
+// of self-evolving cleaning): the examples, checked as pre-tokenized data for `vocab_size`,
+// and their scores (NaN for null). Every line must carry "scores", and every kept target (a
+// label other than -100 after position 0) a number there; targets = the scored tokens, kept
+// = the kept ones. Errors name the file, the line and the field.
+inline CleanedSet read_cleaned_file(const std::filesystem::path& path, std::int32_t vocab_size) {
+    ReadOptions ro;
+    ro.vocab_size = vocab_size;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) fail(path.string(), ": cannot open the file");
+    CleanedSet out;
+    std::size_t line_no = 0;
+    for (std::string line; std::getline(in, line);) {
+        ++line_no;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.find_first_not_of(" \t\r\f\v") == std::string::npos) continue;
+        const JsonWhere w{path.string(), line_no};
+        const nlohmann::json obj = parse_json(line, w);
+        require_object(obj, w);
+        if (detect_format(obj, w) != JsonlFormat::tokenized)
+            fail(w.str(), ": expected a cleaned example {\"input_ids\", \"labels\", \"scores\"}");
+        Example ex = detail::parse_tokenized(obj, ro, w);
+        ex.line = line_no;
+        const auto* scores = find_field(obj, "scores");
+        if (!scores) fail(w.str(), ": missing required field 'scores' (a cleaned file written with its scores)");
+        std::vector<float> sc(ex.size(), std::numeric_limits<float>::quiet_NaN());
+        for (std::size_t j = 0; j < ex.size(); ++j) {
+            const auto& v = (*scores)[j];
+            if (v.is_number()) {
+                sc[j] = v.get<float>();
+                if (j > 0) ++out.targets;
+            }
+            if (j > 0 && ex.labels[j] != ignore_label) {
+                if (!v.is_number())
+                    fail(w.str(), ": field 'scores'[", j, "]: null for a kept target (every target has a score)");
+                ++out.kept;
+            }
+        }
+        out.examples.push_back(std::move(ex));
+        out.scores.push_back(std::move(sc));
+    }
+    if (in.bad()) fail(path.string(), ":", line_no + 1, ": read error");
+    return out;
 }
 
 }  // namespace tokclean

@@ -9,10 +9,15 @@
 // (chunk_<t>.jsonl), the next reference (model_<t+1>/), then progress.json; a restarted run
 // with the same fingerprint continues after the last finished chunk and, on CPU, ends with
 // the same model bit for bit (each chunk's training depends only on θ_t, D_t and seed + t).
+// The finished chunks are read back (checked line by line against the pool) and passed to the
+// sink like the new ones, so a resumed run's sink sees every chunk. The work directory is an
+// OwnedDirectory: created and marked by tokclean, locked while the run lasts, and refused if it
+// holds anything else; remove_work_dir() deletes only what tokclean wrote there.
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -21,6 +26,7 @@
 
 #include "tokclean/clean/token_cleaner.hpp"
 #include "tokclean/io/atomic_file.hpp"
+#include "tokclean/io/owned_directory.hpp"
 #include "tokclean/nn/checkpoint.hpp"
 #include "tokclean/nn/trainer.hpp"
 
@@ -58,12 +64,30 @@ struct SelfEvolving {
 
         std::size_t done = 0;  // pool chunks finished (resumed from work_dir)
         Gpt<D> current(base.config(), warmup ? warmup->clone() : base.params().clone());
-        if (!work_dir.empty()) done = resume(current);
+        // The work directory is locked while run() lasts (however it ends).
+        struct Unlock {
+            std::shared_ptr<OwnedDirectory>& work;
+            ~Unlock() {
+                if (work) work->close();
+            }
+        } unlock{work_};
+        if (!work_dir.empty()) {
+            work_ = std::make_shared<OwnedDirectory>(work_dir, "evolve-work", "work directory", is_work_entry,
+                                                     [](const std::filesystem::path& d) {
+                                                         std::error_code ec;
+                                                         return std::filesystem::exists(d / "progress.json", ec);
+                                                     });
+            done = resume(current);
+        }
 
-        for (std::size_t c = done; c < parts; ++c) {
+        for (std::size_t c = 0; c < parts; ++c) {
             const auto [b, e] = chunk_range(pool.size(), parts, c);
             const std::span<const Example> chunk = pool.subspan(b, e - b);
             const std::size_t t = warmup ? c + 1 : c;  // the paper's chunk index
+            if (c < done) {  // finished by an earlier run: read back, as it was
+                sink(c, t == 0 ? pass_through(chunk) : read_finished_chunk(c, chunk));
+                continue;
+            }
             if (on_chunk) on_chunk(t);
             CleanedSet cleaned = t == 0 ? pass_through(chunk) : cleaner.clean_set(base, &current, chunk);
             say("chunk " + std::to_string(t) + " (examples " + std::to_string(b) + ".." + std::to_string(e) +
@@ -83,6 +107,22 @@ struct SelfEvolving {
         return work_dir / ("chunk_" + std::to_string(c) + ".jsonl");
     }
 
+    // Once the caller has saved what it needs of the run: deletes what tokclean wrote in the
+    // work directory (and the directory, if tokclean made it and nothing else is there).
+    // Error if another run has taken the directory since.
+    void remove_work_dir() {
+        if (work_) work_->remove_contents();
+        work_.reset();
+    }
+
+    // The entries a work directory holds: progress.json, chunk_<c>.jsonl, model_<k>/, the
+    // cleaned.jsonl of earlier versions, and their temporaries.
+    static bool is_work_entry(std::string_view name) {
+        if (name.starts_with('.')) name.remove_prefix(1);
+        return name.starts_with("progress.json") || name.starts_with("chunk_") || name.starts_with("model_") ||
+               name.starts_with("cleaned.jsonl");
+    }
+
 private:
     void say(const std::string& line) const {
         if (log) log(line);
@@ -92,14 +132,49 @@ private:
     }
     std::filesystem::path progress_file() const { return work_dir / "progress.json"; }
 
+    // " (the work directory is damaged: remove it, or name another one, to start afresh)"
+    std::string damaged() const {
+        return " (the work directory " + work_dir.string() +
+               " is damaged: remove it, or name another one, to start afresh)";
+    }
+
+    // Finished chunk c read back from its file, checked against the pool's chunk: the same
+    // tokens, labels only dropped (never added), a score on each target of the pool.
+    CleanedSet read_finished_chunk(std::size_t c, std::span<const Example> chunk) const {
+        const std::filesystem::path file = chunk_file(c);
+        CleanedSet set;
+        try {
+            set = read_cleaned_file(file, base_vocab_);
+        } catch (const Error& e) {
+            fail(e.what(), damaged());
+        }
+        if (set.examples.size() != chunk.size())
+            fail(file.string(), ": ", set.examples.size(), " examples for a chunk of ", chunk.size(), damaged());
+        for (std::size_t i = 0; i < chunk.size(); ++i) {
+            const Example& got = set.examples[i];
+            const Example& want = chunk[i];
+            bool same = got.input_ids == want.input_ids;
+            for (std::size_t j = 0; same && j < want.size(); ++j) {
+                const bool target = j > 0 && want.labels[j] != ignore_label;
+                same = (got.labels[j] == want.labels[j] || (target && got.labels[j] == ignore_label)) &&
+                       (!target || !std::isnan(set.scores[i][j]));
+            }
+            if (!same)
+                fail(file.string(), ":", got.line, ": does not match example ", i, " of the chunk (line ", want.line,
+                     " of the data)", damaged());
+        }
+        return set;
+    }
+
     // Loads the reference after the last finished chunk; returns how many chunks are done.
-    std::size_t resume(Gpt<D>& current) const {
-        if (!std::filesystem::exists(progress_file())) return 0;
-        std::ifstream in(progress_file());
+    std::size_t resume(Gpt<D>& current) {
+        base_vocab_ = current.config().vocab_size;
+        std::error_code ec;
+        if (!std::filesystem::exists(progress_file(), ec)) return 0;
         nlohmann::json j;
         try {
-            j = nlohmann::json::parse(in);
-        } catch (const nlohmann::json::exception&) {
+            j = read_json_file(progress_file());
+        } catch (const Error&) {
             fail(progress_file().string(), ": not valid JSON (remove the work directory to start afresh)");
         }
         const auto fp = j.is_object() ? j.find("fingerprint") : j.end();
@@ -113,7 +188,13 @@ private:
                  "settings (use another --work directory, or the same flags and data)");
         const auto done = cd->get<std::size_t>();
         if (done == 0) return 0;
-        LoadedModel m = load_model_dir(model_dir(done));
+        LoadedModel m = [&] {
+            try {
+                return load_model_dir(model_dir(done));
+            } catch (const Error& e) {
+                fail(e.what(), damaged());
+            }
+        }();
         current = Gpt<D>(m.config, std::move(m.params));
         say("resuming after chunk " + std::to_string(done - 1) + " from " + model_dir(done).string());
         return done;
@@ -137,6 +218,9 @@ private:
         std::error_code ec;
         std::filesystem::remove_all(model_dir(c), ec);
     }
+
+    std::shared_ptr<OwnedDirectory> work_;  // from run(), locked while it runs, until remove_work_dir()
+    std::int32_t base_vocab_ = 0;           // for reading finished chunks back
 };
 
 }  // namespace tokclean

@@ -22,6 +22,7 @@
 
 #include "tokclean/core/error.hpp"
 #include "tokclean/data/example.hpp"
+#include "tokclean/io/file_hash.hpp"
 #include "tokclean/io/json_fields.hpp"
 
 namespace tokclean {
@@ -57,6 +58,10 @@ struct ReadOptions {
 struct ReadResult {
     std::vector<Example> examples;
     std::size_t truncated = 0;  // examples cut to max_len (the caller prints one warning)
+    // A fingerprint of the lines read (FNV-1a of each line and a newline): what a resumable
+    // run records of its data, taken from the bytes actually read, so that a pipe (which
+    // cannot be read twice) is fingerprinted too.
+    std::uint64_t content_hash = 0;
 };
 
 enum class JsonlFormat {
@@ -333,6 +338,8 @@ public:
         std::string line;
         while (std::getline(*in_, line)) {
             ++line_;
+            hash_ = fnv1a(line.data(), line.size(), hash_);
+            hash_ = fnv1a("\n", 1, hash_);
             if (!line.empty() && line.back() == '\r') line.pop_back();
             if (line.find_first_not_of(" \t\r\f\v") == std::string::npos) continue;
             bool cut = false;
@@ -346,6 +353,8 @@ public:
 
     std::size_t truncated() const { return truncated_; }
     std::size_t line() const { return line_; }
+    // See ReadResult::content_hash (of the lines read so far).
+    std::uint64_t content_hash() const { return hash_; }
 
 private:
     std::string file_;
@@ -354,6 +363,7 @@ private:
     std::istream* in_;
     std::size_t line_ = 0;
     std::size_t truncated_ = 0;
+    std::uint64_t hash_ = fnv1a_offset;
 };
 
 // All examples of a JSONL file. A file without any example is an error (nothing to train on
@@ -364,6 +374,7 @@ inline ReadResult read_examples(const std::filesystem::path& path, const ReadOpt
     Example ex;
     while (reader.next(ex)) result.examples.push_back(std::move(ex));
     result.truncated = reader.truncated();
+    result.content_hash = reader.content_hash();
     if (result.examples.empty()) fail(path.string(), ": no examples (the file has no non-blank line)");
     return result;
 }

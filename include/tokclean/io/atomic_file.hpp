@@ -17,11 +17,15 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
+#include <vector>
 
 #include "tokclean/core/error.hpp"
+#include "tokclean/io/file_lock.hpp"
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 #define TOKCLEAN_HAVE_POSIX_IO 1
 #endif
@@ -95,6 +99,49 @@ inline void fsync_directory(const std::filesystem::path& dir) noexcept {
 #endif
 }
 
+// Whether process `pid` is gone (a temporary it left can be removed). Unknown: alive.
+inline bool process_is_gone(long long pid) {
+#ifdef TOKCLEAN_HAVE_POSIX_IO
+    return pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+#else
+    (void)pid;
+    return false;
+#endif
+}
+
+// If `entry` is a temporary that sibling_temp_name made for `target_name` with `tag`
+// (".<target_name>.<tag>.<pid>.<n>.<t>"), its pid; else -1.
+inline long long temp_owner_pid(std::string_view entry, std::string_view target_name, std::string_view tag) {
+    const std::string prefix = "." + std::string(target_name) + "." + std::string(tag) + ".";
+    if (!entry.starts_with(prefix)) return -1;
+    entry.remove_prefix(prefix.size());
+    long long pid = 0;
+    std::size_t digits = 0;
+    for (; digits < entry.size() && entry[digits] >= '0' && entry[digits] <= '9'; ++digits)
+        pid = pid * 10 + (entry[digits] - '0');
+    return digits > 0 && digits < 12 && digits < entry.size() && entry[digits] == '.' ? pid : -1;
+}
+
+// A run killed before it could clean up (SIGKILL, a second Ctrl-C, a crash) leaves its
+// temporaries beside the target; the next run for the same target removes those of
+// processes that are gone. ".old." siblings (a directory moved aside while being replaced)
+// are removed only when the target exists, i.e. the replacement went through.
+inline void remove_stale_temporaries(const std::filesystem::path& target) {
+    namespace fs = std::filesystem;
+    const std::string name = target.filename().string();
+    const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+    std::error_code ec;
+    const bool target_exists = fs::exists(fs::symlink_status(target, ec));
+    std::vector<fs::path> stale;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+        const std::string entry = e.path().filename().string();
+        const long long tmp = temp_owner_pid(entry, name, "tmp");
+        const long long old = target_exists ? temp_owner_pid(entry, name, "old") : -1;
+        if (process_is_gone(tmp) || process_is_gone(old)) stale.push_back(e.path());
+    }
+    for (const auto& p : stale) fs::remove_all(p, ec);
+}
+
 }  // namespace detail
 
 // A file that appears under its target name only when commit() succeeds.
@@ -110,7 +157,11 @@ class AtomicFile {
 public:
     explicit AtomicFile(std::filesystem::path target) : target_(std::move(target)) {
         if (target_.filename().empty()) fail(target_.string(), ": not a file name");
+        std::error_code ec;
+        if (std::filesystem::is_directory(target_, ec))
+            fail(target_.string(), ": is a directory (a file goes here)");
         detail::create_parent_directories(target_);
+        detail::remove_stale_temporaries(target_);
         for (int attempt = 0;; ++attempt) {
             temp_ = detail::sibling_temp_name(target_, "tmp");
 #ifdef TOKCLEAN_HAVE_POSIX_IO
@@ -127,7 +178,6 @@ public:
         }
         out_.open(temp_, std::ios::binary | std::ios::trunc);
         if (!out_) {
-            std::error_code ec;
             std::filesystem::remove(temp_, ec);
             fail(target_.string(), ": cannot create a temporary file in '",
                  detail::dir_name(target_), "'");
@@ -178,28 +228,45 @@ private:
     bool committed_ = false;
 };
 
+// What AtomicDirectory does with a target directory that already exists.
+enum class ExistingDirectory {
+    // Replace it as a whole, but only when nothing is lost: every entry of the old directory
+    // is a file the new one holds too (a model written again over itself). Any other entry
+    // (a user's data, notes, another tool's files) makes it an error, before and at commit.
+    replace_if_nothing_lost,
+    // Write the new files into it, replacing those of the same names and keeping the rest
+    // (the user asked for it, e.g. with --force). Each file lands atomically, the set does not.
+    keep_other_files,
+};
+
 // A directory that appears under its target name only when commit() succeeds.
 //
-//   AtomicDirectory dir(out_dir);
+//   AtomicDirectory dir(out_dir);                  // checks and locks the target at once
+//   dir.expect_files({"config.json", ...});        // optional: refuse now what commit would
 //   save_something(dir.path() / "config.json");   // write files into the temporary directory
 //   dir.commit();
 //
-// Semantics of commit():
-//  - the temporary directory is a sibling of the target (same parent, so rename works);
-//    missing parent directories are created;
-//  - no target yet: the temporary is renamed to the target (atomic);
-//  - the target is an existing directory: it is renamed aside to a hidden sibling, the new
-//    directory is renamed into place, then the old one is deleted. The WHOLE directory is
-//    replaced: files of the old directory that were not written anew are gone (copy what you
-//    want to keep, such as tokenizer files, into path() first). Between the two renames the
-//    target name is briefly absent; if the second rename fails the old directory is moved
-//    back, and after a crash in that window the old contents survive in the hidden sibling;
-//  - the target exists and is not a directory: Error, nothing is touched.
+// Semantics:
+//  - the constructor refuses a target that is a file, locks the target (a sibling
+//    ".<name>.lock", so two runs never write the same directory), removes temporaries left
+//    by dead runs, and creates the temporary directory beside the target (same parent, so
+//    rename works); missing parent directories are created;
+//  - no target yet: commit() renames the temporary to the target (atomic);
+//  - the target exists (ExistingDirectory::replace_if_nothing_lost, the default): every entry
+//    it holds must be one the temporary holds too, else Error naming the first other entry;
+//    then it is renamed aside to a hidden sibling, the new directory is renamed into place,
+//    and the old one is deleted. Between the two renames the target name is briefly absent;
+//    if the second rename fails the old directory is moved back, and after a crash in that
+//    window the old contents survive in the hidden ".<name>.old.*" sibling;
+//  - ExistingDirectory::keep_other_files: the new files are renamed into the existing
+//    directory one by one, other entries stay.
 // Without commit(), the destructor deletes the temporary directory and everything in it.
 // Files inside are best written with AtomicFile too (it fsyncs their data).
 class AtomicDirectory {
 public:
-    explicit AtomicDirectory(std::filesystem::path target) : target_(std::move(target)) {
+    explicit AtomicDirectory(std::filesystem::path target,
+                             ExistingDirectory existing = ExistingDirectory::replace_if_nothing_lost)
+        : target_(std::move(target)), existing_(existing) {
         // "out/" has an empty filename; the directory's name is what we need.
         if (target_.filename().empty()) target_ = target_.parent_path();
         if (target_.filename().empty() || target_.filename() == "." || target_.filename() == "..")
@@ -208,6 +275,9 @@ public:
         if (std::filesystem::exists(target_, ec) && !std::filesystem::is_directory(target_, ec))
             fail(target_.string(), ": exists and is not a directory");
         detail::create_parent_directories(target_);
+        lock_ = FileLock(target_.parent_path() / ("." + target_.filename().string() + ".lock"), target_.string(),
+                         /*remove_on_release=*/true);
+        detail::remove_stale_temporaries(target_);
         for (int attempt = 0;; ++attempt) {
             temp_ = detail::sibling_temp_name(target_, "tmp");
             // create_directory returns false when the name exists: try another.
@@ -221,6 +291,10 @@ public:
 
     AtomicDirectory(const AtomicDirectory&) = delete;
     AtomicDirectory& operator=(const AtomicDirectory&) = delete;
+    // Moved from: the new object owns the temporary (the old one no longer removes it).
+    AtomicDirectory(AtomicDirectory&& o) noexcept
+        : target_(std::move(o.target_)), temp_(std::move(o.temp_)), existing_(o.existing_),
+          lock_(std::move(o.lock_)), committed_(std::exchange(o.committed_, true)) {}
 
     ~AtomicDirectory() {
         if (!committed_) {
@@ -234,6 +308,16 @@ public:
     const std::filesystem::path& target() const { return target_; }
     bool committed() const { return committed_; }
 
+    // Refuses now (before the work that produces the files) an existing target that commit()
+    // would refuse: one holding an entry outside `names`, the files the new directory will hold.
+    void expect_files(const std::vector<std::string>& names) const {
+        check_nothing_lost([&](const std::string& entry) {
+            for (const auto& n : names)
+                if (n == entry) return true;
+            return false;
+        });
+    }
+
     void commit() {
         TOKCLEAN_CHECK(!committed_, "commit() called twice for ", target_.string());
         namespace fs = std::filesystem;
@@ -242,6 +326,8 @@ public:
         if (fs::exists(fs::symlink_status(target_, ec))) {
             if (!fs::is_directory(target_, ec))
                 fail(target_.string(), ": exists and is not a directory");
+            if (existing_ == ExistingDirectory::keep_other_files) return merge_into_target();
+            check_nothing_lost([&](const std::string& entry) { return fs::exists(temp_ / entry, ec); });
             old = detail::sibling_temp_name(target_, "old");
             fs::rename(target_, old, ec);
             if (ec)
@@ -259,8 +345,43 @@ public:
     }
 
 private:
+    // Error unless every entry of the existing target satisfies `kept` (has a new version).
+    template <class Kept>
+    void check_nothing_lost(Kept kept) const {
+        if (existing_ == ExistingDirectory::keep_other_files) return;
+        std::error_code ec;
+        for (const auto& e : std::filesystem::directory_iterator(target_, ec)) {
+            const std::string entry = e.path().filename().string();
+            if (!kept(entry))
+                fail(target_.string(), ": exists and holds '", entry,
+                     "', which the new directory would not keep (only a directory holding nothing but the files "
+                     "written anew is replaced): choose another output directory, or let tokclean write into "
+                     "this one and keep the other files (--force)");
+        }
+    }
+
+    // keep_other_files: each new entry renamed over its namesake in the target.
+    void merge_into_target() {
+        namespace fs = std::filesystem;
+        std::error_code ec;
+        for (const auto& e : fs::directory_iterator(temp_, ec)) {
+            const fs::path dest = target_ / e.path().filename();
+            if (fs::is_directory(dest, ec) != fs::is_directory(e.path(), ec))
+                fail(dest.string(), ": exists as a ", fs::is_directory(dest, ec) ? "directory" : "file",
+                     " where tokclean writes a ", fs::is_directory(e.path(), ec) ? "directory" : "file");
+            if (fs::is_directory(e.path(), ec)) fs::remove_all(dest, ec);
+            fs::rename(e.path(), dest, ec);
+            if (ec) fail(dest.string(), ": cannot move the new file into place: ", ec.message());
+        }
+        committed_ = true;
+        fs::remove_all(temp_, ec);
+        detail::fsync_directory(target_);
+    }
+
     std::filesystem::path target_;
     std::filesystem::path temp_;
+    ExistingDirectory existing_ = ExistingDirectory::replace_if_nothing_lost;
+    FileLock lock_;
     bool committed_ = false;
 };
 

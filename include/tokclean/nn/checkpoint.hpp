@@ -332,18 +332,25 @@ inline LoadedModel load_model_dir(const std::filesystem::path& dir) {
     return {std::move(config), std::move(params)};
 }
 
+// The names of the files save_model_dir writes for `extra_files` (what a model directory
+// output will hold, for AtomicDirectory::expect_files before the work starts).
+inline std::vector<std::string> model_dir_file_names(std::span<const std::filesystem::path> extra_files = {}) {
+    std::vector<std::string> names = {std::string(config_file_name), std::string(weights_file_name)};
+    for (const auto& f : extra_files) names.push_back(f.filename().string());
+    return names;
+}
+
 // Writes config.json + model.safetensors (F32, no prefix, natural key order, metadata
-// {"format": "pt"} which transformers requires) into `dir`, replacing the directory as a
-// whole and only once everything is written (AtomicDirectory). `extra_files` (e.g.
-// tokenizer_files(source_dir)) are copied in beside them.
-inline void save_model_dir(const std::filesystem::path& dir, const GptConfig& config,
-                           const GptParams<Cpu>& params,
+// {"format": "pt"} which transformers requires) into `out`'s temporary directory, copies
+// `extra_files` (e.g. tokenizer_files(source_dir)) in beside them, and commits: the
+// directory appears only once everything is written. Open `out` before long work, so that
+// an unwritable or foreign output is reported before it (see AtomicDirectory).
+inline void save_model_dir(AtomicDirectory& out, const GptConfig& config, const GptParams<Cpu>& params,
                            std::span<const std::filesystem::path> extra_files = {}) {
     TOKCLEAN_CHECK(params.numel() == gpt_param_numel(config),
                    "parameters of another configuration: ", params.numel(), " vs ",
                    gpt_param_numel(config));
-    config.validate((dir / config_file_name).string());
-    AtomicDirectory out(dir);
+    config.validate((out.target() / config_file_name).string());
     save_gpt_config(out.path(), config);
     std::vector<SafetensorsEntry> entries;
     for (const auto& k : gpt_param_keys(config))
@@ -353,9 +360,18 @@ inline void save_model_dir(const std::filesystem::path& dir, const GptConfig& co
         std::error_code ec;
         std::filesystem::copy_file(src, out.path() / src.filename(),
                                    std::filesystem::copy_options::overwrite_existing, ec);
-        if (ec) fail(src.string(), ": cannot copy into ", dir.string(), ": ", ec.message());
+        if (ec) fail(src.string(), ": cannot copy into ", out.target().string(), ": ", ec.message());
     }
     out.commit();
+}
+
+// The same into `dir`: an existing `dir` is replaced only if it holds nothing but the
+// files written anew (ExistingDirectory::replace_if_nothing_lost).
+inline void save_model_dir(const std::filesystem::path& dir, const GptConfig& config,
+                           const GptParams<Cpu>& params,
+                           std::span<const std::filesystem::path> extra_files = {}) {
+    AtomicDirectory out(dir);
+    save_model_dir(out, config, params, extra_files);
 }
 
 }  // namespace tokclean

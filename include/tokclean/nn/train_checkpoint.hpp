@@ -12,6 +12,9 @@
 // only continues a run with the same settings, and the error names the first that differs.
 // save() writes step_<k>/ (as a whole), then state.json (atomically), then removes the older
 // step_* directories: a crash at any moment leaves state.json naming a complete directory.
+// The directory is an OwnedDirectory: created and marked by tokclean, locked while a run
+// uses it, and never one that holds anything else (the working directory, a model, the
+// output): such a directory is refused when the checkpoint is opened, before any training.
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -28,6 +31,7 @@
 #include "tokclean/core/error.hpp"
 #include "tokclean/io/atomic_file.hpp"
 #include "tokclean/io/json_fields.hpp"
+#include "tokclean/io/owned_directory.hpp"
 #include "tokclean/io/safetensors.hpp"
 #include "tokclean/nn/checkpoint.hpp"
 #include "tokclean/nn/trainer.hpp"
@@ -40,10 +44,27 @@ inline constexpr int train_checkpoint_version = 1;
 class TrainCheckpoint {
 public:
     // `settings`: a JSON object of what the run depends on, keyed by the name the user knows
-    // (e.g. "--lr"); values are compared with ==.
+    // (e.g. "--lr"); values are compared with ==. Opens (creates, checks, locks) `dir`.
     TrainCheckpoint(std::filesystem::path dir, nlohmann::json settings)
         : dir_(std::move(dir)), settings_(std::move(settings)) {
         if (dir_.filename().empty()) dir_ = dir_.parent_path();
+        owned_ = OwnedDirectory(dir_, "train-checkpoint", "checkpoint directory", is_checkpoint_entry,
+                                [](const std::filesystem::path& d) {
+                                    std::error_code ec;
+                                    return std::filesystem::exists(d / "state.json", ec);
+                                });
+    }
+    TrainCheckpoint(TrainCheckpoint&&) noexcept = default;
+    TrainCheckpoint& operator=(TrainCheckpoint&&) noexcept = default;
+    // A checkpoint directory this run created and never saved into goes again.
+    ~TrainCheckpoint() {
+        if (owned_.is_open() && owned_.holds_nothing()) owned_.remove_contents();
+    }
+
+    // The entries a checkpoint directory holds: state.json, step_<k>/, and their temporaries.
+    static bool is_checkpoint_entry(std::string_view name) {
+        return name == "state.json" || name.starts_with(".state.json.") || name.starts_with("step_") ||
+               name.starts_with(".step_");
     }
 
     const std::filesystem::path& dir() const { return dir_; }
@@ -187,11 +208,9 @@ public:
         current_ = weights;
     }
 
-    // Removes the checkpoint (after the run has written its result).
-    void remove() const {
-        std::error_code ec;
-        std::filesystem::remove_all(dir_, ec);
-    }
+    // Removes the checkpoint (after the run has written its result): what tokclean wrote, and
+    // the directory if tokclean made it and nothing else is in it.
+    void remove() { owned_.remove_contents(); }
 
 private:
     // A model directory plus the optimizer's moments, from host tensors.
@@ -273,6 +292,7 @@ private:
 
     std::filesystem::path dir_;
     nlohmann::json settings_;
+    OwnedDirectory owned_;
     std::string current_;  // the step_* directory state.json names
 };
 

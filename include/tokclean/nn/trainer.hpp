@@ -5,9 +5,12 @@
 // one optimizer step per batch, Hugging Face's warm-up schedules, optional global-norm
 // clipping. Batches come from a BatchSchedule (file order or seeded shuffle per epoch).
 #include <chrono>
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <functional>
 #include <optional>
+#include <type_traits>
 #include <span>
 #include <vector>
 
@@ -77,9 +80,11 @@ public:
     Trainer(Gpt<D>& model, std::span<const Example> data, TrainOptions opt)
         : model_(model), data_(data), opt_(std::move(opt)), schedule_(checked_size(data), batch_size(opt_),
                                                                         opt_.shuffle, opt_.seed) {
-        if (!(opt_.lr >= 0.0)) fail("--lr: expected a non-negative number, got ", opt_.lr);
-        total_ = opt_.steps > 0 ? opt_.steps : opt_.epochs * static_cast<std::int64_t>(schedule_.steps_per_epoch());
-        if (total_ <= 0) fail("--epochs: expected a positive number of steps, got ", total_);
+        check_options(opt_);
+        const auto per_epoch = static_cast<std::int64_t>(schedule_.steps_per_epoch());
+        if (opt_.steps == 0 && opt_.epochs > std::numeric_limits<std::int64_t>::max() / per_epoch)
+            fail("epochs: ", opt_.epochs, " epochs of ", per_epoch, " steps overflow the step count");
+        total_ = opt_.steps > 0 ? opt_.steps : opt_.epochs * per_epoch;
         lr_.emplace(opt_.schedule, opt_.lr, total_, opt_.warmup_ratio);
         AdamWHyper hyper;
         hyper.weight_decay = static_cast<float>(opt_.weight_decay);
@@ -95,7 +100,10 @@ public:
     AdamW<D>& optimizer() { return optimizer_; }
     const AdamW<D>& optimizer() const { return optimizer_; }
 
-    // One optimizer step on the next batch.
+    // One optimizer step on the next batch. A non-finite loss, gradient or updated weight
+    // stops the run with an Error naming the step (a learning rate far too high, overflowing
+    // weights): the model is left as it was before the failing step's update where the loss
+    // or gradient is to blame, and a checkpoint saved earlier stays the last good state.
     TrainStep step() {
         TOKCLEAN_CHECK(!done(), "all ", total_, " steps are done");
         const auto t0 = std::chrono::steady_clock::now();
@@ -110,8 +118,19 @@ public:
             model_.backward();
         }
         const double norm = clip_grad_norm(model_.grads().flat(), opt_.grad_clip);
+        if (!std::isfinite(loss) || !std::isfinite(norm))
+            fail("training step ", step_ + 1, " of ", total_, ": the ", std::isfinite(loss) ? "gradient norm" : "loss",
+                 " is ", std::isnan(loss) || std::isnan(norm) ? "nan" : "inf",
+                 " (the model's numbers overflow: lower the learning rate, or check the model's weights); "
+                 "stopped before the update");
         const double rate = lr_->lr_at(step_);
         optimizer_.step(model_.params().flat(), model_.grads().flat(), static_cast<float>(rate));
+        // On the CPU every step (a read of the weights, cheap beside the step); on a device
+        // after the last step only, so that a written model is never non-finite.
+        const bool check_weights = std::is_same_v<D, Cpu> || step_ + 1 == total_;
+        if (const auto bad = check_weights ? first_non_finite(model_.params().flat()) : -1; bad >= 0)
+            fail("training step ", step_ + 1, " of ", total_, ": the update made weight ", bad,
+                 " non-finite (learning rate ", rate, " is far too high)");
         report_.tokens += B * T;
         if (step_ == 0) report_.first_loss = loss;
         report_.last_loss = loss;
@@ -132,13 +151,43 @@ public:
         report_ = s.report;
     }
 
+    // Options that make no run: Error naming the option. (The program checks its flags
+    // first, with their names; this guards library callers.)
+    static void check_options(const TrainOptions& o) {
+        const auto finite_at_least = [](const char* name, double x, double lo) {
+            if (!(std::isfinite(x) && x >= lo)) fail(name, ": expected a finite number >= ", lo, ", got ", x);
+        };
+        finite_at_least("lr", o.lr, 0.0);
+        finite_at_least("weight_decay", o.weight_decay, 0.0);
+        finite_at_least("grad_clip", o.grad_clip, 0.0);
+        if (!(o.warmup_ratio >= 0.0 && o.warmup_ratio <= 1.0))
+            fail("warmup_ratio: expected a fraction in [0, 1], got ", o.warmup_ratio);
+        if (o.steps < 0) fail("steps: expected a positive number (or 0 to use epochs), got ", o.steps);
+        if (o.steps == 0 && o.epochs <= 0) fail("epochs: expected a positive number, got ", o.epochs);
+    }
+
 private:
+    // The index of the first non-finite element, or -1 (a read of the weights: cheap beside a step).
+    static std::int64_t first_non_finite(const Tensor<float, Cpu>& t) {
+        const float* p = t.data();
+        const std::int64_t n = t.numel();
+        std::int64_t bad = n;
+#pragma omp parallel for reduction(min : bad) schedule(static)
+        for (std::int64_t i = 0; i < n; ++i)
+            if (!std::isfinite(p[i])) bad = std::min(bad, i);
+        return bad < n ? bad : -1;
+    }
+    template <class T>
+    static std::int64_t first_non_finite(const T& device_tensor) {
+        return first_non_finite(copy_to(Cpu{}, device_tensor));
+    }
+
     static std::size_t checked_size(std::span<const Example> data) {
         if (data.empty()) fail("training data is empty");
         return data.size();
     }
     static std::size_t batch_size(const TrainOptions& o) {
-        if (o.batch_size <= 0) fail("--batch-size: expected a positive integer, got ", o.batch_size);
+        if (o.batch_size <= 0) fail("batch_size: expected a positive integer, got ", o.batch_size);
         return static_cast<std::size_t>(o.batch_size);
     }
 
