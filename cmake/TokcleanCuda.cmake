@@ -27,17 +27,18 @@ find_package(CUDAToolkit)
 if(NOT CUDAToolkit_FOUND OR NOT TARGET CUDA::cublasLt)
   _tokclean_cuda_unavailable("the CUDA toolkit's cuBLAS/cuBLASLt were not found")
 endif()
-find_path(TOKCLEAN_CUDNN_INCLUDE_DIR cudnn.h HINTS ${CUDAToolkit_INCLUDE_DIRS} ENV CUDNN_PATH PATH_SUFFIXES include)
-find_library(TOKCLEAN_CUDNN_LIBRARY cudnn HINTS ${CUDAToolkit_LIBRARY_DIR} ENV CUDNN_PATH PATH_SUFFIXES lib64 lib)
-if(NOT TOKCLEAN_CUDNN_INCLUDE_DIR OR NOT TOKCLEAN_CUDNN_LIBRARY)
+include(TokcleanFindCudnn)
+if(NOT TOKCLEAN_CUDNN_FOUND)
   _tokclean_cuda_unavailable("cuDNN (cudnn.h, libcudnn) was not found (set CUDNN_PATH)")
 endif()
 
+# Installed as tokclean::cuda too (TokcleanInstall.cmake): an installed package's config finds
+# the CUDA toolkit and cuDNN again on the consumer's machine, so nothing here names a path.
 add_library(tokclean_cuda INTERFACE)
 add_library(tokclean::cuda ALIAS tokclean_cuda)
+set_target_properties(tokclean_cuda PROPERTIES EXPORT_NAME cuda)
 target_link_libraries(tokclean_cuda INTERFACE tokclean CUDA::cudart CUDA::cublas CUDA::cublasLt
-                                              ${TOKCLEAN_CUDNN_LIBRARY})
-target_include_directories(tokclean_cuda INTERFACE ${TOKCLEAN_CUDNN_INCLUDE_DIR})
+                                              tokclean::cudnn)
 target_compile_definitions(tokclean_cuda INTERFACE TOKCLEAN_WITH_CUDA=1
   # Eigen (the CPU backend, included beside) stays host code in .cu files: no __device__
   # annotations, none of their warnings.

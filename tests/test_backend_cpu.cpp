@@ -14,6 +14,9 @@
 
 #include "gradcheck.hpp"
 #include "tokclean/backend/cpu.hpp"
+#include "tokclean/backend/cpu/detail/fast_exp.hpp"
+#include "tokclean/backend/cpu/detail/gemm_eigen.hpp"
+#include "tokclean/backend/cpu/detail/prepared_b.hpp"
 
 using namespace tokclean;
 using tokclean::test::check_gradient;
@@ -48,11 +51,11 @@ struct Reference {
 };
 Reference reference_product(const std::vector<float>& c0, const std::vector<float>& a,
                             const std::vector<float>& b, const float* bias, std::int64_t M,
-                            std::int64_t N, std::int64_t K, bool ta, bool tb, bool accumulate) {
+                            std::int64_t N, std::int64_t K, bool ta, bool tb, GradWrite write) {
     Reference r{std::vector<double>(M * N), std::vector<double>(M * N)};
     for (std::int64_t i = 0; i < M; ++i)
         for (std::int64_t j = 0; j < N; ++j) {
-            double v = accumulate ? c0[i * N + j] : 0.0, sc = std::abs(v);
+            double v = write == GradWrite::accumulate ? c0[i * N + j] : 0.0, sc = std::abs(v);
             if (bias) v += bias[j], sc += std::abs(bias[j]);
             for (std::int64_t k = 0; k < K; ++k) {
                 const double x = ta ? a[k * M + i] : a[i * K + k];
@@ -76,14 +79,16 @@ BOOST_AUTO_TEST_CASE(matmul_all_transpose_combinations_and_accumulate) {
             auto A = [&](std::int64_t i, std::int64_t k) { return ta ? a[k * M + i] : a[i * K + k]; };
             auto Bm = [&](std::int64_t k, std::int64_t j) { return tb ? b[j * K + k] : b[k * N + j]; };
             std::vector<float> out(M * N, 1.5f);
-            matmul(Cpu{}, out.data(), a.data(), b.data(), M, N, K, Transpose(ta), Transpose(tb), true);
+            matmul(Cpu{}, out.data(), a.data(), b.data(), M, N, K, Transpose(ta), Transpose(tb),
+                   GradWrite::accumulate);
             for (std::int64_t i = 0; i < M; ++i)
                 for (std::int64_t j = 0; j < N; ++j) {
                     double ref = 1.5;
                     for (std::int64_t k = 0; k < K; ++k) ref += double(A(i, k)) * Bm(k, j);
                     BOOST_TEST(out[i * N + j] == ref, boost::test_tools::tolerance(1e-5));
                 }
-            matmul(Cpu{}, out.data(), a.data(), b.data(), M, N, K, Transpose(ta), Transpose(tb), false);
+            matmul(Cpu{}, out.data(), a.data(), b.data(), M, N, K, Transpose(ta), Transpose(tb),
+                   GradWrite::overwrite);
             double ref00 = 0.0;
             for (std::int64_t k = 0; k < K; ++k) ref00 += double(A(0, k)) * Bm(k, 0);
             BOOST_TEST(out[0] == ref00, boost::test_tools::tolerance(1e-5));
@@ -105,10 +110,11 @@ BOOST_AUTO_TEST_CASE(matmul_matches_double_reference_on_edge_shapes) {
                         BOOST_TEST_CONTEXT("M " << M << " N " << N << " K " << K << " ta " << ta << " tb "
                                                 << tb << " acc " << acc << " bias " << with_bias) {
                             const float* bp = with_bias ? bias.data() : nullptr;
+                            const GradWrite write = acc ? GradWrite::accumulate : GradWrite::overwrite;
                             std::vector<float> out = c0;
                             matmul(Cpu{}, out.data(), a.data(), b.data(), M, N, K, Transpose(ta),
-                                   Transpose(tb), acc, bp);
-                            const auto ref = reference_product(c0, a, b, bp, M, N, K, ta, tb, acc);
+                                   Transpose(tb), write, bp);
+                            const auto ref = reference_product(c0, a, b, bp, M, N, K, ta, tb, write);
                             // Rounding grows like sqrt(K) ulps of Σ |a b|; a missing term is ~1/K of it.
                             const double tol = 8.0 * 6e-8 * std::sqrt(double(K + 2));
                             std::int64_t bad = 0;
@@ -131,10 +137,10 @@ BOOST_AUTO_TEST_CASE(matmul_results_do_not_depend_on_the_thread_count) {
             auto run = [&](std::vector<float>& out) {
                 if (path == 0)
                     matmul(Cpu{}, out.data(), a.data(), b.data(), M, N, K, Transpose::no,
-                           Transpose::yes, false, bias.data());
+                           Transpose::yes, GradWrite::overwrite, bias.data());
                 else
                     cpu_detail::matmul_eigen(out.data(), a.data(), b.data(), M, N, K, false, true,
-                                             false, bias.data());
+                                             GradWrite::overwrite, bias.data());
             };
             with_threads(1, [&] { run(one); });
             with_threads(2, [&] { run(two); });
@@ -156,15 +162,15 @@ BOOST_AUTO_TEST_CASE(strided_and_prepared_products_match_the_reference) {
             for (std::int64_t i = 0; i < (tb ? N : K); ++i)
                 for (std::int64_t k = 0; k < (tb ? K : N); ++k) b[i * (tb ? K : N) + k] = bbuf[i * ldb + k];
             const std::vector<float> c0(M * N, 0.5f);
-            const auto ref = reference_product(c0, a, b, nullptr, M, N, K, ta, tb, true);
+            const auto ref = reference_product(c0, a, b, nullptr, M, N, K, ta, tb, GradWrite::accumulate);
             std::vector<float> c(M * ldc, 0.5f);
             matmul_strided(Cpu{}, c.data(), ldc, abuf.data(), lda, Transpose(ta), bbuf.data(), ldb,
-                           Transpose(tb), M, N, K, true);
+                           Transpose(tb), M, N, K, GradWrite::accumulate);
             // The prepared operand is made for (K + 5, N + 7) and used on its leading block.
             cpu_detail::PreparedB prepared;
             prepared.prepare(bbuf.data(), ldb, Transpose(tb), K + 5, N + 7);
             std::vector<float> p(M * ldc, 0.5f);
-            prepared.multiply(p.data(), ldc, abuf.data(), lda, Transpose(ta), M, N, K, true);
+            prepared.multiply(p.data(), ldc, abuf.data(), lda, Transpose(ta), M, N, K, GradWrite::accumulate);
             for (std::int64_t i = 0; i < M; ++i)
                 for (std::int64_t j = 0; j < N; ++j) {
                     const double tol = 8.0 * 6e-8 * std::sqrt(double(K + 2)) * ref.scale[i * N + j];
@@ -194,7 +200,7 @@ BOOST_AUTO_TEST_CASE(linear_forward_accumulates_onto_a_residual) {
     const auto inp = random_vector(N * IC, 39), w = random_vector(IC * OC, 40), bias = random_vector(OC, 41);
     const auto residual = random_vector(N * OC, 42);
     std::vector<float> fused = residual, plain(N * OC);
-    linear_forward(Cpu{}, fused.data(), inp.data(), w.data(), bias.data(), N, IC, OC, true);
+    linear_forward(Cpu{}, fused.data(), inp.data(), w.data(), bias.data(), N, IC, OC, GradWrite::accumulate);
     linear_forward(Cpu{}, plain.data(), inp.data(), w.data(), bias.data(), N, IC, OC);
     for (std::int64_t i = 0; i < N * OC; ++i)
         BOOST_TEST(fused[i] == residual[i] + plain[i], boost::test_tools::tolerance(1e-5f));

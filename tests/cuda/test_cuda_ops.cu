@@ -39,14 +39,15 @@ BOOST_AUTO_TEST_CASE(matmul_matches_the_cpu_in_every_mode_transpose_and_bias) {
                                                     << " ta " << ta << " tb " << tb << " accumulate " << acc << " bias "
                                                     << with_bias) {
                                 const MathScope scope(mode);
+                                const GradWrite write = acc ? GradWrite::accumulate : GradWrite::overwrite;
                                 const auto a = fresh(d.M * d.K), b = fresh(d.K * d.N), bias = fresh(d.N);
                                 auto c = acc ? fresh(d.M * d.N) : filled(d.M * d.N, 0.0f);
                                 auto da = on_device(a), db = on_device(b), dbias = on_device(bias), dc = on_device(c);
                                 if (!acc) poison(dc);
                                 matmul(Cuda{}, dc.data(), da.data(), db.data(), d.M, d.N, d.K, Transpose(ta),
-                                       Transpose(tb), acc, with_bias ? dbias.data() : nullptr);
+                                       Transpose(tb), write, with_bias ? dbias.data() : nullptr);
                                 matmul(Cpu{}, c.data(), a.data(), b.data(), d.M, d.N, d.K, Transpose(ta), Transpose(tb),
-                                       acc, with_bias ? bias.data() : nullptr);
+                                       write, with_bias ? bias.data() : nullptr);
                                 check_close("matmul", on_host(dc), c, product_tolerance(mode));
                             }
                         }
@@ -61,16 +62,18 @@ BOOST_AUTO_TEST_CASE(matmul_on_unaligned_slices_and_empty_depth) {
     poison(dc);
     for (const CudaMath mode : all_modes) {
         const MathScope scope(mode);
-        matmul(Cuda{}, dc.data() + 1, da.data() + 1, db.data() + 3, M, N, K, Transpose::no, Transpose::no, false,
-               dbias.data() + 1);
+        matmul(Cuda{}, dc.data() + 1, da.data() + 1, db.data() + 3, M, N, K, Transpose::no, Transpose::no,
+               GradWrite::overwrite, dbias.data() + 1);
         std::vector<float> c(M * N);
-        matmul(Cpu{}, c.data(), a.data() + 1, b.data() + 3, M, N, K, Transpose::no, Transpose::no, false, bias.data() + 1);
+        matmul(Cpu{}, c.data(), a.data() + 1, b.data() + 3, M, N, K, Transpose::no, Transpose::no, GradWrite::overwrite,
+               bias.data() + 1);
         check_close("unaligned matmul", on_host(dc.data() + 1, M * N), c, product_tolerance(mode));
     }
     // K = 0: out = bias (or out + bias).
     Tensor<float, Cuda> out(Shape{M * N});
     poison(out);
-    matmul(Cuda{}, out.data(), da.data(), db.data(), M, N, 0, Transpose::no, Transpose::no, false, dbias.data());
+    matmul(Cuda{}, out.data(), da.data(), db.data(), M, N, 0, Transpose::no, Transpose::no, GradWrite::overwrite,
+           dbias.data());
     std::vector<float> want(M * N);
     for (std::int64_t i = 0; i < M * N; ++i) want[i] = bias[i % N];
     check_close("K = 0", on_host(out), want, 0.0);
@@ -99,8 +102,10 @@ BOOST_AUTO_TEST_CASE(linear_backward_matches_the_cpu_for_both_write_modes) {
                 // Forward, onto a residual stream.
                 auto out = fresh(N * OC);
                 auto g_out = on_device(out);
-                linear_forward(Cuda{}, g_out.data(), g_inp.data(), g_w.data(), g_b.data(), N, IC, OC, true);
-                linear_forward(Cpu{}, out.data(), inp.data(), weight.data(), bias.data(), N, IC, OC, true);
+                linear_forward(Cuda{}, g_out.data(), g_inp.data(), g_w.data(), g_b.data(), N, IC, OC,
+                               GradWrite::accumulate);
+                linear_forward(Cpu{}, out.data(), inp.data(), weight.data(), bias.data(), N, IC, OC,
+                               GradWrite::accumulate);
                 check_close("linear_forward", on_host(g_out), out, tol);
             }
         }

@@ -1,5 +1,5 @@
 #pragma once
-// The GPU backend (nvcc only; link tokclean::cuda): every op of the CPU backend as an
+// The GPU backend (nvcc only; link tokclean::cuda): every op of backend/ops.hpp as an
 // overload on the Cuda tag, so Gpt<Cuda>, AdamW<Cuda> and the cleaner run the same code on
 // the device. Device memory comes from a caching allocator; every op runs on one stream
 // (context.cuh); products run on cuBLASLt in the math mode set by set_cuda_math().
@@ -20,3 +20,6 @@
 #include "tokclean/backend/cuda/matmul.cuh"
 #include "tokclean/backend/cuda/rows.cuh"
 #include "tokclean/backend/cuda/tensor.cuh"
+#include "tokclean/backend/ops.hpp"
+
+static_assert(tokclean::BackendOps<tokclean::Cuda>, "the GPU backend lacks an op of backend/ops.hpp");

@@ -305,7 +305,7 @@ void Gpt<D>::backward(std::span<const float> token_weights) {
     matmul(dev, h.dhead_in.data(), h.logits.data(), params_[GptParam::wte].data(), M, C, V);
     // Every row of wte's gradient gets the head's (V, C) product, then the embedding's rows.
     matmul(dev, g[GptParam::wte].data(), h.logits.data(), h.head_in.data(), V, C, M,
-           Transpose::yes, Transpose::no, first == GradWrite::accumulate);
+           Transpose::yes, Transpose::no, first);
     fill_zero(dev, a.dln.data(), BT * C);
     scatter_add_rows(dev, a.dln.data(), h.dhead_in.data(), rows_on_device_, M, C);
     fill_zero(dev, a.dresidual.data(), BT * C);

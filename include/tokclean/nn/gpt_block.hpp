@@ -40,12 +40,14 @@ void gpt_block_forward(D dev, const GptBlockForward& a, const float* in,
     linear_forward(dev, a.qkv, a.ln1, w.qkv_w, w.qkv_b, BT, C, 3 * C);
     attention_forward(dev, a.atty, a.att, a.qkv, B, T, C, NH);
     if (a.residual2 != in) copy_values(dev, a.residual2, in, BT * C);
-    linear_forward(dev, a.residual2, a.atty, w.attn_proj_w, w.attn_proj_b, BT, C, C, true);
+    linear_forward(dev, a.residual2, a.atty, w.attn_proj_w, w.attn_proj_b, BT, C, C,
+                   GradWrite::accumulate);
     layernorm_forward(dev, a.ln2, a.ln2_mean, a.ln2_rstd, a.residual2, w.ln2_w, w.ln2_b, BT, C, eps);
     linear_forward(dev, a.fch, a.ln2, w.fc_w, w.fc_b, BT, C, 4 * C);
     gelu_forward(dev, a.fch_gelu, a.fch, BT * 4 * C);
     if (a.out != a.residual2) copy_values(dev, a.out, a.residual2, BT * C);
-    linear_forward(dev, a.out, a.fch_gelu, w.fc_proj_w, w.fc_proj_b, BT, 4 * C, C, true);
+    linear_forward(dev, a.out, a.fch_gelu, w.fc_proj_w, w.fc_proj_b, BT, 4 * C, C,
+                   GradWrite::accumulate);
 }
 
 // What one block's backward reads (its forward's activations) and its scratch gradients.

@@ -1,21 +1,15 @@
 #pragma once
-// One AdamW step on the CPU with PyTorch's semantics (torch.optim.AdamW): decoupled weight
-// decay, bias-corrected moments, eps added after the square root.
+// One AdamW step on the CPU (the contract: backend/ops.hpp) with PyTorch's semantics
+// (torch.optim.AdamW): decoupled weight decay, bias-corrected moments, eps added after the
+// square root.
 #include <cmath>
 #include <cstdint>
 
-#include "tokclean/backend/cpu/eigen_maps.hpp"
+#include "tokclean/backend/cpu/detail/eigen_maps.hpp"
+#include "tokclean/backend/ops.hpp"
 #include "tokclean/core/device.hpp"
 
 namespace tokclean {
-
-struct AdamWHyper {
-    float lr = 1e-4f;
-    float beta1 = 0.9f;
-    float beta2 = 0.999f;
-    float eps = 1e-8f;
-    float weight_decay = 0.0f;
-};
 
 // Updates params (N), m (N), v (N) in place from grads (N); step counts from 1.
 inline void adamw_update(Cpu, float* params, float* m, float* v, const float* grads,

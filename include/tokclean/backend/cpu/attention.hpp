@@ -1,17 +1,20 @@
 #pragma once
-// Causal multi-head self-attention on the CPU. Heads run in parallel, one (batch, head) per
-// task; inside a head, queries go in blocks of 32 rows and each block only meets the keys
-// at or before its last row, so the work above the diagonal (half of T x T) is skipped
-// except inside the diagonal blocks. The products run on the calling thread; a head's keys
-// and values are prepared (packed) once for all its query blocks.
+// Causal multi-head self-attention on the CPU (the contract: backend/ops.hpp). Heads run in
+// parallel, one (batch, head) per task; inside a head, queries go in blocks of 32 rows and
+// each block only meets the keys at or before its last row, so the work above the diagonal
+// (half of T x T) is skipped except inside the diagonal blocks. The products run on the
+// calling thread; a head's keys and values are prepared (packed) once for all its query
+// blocks.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <vector>
 
-#include "tokclean/backend/cpu/fast_exp.hpp"
+#include "tokclean/backend/cpu/detail/fast_exp.hpp"
+#include "tokclean/backend/cpu/detail/prepared_b.hpp"
 #include "tokclean/backend/cpu/matmul.hpp"
+#include "tokclean/backend/grad_write.hpp"
 #include "tokclean/core/device.hpp"
 
 namespace tokclean {
@@ -73,9 +76,11 @@ inline void attention_forward(Cpu, float* out, float* att, const float* qkv, std
                     const std::int64_t t1 = std::min(T, t0 + QB), n = t1 - t0;
                     // p (n, T): rows t0..t1 of the head's probabilities; keys past t1 never met.
                     float* p = att ? att + ((b * NH + h) * T + t0) * T : own.data();
-                    keys.multiply(p, T, q + t0 * ld, ld, Transpose::no, n, t1, hs, false);
+                    keys.multiply(p, T, q + t0 * ld, ld, Transpose::no, n, t1, hs,
+                                  GradWrite::overwrite);
                     for (std::int64_t i = 0; i < n; ++i) causal_softmax_row(p + i * T, t0 + i, T, scale);
-                    values.multiply(o + t0 * C, C, p, T, Transpose::no, n, hs, t1, false);
+                    values.multiply(o + t0 * C, C, p, T, Transpose::no, n, hs, t1,
+                                    GradWrite::overwrite);
                 }
             }
     }
@@ -106,7 +111,8 @@ inline void attention_backward(Cpu, float* dqkv, const float* dout, const float*
                     const std::int64_t t1 = std::min(T, t0 + QB), n = t1 - t0;
                     const float* p = att + ((b * NH + h) * T + t0) * T;  // (n, T)
                     // dP (n, t1) = dO · vᵀ; dS = P ⊙ (dP - Σ_s P dP) · scale, 0 above the diagonal.
-                    values_t.multiply(ds.data(), T, dO + t0 * C, C, Transpose::no, n, t1, hs, false);
+                    values_t.multiply(ds.data(), T, dO + t0 * C, C, Transpose::no, n, t1, hs,
+                                      GradWrite::overwrite);
                     for (std::int64_t i = 0; i < n; ++i) {
                         // Over whole vectors: P is 0 past the diagonal, dP finite up to t1.
                         const std::int64_t len = t0 + i + 1, padded = whole_vectors(len, t1);
@@ -120,11 +126,12 @@ inline void attention_backward(Cpu, float* dqkv, const float* dout, const float*
                         std::fill(dr + len, dr + t1, 0.0f);
                     }
                     // dq[t0:t1] += dS · k[0:t1]; dk[0:t1] += dSᵀ · q[t0:t1]; dv[0:t1] += Pᵀ · dO[t0:t1].
-                    keys.multiply(dq + t0 * ld, ld, ds.data(), T, Transpose::no, n, hs, t1, true);
+                    keys.multiply(dq + t0 * ld, ld, ds.data(), T, Transpose::no, n, hs, t1,
+                                  GradWrite::accumulate);
                     matmul_strided(Cpu{}, dk, ld, ds.data(), T, Transpose::yes, q + t0 * ld, ld,
-                                   Transpose::no, t1, hs, n, true);
+                                   Transpose::no, t1, hs, n, GradWrite::accumulate);
                     matmul_strided(Cpu{}, dv, ld, p, T, Transpose::yes, dO + t0 * C, C,
-                                   Transpose::no, t1, hs, n, true);
+                                   Transpose::no, t1, hs, n, GradWrite::accumulate);
                 }
             }
     }

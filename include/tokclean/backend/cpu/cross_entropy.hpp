@@ -1,13 +1,13 @@
 #pragma once
-// Softmax cross-entropy on the CPU, one loss per row of logits, in SIMD loops (at a 50k
-// vocabulary the exps are as many as the LM head's outputs). Sums over a row are SIMD
-// reductions in a fixed order, the same for any thread count.
+// Softmax cross-entropy on the CPU (the contract: backend/ops.hpp), one loss per row of
+// logits, in SIMD loops (at a 50k vocabulary the exps are as many as the LM head's outputs).
+// Sums over a row are SIMD reductions in a fixed order, the same for any thread count.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 
-#include "tokclean/backend/cpu/fast_exp.hpp"
+#include "tokclean/backend/cpu/detail/fast_exp.hpp"
 #include "tokclean/core/device.hpp"
 
 namespace tokclean {

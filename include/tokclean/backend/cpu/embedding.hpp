@@ -1,5 +1,5 @@
 #pragma once
-// Token + position embedding on the CPU.
+// Token + position embedding on the CPU (the contract: backend/ops.hpp).
 #include <algorithm>
 #include <cstdint>
 

@@ -1,13 +1,14 @@
 #pragma once
-// GELU, tanh approximation (Hugging Face "gelu_new"), on the CPU. Computed in its logistic
-// form, 0.5 x (1 + tanh(u)) = x · σ(2u), with fast_exp in a SIMD loop: libm's tanhf is a
-// call per element (it was a sixth of a training step), and the logistic form keeps full
-// relative accuracy where 1 + tanh(u) would cancel (large negative x).
+// GELU, tanh approximation (Hugging Face "gelu_new"), on the CPU (the contract:
+// backend/ops.hpp). Computed in its logistic form, 0.5 x (1 + tanh(u)) = x · σ(2u), with
+// fast_exp in a SIMD loop: libm's tanhf is a call per element (it was a sixth of a training
+// step), and the logistic form keeps full relative accuracy where 1 + tanh(u) would cancel
+// (large negative x).
 #include <cstdint>
 
-#include "tokclean/backend/cpu/parallel.hpp"
-#include "tokclean/backend/cpu/fast_exp.hpp"
-#include "tokclean/backend/cpu/grad_write.hpp"
+#include "tokclean/backend/cpu/detail/fast_exp.hpp"
+#include "tokclean/backend/cpu/detail/parallel.hpp"
+#include "tokclean/backend/grad_write.hpp"
 #include "tokclean/core/device.hpp"
 
 namespace tokclean {

@@ -1,13 +1,14 @@
 #pragma once
-// LayerNorm over the last dimension on the CPU. The sums over a row are SIMD reductions in
-// a fixed order (the compiler's lanes, then a tree), the same for any thread count.
+// LayerNorm over the last dimension on the CPU (the contract: backend/ops.hpp). The sums over
+// a row are SIMD reductions in a fixed order (the compiler's lanes, then a tree), the same for
+// any thread count.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
 
-#include "tokclean/backend/cpu/grad_write.hpp"
-#include "tokclean/backend/cpu/parallel.hpp"
+#include "tokclean/backend/cpu/detail/parallel.hpp"
+#include "tokclean/backend/grad_write.hpp"
 #include "tokclean/core/device.hpp"
 
 namespace tokclean {

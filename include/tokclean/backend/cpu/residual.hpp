@@ -1,5 +1,5 @@
 #pragma once
-// Residual connection on the CPU.
+// Residual connection on the CPU (the contract: backend/ops.hpp).
 #include <cstdint>
 
 #include "tokclean/core/device.hpp"

@@ -1,10 +1,10 @@
 #pragma once
-// Row gather / scatter, copies and fills on the CPU: the token-sparse LM head takes only the rows
-// that predict a target.
+// Row gather / scatter, copies and fills on the CPU (the contract: backend/ops.hpp): the
+// token-sparse LM head takes only the rows that predict a target.
 #include <algorithm>
 #include <cstdint>
 
-#include "tokclean/backend/cpu/parallel.hpp"
+#include "tokclean/backend/cpu/detail/parallel.hpp"
 #include "tokclean/core/device.hpp"
 
 namespace tokclean {

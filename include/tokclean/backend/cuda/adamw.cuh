@@ -1,14 +1,14 @@
 #pragma once
-// One AdamW step on the GPU (PyTorch's torch.optim.AdamW, the formulas and their order of
-// backend/cpu/adamw.hpp), and global-norm gradient clipping (optim/clip.hpp's contract).
+// One AdamW step on the GPU (the contract: backend/ops.hpp; the CPU's formulas in their
+// order), and global-norm gradient clipping (optim/clip.hpp's contract).
 #include <cmath>
 #include <cstdint>
 
-#include "tokclean/backend/cpu/adamw.hpp"
 #include "tokclean/backend/cuda/allocator.cuh"
 #include "tokclean/backend/cuda/context.cuh"
 #include "tokclean/backend/cuda/detail/reduce.cuh"
 #include "tokclean/backend/cuda/tensor.cuh"
+#include "tokclean/backend/ops.hpp"
 #include "tokclean/core/device.hpp"
 
 namespace tokclean {

@@ -1,5 +1,5 @@
 #pragma once
-// Causal multi-head self-attention on the GPU, with the signatures of backend/cpu/attention.hpp.
+// Causal multi-head self-attention on the GPU (the contract: backend/ops.hpp).
 // Two ways, chosen per call by fused_attention_applies() (sdpa.cuh), the same for a forward
 // and its backward:
 //   - bf16 mode where cuDNN's fused kernel takes the shape: cuDNN's SDPA (flash attention).
@@ -15,6 +15,7 @@
 #include "tokclean/backend/cuda/detail/gemm.cuh"
 #include "tokclean/backend/cuda/detail/reduce.cuh"
 #include "tokclean/backend/cuda/sdpa.cuh"
+#include "tokclean/backend/grad_write.hpp"
 #include "tokclean/core/device.hpp"
 
 namespace tokclean {
@@ -92,11 +93,12 @@ inline void attention_forward(Cuda, float* out, float* att, const float* qkv, st
         const float* q = qkv + b * T * ld;             // head h: (T, hs) at column h·hs, row stride 3C
         float* p = att ? att + b * NH * TT : own->get(); // (NH, T, T)
         // S_h (T, T) = Q_h · K_hᵀ for every head h (batch stride hs between heads).
-        gemm_batched(p, T, TT, {q, ld, false}, hs, {q + C, ld, true}, hs, T, T, hs, NH, false);
+        gemm_batched(p, T, TT, {q, ld, false}, hs, {q + C, ld, true}, hs, T, T, hs, NH, GradWrite::overwrite);
         causal_softmax_kernel<<<softmax_blocks(NH * T), 32 * softmax_warps, 0, stream()>>>(p, NH * T, T, scale);
         TOKCLEAN_CUDA_CHECK_LAUNCH("causal_softmax_kernel");
         // O_h (T, hs) = P_h · V_h, into columns h·hs of out (row stride C).
-        gemm_batched(out + b * T * C, C, hs, {p, T, false}, TT, {q + 2 * C, ld, false}, hs, T, hs, T, NH, false);
+        gemm_batched(out + b * T * C, C, hs, {p, T, false}, TT, {q + 2 * C, ld, false}, hs, T, hs, T, NH,
+                     GradWrite::overwrite);
     }
 }
 
@@ -118,14 +120,16 @@ inline void attention_backward(Cuda, float* dqkv, const float* dout, const float
         const float* dO = dout + b * T * C;  // head h: (T, hs) at column h·hs, row stride C
         float* dq = dqkv + b * T * ld;
         // dP_h = dO_h · V_hᵀ, then dS_h = softmax backward.
-        gemm_batched(ds.get(), T, TT, {dO, C, false}, hs, {q + 2 * C, ld, true}, hs, T, T, hs, NH, false);
+        gemm_batched(ds.get(), T, TT, {dO, C, false}, hs, {q + 2 * C, ld, true}, hs, T, T, hs, NH,
+                     GradWrite::overwrite);
         causal_softmax_backward_kernel<<<softmax_blocks(NH * T), 32 * softmax_warps, 0, stream()>>>(
             ds.get(), p, NH * T, T, scale);
         TOKCLEAN_CUDA_CHECK_LAUNCH("causal_softmax_backward_kernel");
         // dQ_h += dS_h · K_h; dK_h += dS_hᵀ · Q_h; dV_h += P_hᵀ · dO_h.
-        gemm_batched(dq, ld, hs, {ds.get(), T, false}, TT, {q + C, ld, false}, hs, T, hs, T, NH, true);
-        gemm_batched(dq + C, ld, hs, {ds.get(), T, true}, TT, {q, ld, false}, hs, T, hs, T, NH, true);
-        gemm_batched(dq + 2 * C, ld, hs, {p, T, true}, TT, {dO, C, false}, hs, T, hs, T, NH, true);
+        constexpr GradWrite add = GradWrite::accumulate;
+        gemm_batched(dq, ld, hs, {ds.get(), T, false}, TT, {q + C, ld, false}, hs, T, hs, T, NH, add);
+        gemm_batched(dq + C, ld, hs, {ds.get(), T, true}, TT, {q, ld, false}, hs, T, hs, T, NH, add);
+        gemm_batched(dq + 2 * C, ld, hs, {p, T, true}, TT, {dO, C, false}, hs, T, hs, T, NH, add);
     }
 }
 

@@ -1,6 +1,6 @@
 #pragma once
-// Softmax cross-entropy on the GPU, one block per row of logits. Same signatures as
-// backend/cpu/cross_entropy.hpp: per-row losses, 0 at ignored rows (target < 0).
+// Softmax cross-entropy on the GPU (the contract: backend/ops.hpp), one block per row of
+// logits.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>

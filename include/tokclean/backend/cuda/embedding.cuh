@@ -1,5 +1,5 @@
 #pragma once
-// Token + position embedding on the GPU. Same signatures as backend/cpu/embedding.hpp.
+// Token + position embedding on the GPU (the contract: backend/ops.hpp).
 // The backward sums the rows of repeated tokens in position order (not with atomics), so
 // the gradient is the same on every run: the ids are sorted into buckets on the host (a copy
 // of B·T ints), and one block sums each bucket.

@@ -1,10 +1,10 @@
 #pragma once
-// GELU, tanh approximation, on the GPU, in the logistic form of backend/cpu/gelu.hpp:
+// GELU, tanh approximation, on the GPU (the contract: backend/ops.hpp), in its logistic form
 // 0.5 x (1 + tanh(u)) = x · σ(2u), which keeps full relative accuracy for large negative x.
 #include <cstdint>
 
-#include "tokclean/backend/cpu/grad_write.hpp"
 #include "tokclean/backend/cuda/context.cuh"
+#include "tokclean/backend/grad_write.hpp"
 #include "tokclean/core/device.hpp"
 
 namespace tokclean {
@@ -28,13 +28,13 @@ __global__ void gelu_forward_kernel(T* out, const T* inp, std::int64_t N) {
 
 // gelu'(x) = s + 2 x s (1 - s) du/dx with s = σ(2u), du/dx = sqrt(2/pi) (1 + 3 · 0.044715 x²).
 template <class T>
-__global__ void gelu_backward_kernel(T* dinp, const T* inp, const T* dout, std::int64_t N, bool accumulate) {
+__global__ void gelu_backward_kernel(T* dinp, const T* inp, const T* dout, std::int64_t N, GradWrite write) {
     for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < N;
          i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
         const T x = inp[i], s = gelu_gate(x);
         const T du = 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * x * x);
         const T g = (s + 2.0f * x * s * (1.0f - s) * du) * dout[i];
-        dinp[i] = accumulate ? dinp[i] + g : g;
+        dinp[i] = write == GradWrite::accumulate ? dinp[i] + g : g;
     }
 }
 
@@ -53,8 +53,7 @@ inline void gelu_backward(Cuda, float* dinp, const float* inp, const float* dout
                           GradWrite write = GradWrite::accumulate) {
     using namespace cuda_detail;
     if (N <= 0) return;
-    gelu_backward_kernel<<<blocks_for(N, 256, 8192), 256, 0, stream()>>>(dinp, inp, dout, N,
-                                                                         write == GradWrite::accumulate);
+    gelu_backward_kernel<<<blocks_for(N, 256, 8192), 256, 0, stream()>>>(dinp, inp, dout, N, write);
     TOKCLEAN_CUDA_CHECK_LAUNCH("gelu_backward_kernel");
 }
 

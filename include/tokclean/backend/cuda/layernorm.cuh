@@ -1,12 +1,12 @@
 #pragma once
-// LayerNorm over the last dimension on the GPU: one warp per row. Same signatures and
-// formulas as backend/cpu/layernorm.hpp (mean, then the mean of squared deviations).
+// LayerNorm over the last dimension on the GPU (the contract: backend/ops.hpp): one warp per
+// row; the mean, then the mean of squared deviations, as on the CPU.
 #include <cstdint>
 
-#include "tokclean/backend/cpu/grad_write.hpp"
 #include "tokclean/backend/cuda/context.cuh"
 #include "tokclean/backend/cuda/detail/column_sums.cuh"
 #include "tokclean/backend/cuda/detail/reduce.cuh"
+#include "tokclean/backend/grad_write.hpp"
 #include "tokclean/core/device.hpp"
 
 namespace tokclean {

@@ -1,13 +1,13 @@
 #pragma once
-// Matrix products on the GPU: cuBLASLt, with the bias fused into the product's epilogue.
-// Same signatures as backend/cpu/matmul.hpp; the math mode (fp32, tf32, bf16) is the
-// context's (set_cuda_math).
+// Matrix products on the GPU (the contract: backend/ops.hpp): cuBLASLt, with the bias fused
+// into the product's epilogue; the math mode (fp32, tf32, bf16) is the context's
+// (set_cuda_math).
 #include <cstdint>
 
-#include "tokclean/backend/cpu/grad_write.hpp"
-#include "tokclean/backend/cpu/matmul.hpp"  // Transpose
 #include "tokclean/backend/cuda/detail/column_sums.cuh"
 #include "tokclean/backend/cuda/detail/gemm.cuh"
+#include "tokclean/backend/grad_write.hpp"
+#include "tokclean/backend/ops.hpp"
 #include "tokclean/core/device.hpp"
 
 namespace tokclean {
@@ -21,21 +21,21 @@ struct RowValue {
 };
 }  // namespace cuda_detail
 
-// out (M, N) = op(a) · op(b) [+ bias (N) on every row], or out += ... with accumulate.
+// out (M, N) = op(a) · op(b) [+ bias (N) on every row], or out += ... with GradWrite::accumulate.
 // op(a) is (M, K): a is stored (M, K), or (K, M) when trans_a. op(b) is (K, N): b is stored
 // (K, N), or (N, K) when trans_b. All contiguous row-major device buffers; bias may be null.
 inline void matmul(Cuda, float* out, const float* a, const float* b, std::int64_t M, std::int64_t N, std::int64_t K,
-                   Transpose trans_a = Transpose::no, Transpose trans_b = Transpose::no, bool accumulate = false,
-                   const float* bias = nullptr) {
+                   Transpose trans_a = Transpose::no, Transpose trans_b = Transpose::no,
+                   GradWrite write = GradWrite::overwrite, const float* bias = nullptr) {
     const bool ta = trans_a == Transpose::yes, tb = trans_b == Transpose::yes;
-    cuda_detail::gemm(out, N, {a, ta ? M : K, ta}, {b, tb ? K : N, tb}, M, N, K, accumulate, bias);
+    cuda_detail::gemm(out, N, {a, ta ? M : K, ta}, {b, tb ? K : N, tb}, M, N, K, write, bias);
 }
 
 // A linear layer in the Conv1D layout: out (N, OC) = inp (N, IC) · weight (IC, OC) + bias (OC),
-// or out += ... with accumulate. bias may be null.
+// or out += ... with GradWrite::accumulate. bias may be null.
 inline void linear_forward(Cuda, float* out, const float* inp, const float* weight, const float* bias,
-                           std::int64_t N, std::int64_t IC, std::int64_t OC, bool accumulate = false) {
-    matmul(Cuda{}, out, inp, weight, N, OC, IC, Transpose::no, Transpose::no, accumulate, bias);
+                           std::int64_t N, std::int64_t IC, std::int64_t OC, GradWrite write = GradWrite::overwrite) {
+    matmul(Cuda{}, out, inp, weight, N, OC, IC, Transpose::no, Transpose::no, write, bias);
 }
 
 // Gradients of linear_forward: dinp (N, IC) += dout · weightᵀ, dweight (IC, OC) += inpᵀ · dout,
@@ -45,10 +45,8 @@ inline void linear_backward(Cuda, float* dinp, float* dweight, float* dbias, con
                             GradWrite dinp_write = GradWrite::accumulate,
                             GradWrite dparam_write = GradWrite::accumulate) {
     if (dinp)
-        matmul(Cuda{}, dinp, dout, weight, N, IC, OC, Transpose::no, Transpose::yes,
-               dinp_write == GradWrite::accumulate);
-    matmul(Cuda{}, dweight, inp, dout, IC, OC, N, Transpose::yes, Transpose::no,
-           dparam_write == GradWrite::accumulate);
+        matmul(Cuda{}, dinp, dout, weight, N, IC, OC, Transpose::no, Transpose::yes, dinp_write);
+    matmul(Cuda{}, dweight, inp, dout, IC, OC, N, Transpose::yes, Transpose::no, dparam_write);
     if (dbias) cuda_detail::column_sums(dbias, nullptr, dparam_write, N, OC, cuda_detail::RowValue{dout, OC});
 }
 

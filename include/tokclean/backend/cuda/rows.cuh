@@ -1,6 +1,6 @@
 #pragma once
 // Fills, copies, row gather / scatter (the token-sparse LM head) and the residual connection
-// on the GPU. Same signatures as backend/cpu/rows.hpp and residual.hpp.
+// on the GPU (the contract: backend/ops.hpp).
 #include <algorithm>
 #include <cstdint>
 

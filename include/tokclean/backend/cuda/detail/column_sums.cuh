@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "tokclean/backend/cpu/grad_write.hpp"
 #include "tokclean/backend/cuda/allocator.cuh"
 #include "tokclean/backend/cuda/context.cuh"
+#include "tokclean/backend/grad_write.hpp"
 
 namespace tokclean::cuda_detail {
 
@@ -44,7 +44,7 @@ __global__ void column_sums_partial(float2* partial, std::int64_t N, std::int64_
 // out0 (C) [+]= Σ_chunks partial.x, out1 (C) [+]= Σ_chunks partial.y (out1 may be null).
 template <class T>
 __global__ void column_sums_finish(T* out0, T* out1, const float2* partial, std::int64_t C,
-                                   std::int64_t chunks, bool accumulate) {
+                                   std::int64_t chunks, GradWrite write) {
     for (std::int64_t c = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; c < C;
          c += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
         T a = 0, b = 0;
@@ -52,8 +52,8 @@ __global__ void column_sums_finish(T* out0, T* out1, const float2* partial, std:
             a += partial[k * C + c].x;
             b += partial[k * C + c].y;
         }
-        out0[c] = accumulate ? out0[c] + a : a;
-        if (out1) out1[c] = accumulate ? out1[c] + b : b;
+        out0[c] = write == GradWrite::accumulate ? out0[c] + a : a;
+        if (out1) out1[c] = write == GradWrite::accumulate ? out1[c] + b : b;
     }
 }
 
@@ -67,8 +67,7 @@ void column_sums(float* out0, float* out1, GradWrite write, std::int64_t N, std:
     const dim3 grid(static_cast<unsigned>((C + colsum_tile - 1) / colsum_tile), static_cast<unsigned>(chunks));
     column_sums_partial<<<grid, dim3(colsum_tile, colsum_rows), 0, stream()>>>(partial.get(), N, C, chunks, f);
     TOKCLEAN_CUDA_CHECK_LAUNCH("column_sums_partial");
-    column_sums_finish<float><<<blocks_for(C, 256), 256, 0, stream()>>>(out0, out1, partial.get(), C, chunks,
-                                                                 write == GradWrite::accumulate);
+    column_sums_finish<float><<<blocks_for(C, 256), 256, 0, stream()>>>(out0, out1, partial.get(), C, chunks, write);
     TOKCLEAN_CUDA_CHECK_LAUNCH("column_sums_finish");
 }
 

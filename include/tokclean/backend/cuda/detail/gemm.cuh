@@ -13,6 +13,7 @@
 #include "tokclean/backend/cuda/allocator.cuh"
 #include "tokclean/backend/cuda/check.cuh"
 #include "tokclean/backend/cuda/context.cuh"
+#include "tokclean/backend/grad_write.hpp"
 
 namespace tokclean::cuda_detail {
 
@@ -42,21 +43,23 @@ __global__ void to_bf16_kernel(__nv_bfloat16* y, const T* x, std::int64_t rows, 
         y[i] = __float2bfloat16(x[i / cols * ld + i % cols]);
 }
 
-// c (M, N) row stride ldc = (keep ? c : 0) + bias (N) on every row.
+// c (M, N) row stride ldc = (accumulate ? c : 0) + bias (N) on every row.
 template <class T>
-__global__ void bias_rows_kernel(T* c, std::int64_t ldc, const T* bias, std::int64_t M, std::int64_t N, bool keep) {
+__global__ void bias_rows_kernel(T* c, std::int64_t ldc, const T* bias, std::int64_t M, std::int64_t N,
+                                 GradWrite write) {
     const std::int64_t n = M * N;
     for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
          i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
         T* e = c + i / N * ldc + i % N;
         const T b = bias ? bias[i % N] : T(0);
-        *e = keep ? *e + b : b;
+        *e = write == GradWrite::accumulate ? *e + b : b;
     }
 }
 
-inline void bias_rows(float* c, std::int64_t ldc, const float* bias, std::int64_t M, std::int64_t N, bool keep) {
+inline void bias_rows(float* c, std::int64_t ldc, const float* bias, std::int64_t M, std::int64_t N,
+                      GradWrite write) {
     if (M * N <= 0) return;
-    bias_rows_kernel<<<blocks_for(M * N, 256, 8192), 256, 0, stream()>>>(c, ldc, bias, M, N, keep);
+    bias_rows_kernel<<<blocks_for(M * N, 256, 8192), 256, 0, stream()>>>(c, ldc, bias, M, N, write);
     TOKCLEAN_CUDA_CHECK_LAUNCH("bias_rows_kernel");
 }
 
@@ -81,9 +84,9 @@ struct LtPlan {
 
 class LtPlans {
 public:
-    // (M, N, K, ta, tb, lda, ldb, ldc, bf16, compute, bias, accumulate, alignments a, b, c, bias)
+    // (M, N, K, ta, tb, lda, ldb, ldc, bf16, compute, bias, write, alignments a, b, c, bias)
     using Key = std::tuple<std::int64_t, std::int64_t, std::int64_t, bool, bool, std::int64_t, std::int64_t,
-                           std::int64_t, bool, int, bool, bool, std::uint32_t, std::uint32_t, std::uint32_t,
+                           std::int64_t, bool, int, bool, GradWrite, std::uint32_t, std::uint32_t, std::uint32_t,
                            std::uint32_t>;
 
     LtPlan& get(const Key& key, const void* bias) {
@@ -94,8 +97,8 @@ public:
 
 private:
     static LtPlan make(const Key& k, const void* bias) {
-        const auto [M, N, K, ta, tb, lda, ldb, ldc, bf16, compute, has_bias, accumulate, al_a, al_b, al_c, al_bias] = k;
-        (void)accumulate;
+        const auto [M, N, K, ta, tb, lda, ldb, ldc, bf16, compute, has_bias, write, al_a, al_b, al_c, al_bias] = k;
+        (void)write;
         LtPlan p;
         const cudaDataType op_type = bf16 ? CUDA_R_16BF : CUDA_R_32F;
         TOKCLEAN_CUDA_CHECK(cublasLtMatmulDescCreate(&p.desc, static_cast<cublasComputeType_t>(compute), CUDA_R_32F));
@@ -150,14 +153,14 @@ inline LtPlans& lt_plans() {
     return *p;
 }
 
-// c (M, N), row stride ldc, = op(a) · op(b) [+ bias (N) on every row], or += with accumulate.
-// a is stored (M, K), or (K, M) when a.trans; b (K, N), or (N, K) when b.trans. float32 in
-// and out; the context's math mode decides how the product computes.
+// c (M, N), row stride ldc, = op(a) · op(b) [+ bias (N) on every row], or += with
+// GradWrite::accumulate. a is stored (M, K), or (K, M) when a.trans; b (K, N), or (N, K) when
+// b.trans. float32 in and out; the context's math mode decides how the product computes.
 inline void gemm(float* c, std::int64_t ldc, Operand a, Operand b, std::int64_t M, std::int64_t N, std::int64_t K,
-                 bool accumulate, const float* bias) {
+                 GradWrite write, const float* bias) {
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {  // an empty sum: c = (accumulate ? c : 0) + bias
-        bias_rows(c, ldc, bias, M, N, accumulate);
+        bias_rows(c, ldc, bias, M, N, write);
         return;
     }
     Context& ctx = context();
@@ -179,10 +182,10 @@ inline void gemm(float* c, std::int64_t ldc, Operand a, Operand b, std::int64_t 
         b = {b16->get(), b_cols, b.trans};
     }
     const cublasComputeType_t compute = bf16 ? CUBLAS_COMPUTE_32F : fp32_operand_compute(ctx.math);
-    const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+    const float alpha = 1.0f, beta = write == GradWrite::accumulate ? 1.0f : 0.0f;
 
     const LtPlans::Key key{M, N, K, a.trans, b.trans, a.ld, b.ld, ldc, bf16, static_cast<int>(compute),
-                           bias != nullptr, accumulate, alignment_of(a.data), alignment_of(b.data),
+                           bias != nullptr, write, alignment_of(a.data), alignment_of(b.data),
                            alignment_of(c), alignment_of(bias)};
     LtPlan& plan = lt_plans().get(key, bias);
     if (plan.usable) {
@@ -197,8 +200,8 @@ inline void gemm(float* c, std::int64_t ldc, Operand a, Operand b, std::int64_t 
         plan.usable = false;  // never again for this shape
     }
     // cublasGemmEx: the bias goes in first, then the product adds onto it.
-    if (bias) bias_rows(c, ldc, bias, M, N, accumulate);
-    const float beta_ex = accumulate || bias ? 1.0f : 0.0f;
+    if (bias) bias_rows(c, ldc, bias, M, N, write);
+    const float beta_ex = write == GradWrite::accumulate || bias ? 1.0f : 0.0f;
     const cudaDataType t = bf16 ? CUDA_R_16BF : CUDA_R_32F;
     TOKCLEAN_CUDA_CHECK(cublasGemmEx(ctx.cublas(), b.trans ? CUBLAS_OP_T : CUBLAS_OP_N, a.trans ? CUBLAS_OP_T : CUBLAS_OP_N,
                                      static_cast<int>(N), static_cast<int>(M), static_cast<int>(K), &alpha, b.data, t,
@@ -207,14 +210,14 @@ inline void gemm(float* c, std::int64_t ldc, Operand a, Operand b, std::int64_t 
 }
 
 // For each of `batch` products i: c + i·sc (M, N, row stride ldc) = op(a + i·sa) · op(b + i·sb)
-// (row-major as in gemm), or += with accumulate. float32 operands; in bf16 mode cuBLAS
+// (row-major as in gemm), or += with GradWrite::accumulate. float32 operands; in bf16 mode cuBLAS
 // down-converts them itself (the attention products that cuDNN's fused kernel does not take).
 inline void gemm_batched(float* c, std::int64_t ldc, std::int64_t sc, Operand a, std::int64_t sa, Operand b,
                          std::int64_t sb, std::int64_t M, std::int64_t N, std::int64_t K, std::int64_t batch,
-                         bool accumulate) {
+                         GradWrite write) {
     if (M <= 0 || N <= 0 || batch <= 0) return;
     Context& ctx = context();
-    const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
+    const float alpha = 1.0f, beta = write == GradWrite::accumulate ? 1.0f : 0.0f;
     TOKCLEAN_CUDA_CHECK(cublasGemmStridedBatchedEx(
         ctx.cublas(), b.trans ? CUBLAS_OP_T : CUBLAS_OP_N, a.trans ? CUBLAS_OP_T : CUBLAS_OP_N, static_cast<int>(N),
         static_cast<int>(M), static_cast<int>(K), &alpha, b.data, CUDA_R_32F, static_cast<int>(b.ld), sb, a.data,

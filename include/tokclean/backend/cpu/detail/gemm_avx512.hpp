@@ -17,6 +17,8 @@
 #include <cstdlib>
 #include <new>
 
+#include "tokclean/backend/grad_write.hpp"
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -238,20 +240,21 @@ inline void macro_kernel(std::int64_t kc, const float* pa, std::int64_t rows, co
 
 }  // namespace gemm
 
-// C (M, N), row stride ldc, = op(A) · op(B) or += with accumulate, plus bias (N) on every
-// row when not null; op(A) is (M, K), op(B) is (K, N). The smaller extent of C decides which
-// operand the threads share: it is packed once per k block by all of them together; the
+// C (M, N), row stride ldc, = op(A) · op(B) or += with GradWrite::accumulate, plus bias (N) on
+// every row when not null; op(A) is (M, K), op(B) is (K, N). The smaller extent of C decides
+// which operand the threads share: it is packed once per k block by all of them together; the
 // other is cut in tiles along the large extent, each packed and multiplied by the thread
 // that takes it. Inside a parallel region, or when small, it all runs on the caller.
 inline void gemm_avx512(std::int64_t M, std::int64_t N, std::int64_t K, GemmOperand a,
-                        GemmOperand b, float* c, std::int64_t ldc, bool accumulate,
+                        GemmOperand b, float* c, std::int64_t ldc, GradWrite write,
                         const float* bias = nullptr) {
     using namespace gemm;
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         for (std::int64_t i = 0; i < M; ++i)
             for (std::int64_t j = 0; j < N; ++j)
-                c[i * ldc + j] = (accumulate ? c[i * ldc + j] : 0.0f) + (bias ? bias[j] : 0.0f);
+                c[i * ldc + j] =
+                    (write == GradWrite::accumulate ? c[i * ldc + j] : 0.0f) + (bias ? bias[j] : 0.0f);
         return;
     }
     // k blocks of equal depth (a function of K only: the sums keep one order).
@@ -308,7 +311,7 @@ inline void gemm_avx512(std::int64_t M, std::int64_t N, std::int64_t K, GemmOper
                 const std::int64_t t0 = tile_start(t), extent = tile_start(t + 1) - t0;
                 for (std::int64_t kb = kb0; kb < kb1; ++kb) {
                     const std::int64_t k0 = kb * kc_full, kc = std::min(kc_full, K - k0);
-                    const bool add = accumulate || kb > 0;
+                    const bool add = write == GradWrite::accumulate || kb > 0;
                     const float* kb_bias = kb == 0 ? bias : nullptr;  // added once, with the first block
                     const float* packed = shared + (kb - kb0) * block_size;
                     if (wide) {  // columns [t0, t0 + extent) of C
@@ -341,11 +344,11 @@ inline void pack_b_whole(float* panels, GemmOperand b, std::int64_t N, std::int6
 // B from pack_b_whole of depth >= K and width >= N (a leading block of it).
 inline void gemm_avx512_packed_b(std::int64_t M, std::int64_t N, std::int64_t K, GemmOperand a,
                                  const float* panels, std::int64_t depth, float* c,
-                                 std::int64_t ldc, bool accumulate) {
+                                 std::int64_t ldc, GradWrite write) {
     using namespace gemm;
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
-        if (!accumulate)
+        if (write == GradWrite::overwrite)
             for (std::int64_t i = 0; i < M; ++i) std::fill_n(c + i * ldc, N, 0.0f);
         return;
     }
@@ -356,8 +359,8 @@ inline void gemm_avx512_packed_b(std::int64_t M, std::int64_t N, std::int64_t K,
     for (std::int64_t kb = 0; kb < kblocks; ++kb) {
         const std::int64_t k0 = kb * kc_full, kc = std::min(kc_full, K - k0);
         pack_panels<mr>(pa, a, 0, M, k0, kc);
-        macro_kernel(kc, pa, M, panels + k0 * nr, depth * nr, N, c, ldc, accumulate || kb > 0,
-                     nullptr);
+        macro_kernel(kc, pa, M, panels + k0 * nr, depth * nr, N, c, ldc,
+                     write == GradWrite::accumulate || kb > 0, nullptr);
     }
 }
 

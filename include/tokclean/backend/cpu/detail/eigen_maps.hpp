@@ -5,7 +5,7 @@
 
 #include <Eigen/Core>
 
-#include "tokclean/backend/cpu/parallel.hpp"
+#include "tokclean/backend/cpu/detail/parallel.hpp"
 
 namespace tokclean::cpu_detail {
 
