@@ -20,6 +20,7 @@
 #include "tokclean/data/example.hpp"
 #include "tokclean/data/gpt2_bpe.hpp"
 #include "tokclean/data/jsonl_reader.hpp"
+#include "tokclean/nn/gpt_config.hpp"  // ByteTokenizer::from_config
 
 #include "test_support.hpp"
 

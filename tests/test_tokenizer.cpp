@@ -100,7 +100,7 @@ std::vector<std::string> pieces(std::string_view text) {
 std::string byte_level(std::string_view bytes) {
     std::string out;
     for (unsigned char b : bytes)
-        detail::gpt2::append_utf8(out, detail::gpt2::byte_chars.of_byte[b]);
+        detail::append_utf8(out, detail::gpt2::byte_chars.of_byte[b]);
     return out;
 }
 

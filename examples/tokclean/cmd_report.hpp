@@ -6,6 +6,7 @@
 
 #include "common.hpp"
 #include "tokclean/io/html_report.hpp"
+#include "tokclean/io/number_format.hpp"
 
 namespace tokclean::cli {
 
@@ -59,7 +60,7 @@ inline HtmlReportSummary run_report(const GlobalFlags& g, const ReportFlags& f) 
     if (s.has_scores) {
         std::cout << ", \"scored\": " << s.scored << ", \"kept\": " << s.kept
                   << ", \"kept_fraction\": " << fixed(s.kept_fraction(), 6) << ", \"threshold\": ";
-        if (s.threshold) std::cout << detail::report::exact(*s.threshold);
+        if (s.threshold) std::cout << shortest(*s.threshold);
         else std::cout << "null";
     } else {
         std::cout << ", \"targets\": " << s.targets;

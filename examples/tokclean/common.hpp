@@ -17,6 +17,7 @@
 #include "tokclean/data/gpt2_bpe.hpp"
 #include "tokclean/data/jsonl_reader.hpp"
 #include "tokclean/io/file_hash.hpp"
+#include "tokclean/io/number_format.hpp"
 #include "tokclean/io/path_overlap.hpp"
 #include "tokclean/io/progress.hpp"
 #include "tokclean/nn/checkpoint.hpp"
@@ -118,18 +119,9 @@ inline void log(const GlobalFlags& g, const std::string& line) {
 // Progress on stderr: a bar on a terminal, plain lines otherwise, nothing with --quiet.
 inline Progress::Mode progress_mode(const GlobalFlags& g) { return Progress::mode_for(g.quiet); }
 
-inline std::string fixed(double x, int digits) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", digits, x);
-    return buf;
-}
-
-// `digits` significant digits, in exponent form when small (a probability may be 1e-13).
-inline std::string significant(double x, int digits) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*g", digits, x);
-    return buf;
-}
+// fixed(x, digits), significant(x, digits): the library's (io/number_format.hpp).
+using tokclean::fixed;
+using tokclean::significant;
 
 // A JSON string literal (quotes and escapes), for the one-line results on stdout. Bytes that
 // are not UTF-8 (a byte-level model may stop inside a character) become U+FFFD.

@@ -1,6 +1,8 @@
 #pragma once
 // The built-in byte-level tokenizer: ids 0..255 are the bytes of the UTF-8 text, and one
-// more id (256 by default, GptConfig::eos_token_id) ends a sequence. Needs no files.
+// more id (256 by default; a model's config.json says which: eos_token_id) ends a sequence.
+// Needs no files.
+#include <concepts>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -9,7 +11,6 @@
 
 #include "tokclean/core/error.hpp"
 #include "tokclean/data/example.hpp"
-#include "tokclean/nn/gpt_config.hpp"
 
 namespace tokclean {
 
@@ -20,8 +21,14 @@ public:
     explicit ByteTokenizer(std::int32_t eos_id = 256) : eos_id_(eos_id) {
         TOKCLEAN_CHECK(eos_id >= 256, "the byte tokenizer's EOS id must not be a byte: ", eos_id);
     }
-    // The model's byte tokenizer; Error if config.json names another tokenizer.
-    static ByteTokenizer from_config(const GptConfig& config, std::string_view where = "config.json") {
+    // The model's byte tokenizer, from its config (nn/gpt_config.hpp's GptConfig: the data
+    // layer does not depend on the model's); Error if config.json names another tokenizer.
+    template <class Config>
+        requires requires(const Config& c) {
+            { c.tokenizer } -> std::convertible_to<std::string_view>;
+            { c.eos_token_id } -> std::convertible_to<std::int32_t>;
+        }
+    static ByteTokenizer from_config(const Config& config, std::string_view where = "config.json") {
         if (config.tokenizer != "byte")
             fail(where, ": field 'tokclean_tokenizer': the model uses tokenizer \"",
                  config.tokenizer.empty() ? "none" : config.tokenizer, "\", not \"byte\"");

@@ -43,14 +43,13 @@
 #include "tokclean/data/detail/unicode_tables.hpp"
 #include "tokclean/data/example.hpp"
 #include "tokclean/io/json_fields.hpp"
+#include "tokclean/io/utf8.hpp"
 
 namespace tokclean {
 
 namespace detail::gpt2 {
 
 using unicode::CharClass;
-
-inline constexpr char32_t invalid_code_point = 0xFFFFFFFF;
 
 // GPT-2's bytes_to_unicode(): the printable bytes ('!'..'~', '¡'..'¬', '®'..'ÿ') stand for
 // themselves, the other 68 bytes for U+0100, U+0101, ... in byte order. Byte-level tokens are
@@ -73,56 +72,6 @@ constexpr ByteChars make_byte_chars() {
 }
 inline constexpr ByteChars byte_chars = make_byte_chars();
 static_assert(byte_chars.of_byte[' '] == 0x120 && byte_chars.of_byte['\n'] == 0x10A);  // "Ġ", "Ċ"
-
-inline void append_utf8(std::string& out, char32_t c) {
-    if (c < 0x80) {
-        out.push_back(static_cast<char>(c));
-    } else if (c < 0x800) {
-        out.push_back(static_cast<char>(0xC0 | (c >> 6)));
-        out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-    } else if (c < 0x10000) {
-        out.push_back(static_cast<char>(0xE0 | (c >> 12)));
-        out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-    } else {
-        out.push_back(static_cast<char>(0xF0 | (c >> 18)));
-        out.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-        out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-    }
-}
-
-// The code point that starts at s[i] and its length in bytes; invalid_code_point with length
-// 1 where s[i] does not begin a well-formed sequence (Unicode Table 3-7).
-inline char32_t decode_utf8(std::string_view s, std::size_t i, std::size_t& len) {
-    const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-    const unsigned b0 = byte(i);
-    len = 1;
-    if (b0 < 0x80) return b0;
-    const std::size_t left = s.size() - i;
-    auto cont = [&](std::size_t k, unsigned lo = 0x80, unsigned hi = 0xBF) {
-        return k < left && byte(i + k) >= lo && byte(i + k) <= hi;
-    };
-    if (b0 >= 0xC2 && b0 <= 0xDF) {
-        if (!cont(1)) return invalid_code_point;
-        len = 2;
-        return ((b0 & 0x1F) << 6) | (byte(i + 1) & 0x3F);
-    }
-    if (b0 >= 0xE0 && b0 <= 0xEF) {
-        const unsigned lo = b0 == 0xE0 ? 0xA0 : 0x80, hi = b0 == 0xED ? 0x9F : 0xBF;
-        if (!cont(1, lo, hi) || !cont(2)) return invalid_code_point;
-        len = 3;
-        return ((b0 & 0x0F) << 12) | ((byte(i + 1) & 0x3F) << 6) | (byte(i + 2) & 0x3F);
-    }
-    if (b0 >= 0xF0 && b0 <= 0xF4) {
-        const unsigned lo = b0 == 0xF0 ? 0x90 : 0x80, hi = b0 == 0xF4 ? 0x8F : 0xBF;
-        if (!cont(1, lo, hi) || !cont(2) || !cont(3)) return invalid_code_point;
-        len = 4;
-        return ((b0 & 0x07) << 18) | ((byte(i + 1) & 0x3F) << 12) | ((byte(i + 2) & 0x3F) << 6) |
-               (byte(i + 3) & 0x3F);
-    }
-    return invalid_code_point;
-}
 
 // The classes of the ASCII characters, so that English text never reaches the range tables.
 constexpr std::array<CharClass, 128> make_ascii_classes() {
@@ -575,7 +524,7 @@ private:
             }
             for (int b = 0; b < 256; ++b) {
                 std::string s;
-                detail::gpt2::append_utf8(
+                detail::append_utf8(
                     s, detail::gpt2::byte_chars.of_byte[static_cast<std::size_t>(b)]);
                 auto it = m.ids.find(s);
                 if (it == m.ids.end())
@@ -642,7 +591,7 @@ private:
         static std::string token_bytes(const std::string& token) {
             std::string out;
             for (std::size_t i = 0, len = 0; i < token.size(); i += len) {
-                const char32_t c = detail::gpt2::decode_utf8(token, i, len);
+                const char32_t c = detail::decode_utf8(token, i, len);
                 if (c >= detail::gpt2::byte_chars.byte_of.size() ||
                     detail::gpt2::byte_chars.byte_of[c] < 0)
                     return token;

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tokclean/core/error.hpp"
+#include "tokclean/io/utf8.hpp"  // detail::printable, one_line, hex_byte, first_invalid_utf8
 
 namespace tokclean {
 
@@ -37,65 +38,6 @@ struct JsonWhere {
 enum class JsonPlace { byte, line_and_column };
 
 namespace detail {
-
-// The length of the well-formed UTF-8 sequence at s[i] (Unicode Table 3-7: no overlong
-// forms, no surrogates, nothing above U+10FFFF), or 0 if s[i] does not begin one.
-inline std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
-    const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
-    const unsigned b0 = b(0);
-    const std::size_t left = s.size() - i;
-    const auto cont = [&](std::size_t k, unsigned lo = 0x80, unsigned hi = 0xBF) {
-        return k < left && b(k) >= lo && b(k) <= hi;
-    };
-    if (b0 < 0x80) return 1;
-    if (b0 >= 0xC2 && b0 <= 0xDF) return cont(1) ? 2 : 0;
-    if (b0 >= 0xE0 && b0 <= 0xEF)
-        return cont(1, b0 == 0xE0 ? 0xA0 : 0x80, b0 == 0xED ? 0x9F : 0xBF) && cont(2) ? 3 : 0;
-    if (b0 >= 0xF0 && b0 <= 0xF4)
-        return cont(1, b0 == 0xF0 ? 0x90 : 0x80, b0 == 0xF4 ? 0x8F : 0xBF) && cont(2) && cont(3) ? 4 : 0;
-    return 0;
-}
-
-// The offset of the first byte of `s` that does not begin a well-formed UTF-8 sequence, or
-// npos if `s` is valid UTF-8.
-inline std::size_t first_invalid_utf8(std::string_view s) {
-    for (std::size_t i = 0; i < s.size();) {
-        const std::size_t n = utf8_sequence_length(s, i);
-        if (n == 0) return i;
-        i += n;
-    }
-    return std::string_view::npos;
-}
-
-// "0x0a": a byte for messages.
-inline std::string hex_byte(unsigned char c) {
-    static constexpr char hex[] = "0123456789abcdef";
-    return std::string("0x") + hex[c >> 4] + hex[c & 15];
-}
-
-// Makes text safe to print on one line: control characters and bytes that are not valid
-// UTF-8 become \xNN.
-inline std::string printable(std::string_view s) {
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    for (std::size_t i = 0; i < s.size();) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        const std::size_t n = utf8_sequence_length(s, i);
-        if (n == 0 || c < 0x20 || c == 0x7F) {
-            out += "\\x";
-            out += hex[c >> 4];
-            out += hex[c & 15];
-            ++i;
-        } else {
-            out.append(s.substr(i, n));
-            i += n;
-        }
-    }
-    return out;
-}
-
-// Text from the input (a key, a name) made safe for a one-line message.
-inline std::string one_line(std::string_view s) { return printable(s); }
 
 // The parser's reason without nlohmann's "[json.exception.parse_error.101] parse error at
 // line 1, column 5: " prefix (we report the place ourselves), printable on one line.
