@@ -1,6 +1,6 @@
 // TokenCleaner with its policies against independent recomputations: fixed-reference
 // cleaning equals a plain stable sort of L_base − L_ref; the self-evolving reference scores
-// chunk t with (original base, θ_t) where θ_t is trained exactly as METHOD.md says; a run
+// chunk t with (original base, θ_t) where θ_t is trained exactly as the README's "The method" says; a run
 // interrupted after a chunk resumes to the same model, bit for bit.
 #define BOOST_TEST_MODULE cleaner
 #include <boost/test/unit_test.hpp>
@@ -182,7 +182,7 @@ BOOST_AUTO_TEST_CASE(self_evolving_scores_chunk_t_with_the_original_base_and_the
     BOOST_TEST(std::equal(base.params().flat().span().begin(), base.params().flat().span().end(),
                           base_before.flat().span().begin()));
 
-    // Replay METHOD.md by hand: θ_1 = base trained on D_0 in full; D_t scored by (base, θ_t).
+    // Replay the method (README, "The method") by hand: θ_1 = base trained on D_0 in full; D_t scored by (base, θ_t).
     Gpt<Cpu> theta(base.config(), base_before.clone());
     const std::vector<Example> d0(pool.begin(), pool.begin() + 10);
     TrainOptions opt = chunk_training();

@@ -198,6 +198,47 @@ BOOST_AUTO_TEST_CASE(clean_keeps_exactly_what_a_stable_sort_of_score_deltas_keep
     }
 }
 
+// `select` on what `clean --with-scores` wrote gives, byte for byte, what `clean` gives with
+// the other policy: every policy and guard, from a first cleaning that kept 60%.
+BOOST_AUTO_TEST_CASE(select_from_recorded_scores_equals_cleaning_with_that_policy) {
+    Scratch s;
+    write_random_pool(s / "pool.jsonl", 23, 80);
+    const std::string base = (fixtures / "model").string(), ref = (fixtures / "adamw_final").string();
+    const std::string clean = "clean --base " + base + " --ref " + ref + " --data " + s.str("pool.jsonl") + " --with-scores";
+    Run r = quiet(clean + " --out " + s.str("scored.jsonl") + " --keep 0.6", s);
+    BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    for (const std::string policy :
+         {"--keep 0.3", "--keep 0", "--keep 1", "--select sample --keep 0.5", "--select batch --select-batch 3 --keep 0.4",
+          "--select threshold --threshold 0.01", "--select positive --keep 0.7", "--select random --select-seed 9",
+          "--keep 0.2 --keep-eos", "--keep 0.1 --min-keep 2"}) {
+        BOOST_TEST_CONTEXT(policy) {
+            r = quiet(clean + " --out " + s.str("direct.jsonl") + " " + policy, s);
+            BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+            const Run sel = quiet("select --data " + s.str("scored.jsonl") + " --out " + s.str("again.jsonl") +
+                                      " --with-scores --model " + base + " " + policy,
+                                  s);
+            BOOST_REQUIRE_MESSAGE(sel.exit_code == 0, sel.err);
+            BOOST_TEST(slurp(s / "again.jsonl") == slurp(s / "direct.jsonl"));
+            json a = json::parse(sel.out), b = json::parse(r.out);  // the same counts, other file names
+            a.erase("out");
+            b.erase("out");
+            BOOST_TEST(a == b, a.dump() << " vs " << b.dump());
+        }
+    }
+    // Without --with-scores there is nothing to select from; --keep-eos needs the model's EOS.
+    r = quiet(clean + " --out " + s.str("plain.jsonl"), s);
+    BOOST_REQUIRE(r.exit_code == 0);
+    expect_failure(quiet("select --data " + s.str("direct.jsonl") + " --out " + s.str("x.jsonl") + " --keep-eos", s),
+                   {"--keep-eos: select needs --model DIR"}, s / "x.jsonl");
+    write(s / "noscores.jsonl", "{\"input_ids\": [1, 2], \"labels\": [-100, 2]}\n");
+    expect_failure(quiet("select --data " + s.str("noscores.jsonl") + " --out " + s.str("x.jsonl"), s),
+                   {"noscores.jsonl:1: missing required field 'scores'"}, s / "x.jsonl");
+    // Labels other than the input ids at targets cannot be restored: refused.
+    write(s / "shifted.jsonl", "{\"input_ids\": [1, 2, 3], \"labels\": [-100, 3, -100], \"scores\": [null, 0.5, 0.1]}\n");
+    expect_failure(quiet("select --data " + s.str("shifted.jsonl") + " --out " + s.str("x.jsonl"), s),
+                   {"shifted.jsonl:1: field 'labels'[1]: 3 differs from input_ids[1] = 2"}, s / "x.jsonl");
+}
+
 BOOST_AUTO_TEST_CASE(clean_rejects_bad_settings_without_output) {
     Scratch s;
     const std::string base = (fixtures / "model").string(), ref = (fixtures / "adamw_final").string(),

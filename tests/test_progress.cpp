@@ -119,6 +119,7 @@ BOOST_AUTO_TEST_CASE(every_verb_has_help_with_an_example) {
         {"score", {"--model", "--out", "Example", "null"}},
         {"tokenize", {"--model", "Example"}},
         {"clean", {"--base", "--ref", "--keep", "--select", "Example"}},
+        {"select", {"--data", "--keep", "--select", "Example"}},
         {"evolve", {"--chunks", "--work", "OUT.work", "Example"}},
         {"eval", {"--model", "Example"}},
         {"generate", {"--prompt", "Example"}}};

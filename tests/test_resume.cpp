@@ -127,6 +127,12 @@ BOOST_AUTO_TEST_CASE(evolve_stopped_by_sigterm_keeps_its_chunks_and_resumes_to_t
                    err);
     }
     BOOST_REQUIRE_MESSAGE(!fs::exists(s / "stopped"), "the run ended before it was stopped");
+    // Every flag that changes the result is part of what a rerun must share, --select-batch
+    // too (it used to be left out of evolve's fingerprint): another value is refused.
+    const Run other = tokclean("--quiet " + args + " --select-batch 3 --out " + s.str("stopped"), s);
+    expect_failure(other, {"stopped.work/progress.json: the work directory belongs to a run with other inputs or settings "
+                           "(--select-batch 8 there, 3 here)"},
+                   {});
     const Run resumed = tokclean(args + " --out " + s.str("stopped"), s);
     BOOST_REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.err);
     BOOST_TEST(resumed.err.find("resuming after chunk") != std::string::npos, resumed.err);

@@ -13,7 +13,7 @@ Every response byte has a known kind, so the cleaner's choices can be checked:
   J  junk: a span of random characters inserted into the response (a corrupted sample);
   W  wrong answer: the answer bytes of a wrong response (another word, or the word not
      uppercased: a careless annotator);
-  E  the EOS token that closes every response (an ordinary response token, METHOD.md);
+  E  the EOS token that closes every response (an ordinary response token, as in the paper);
   P  prompt (not a target).
 
 Files (one JSON object per line):

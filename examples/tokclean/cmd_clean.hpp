@@ -1,10 +1,13 @@
 #pragma once
 // The cleaning verbs: tokenize (any format to pre-tokenized), clean (fixed reference or a
 // single-model scorer), evolve (self-evolving reference, resumable).
+#include <limits>
+
 #include "cmd_model.hpp"
 #include "common.hpp"
 #include "tokclean/clean/any_threshold.hpp"
 #include "tokclean/clean/reference.hpp"
+#include "tokclean/clean/reselect.hpp"
 #include "tokclean/clean/self_evolving.hpp"
 #include "tokclean/clean/threshold_policies.hpp"
 
@@ -177,6 +180,52 @@ void run_clean(const GlobalFlags& g, CleanFlags f) {
     log(g, "kept " + std::to_string(cleaned.kept) + " of " + std::to_string(cleaned.targets) + " target tokens -> " +
                f.out.string());
     print_clean_summary(f.out, static_cast<std::int64_t>(pool.size()), cleaned.targets, cleaned.kept);
+}
+
+// `tokclean select`: another selection from the scores a cleaned file records.
+struct SelectVerbFlags {
+    fs::path data, out, model;
+    SelectFlags select;
+    bool with_scores = false;
+
+    static constexpr const char* name = "select";
+    static constexpr const char* summary = "select again from the scores of a cleaned file, without a model";
+    static constexpr const char* footer =
+        "\nExample:\n  tokclean clean --base base --ref warmed-up --data pool.jsonl --out scored.jsonl --with-scores\n"
+        "  tokclean select --data scored.jsonl --out keep30.jsonl --keep 0.3\n"
+        "Applies any --select policy to the scores `clean --with-scores` recorded: the same output as `clean` with\n"
+        "that policy, in seconds. Dropped targets get their labels back from input_ids first. --keep-eos needs\n"
+        "--model (its eos_token_id); --model also checks the token ids against its vocabulary.\n";
+    template <class Self, class V>
+    static void each_flag(Self& f, V& v) {
+        v.option("--data", f.data, "a cleaned JSONL with scores (clean --with-scores)", required);
+        v.option("--out", f.out, "cleaned JSONL: dropped targets get label -100", required);
+        v.option("--model", f.model, "model directory (its eos_token_id and vocab_size)");
+        SelectFlags::each_flag(f.select, v);
+        v.flag("--with-scores", f.with_scores, "keep \"scores\" in the output (to select from it again)");
+    }
+};
+
+inline void run_select(const GlobalFlags& g, const SelectVerbFlags& f) {
+    check_paths({{"--data", f.data}, {"--model", f.model}}, {{"--out", f.out}});
+    const InterruptScope interrupts;
+    AtomicFile out(f.out);
+    std::int32_t vocab = std::numeric_limits<std::int32_t>::max(), eos = -1;
+    if (!f.model.empty()) {
+        const GptConfig c = load_gpt_config(f.model);
+        vocab = c.vocab_size;
+        eos = c.eos_token_id;
+    } else if (f.select.keep_eos) {
+        fail("--keep-eos: select needs --model DIR to know which token is EOS");
+    }
+    const CleanedSet scored = read_cleaned_file(f.data, vocab);
+    if (scored.examples.empty()) fail(f.data.string(), ": no examples (the file has no non-blank line)");
+    const CleanedSet cleaned = reselect(scored, make_threshold(f.select), eos, f.data.string());
+    stop_if_interrupted("select");
+    write_cleaned(out, {&cleaned}, f.with_scores);
+    log(g, "kept " + std::to_string(cleaned.kept) + " of " + std::to_string(cleaned.targets) + " target tokens -> " +
+               f.out.string());
+    print_clean_summary(f.out, static_cast<std::int64_t>(cleaned.examples.size()), cleaned.targets, cleaned.kept);
 }
 
 struct EvolveFlags {

@@ -243,7 +243,7 @@ inline void run_demo(const GlobalFlags& g, const DemoFlags& f) {
         std::vector<Example> labelled;
         std::vector<const CleanedSet*> parts;
         for (const auto& ch : chunks) {
-            // Each chunk's kinds apart: how the evolving reference's choices drift (METHOD.md's
+            // Each chunk's kinds apart: how the evolving reference's choices drift (the paper's
             // "Matthew effect" shows as junk kept more and more).
             const auto first = static_cast<std::ptrdiff_t>(labelled.size());
             const std::vector<std::string> chunk_kinds(kinds.begin() + first,

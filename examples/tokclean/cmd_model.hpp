@@ -331,24 +331,18 @@ struct EvalResult {
 // targets that are the argmax, share of examples (with at least one target) whose targets all
 // are, and the mean probability of an example's targets (sampled_exact_match).
 template <class D>
-EvalResult evaluate_examples(Gpt<D>& model, const std::vector<Example>& data, std::int64_t batch_size,
+EvalResult evaluate_examples(Gpt<D>& model, std::span<const Example> data, std::int64_t batch_size,
                              std::string_view source = {}) {
-    if (batch_size <= 0) fail("batch_size: expected a positive integer, got ", batch_size);
     double loss_sum = 0.0, sampled = 0.0;
     std::int64_t correct = 0, exact = 0;
     EvalResult r;
-    std::vector<std::size_t> indices;
-    for (std::size_t first = 0; first < data.size(); first += static_cast<std::size_t>(batch_size)) {
-        indices.clear();
-        for (std::size_t i = first; i < std::min(data.size(), first + static_cast<std::size_t>(batch_size)); ++i)
-            indices.push_back(i);
-        const Batch batch = make_batch(data, indices);
+    for_each_batch(data, batch_size, [&](std::size_t first, const Batch& batch) {
         const std::int64_t B = batch.batch_size(), T = batch.seq_len();
         model.forward(batch.input_ids.data(), batch.labels.data(), B, T);
         const auto losses = model.token_losses();
         const auto argmax = model.target_argmax();
         for (std::int64_t b = 0; b < B; ++b) {
-            const Example& ex = data[indices[static_cast<std::size_t>(b)]];
+            const Example& ex = data[first + static_cast<std::size_t>(b)];
             require_finite_target_losses(ex, losses.subspan(static_cast<std::size_t>(b * T), ex.size()), source);
             std::int64_t n = 0, ok = 0;
             double example_loss = 0.0;
@@ -368,7 +362,7 @@ EvalResult evaluate_examples(Gpt<D>& model, const std::vector<Example>& data, st
                 sampled += std::exp(-example_loss);
             }
         }
-    }
+    });
     if (r.tokens == 0) return r;
     r.loss = loss_sum / static_cast<double>(r.tokens);
     r.token_accuracy = static_cast<double>(correct) / static_cast<double>(r.tokens);

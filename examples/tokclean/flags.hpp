@@ -17,7 +17,6 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -27,6 +26,8 @@
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+
+#include "tokclean/io/file_hash.hpp"
 
 namespace tokclean::cli {
 
@@ -161,7 +162,7 @@ public:
                 if constexpr (std::is_same_v<T, std::filesystem::path>)
                     settings_[name] = value.empty() ? std::string() : model_hash_(value);
                 return;
-            case Resume::Kind::content_hash: settings_[name] = hex(*r.hash); return;
+            case Resume::Kind::content_hash: settings_[name] = hex64(*r.hash); return;
         }
     }
     template <class... Mods>
@@ -177,11 +178,6 @@ private:
     static void pick(Resume& r, Resume::Kind k) { r = Resume(k); }
     template <class X>
     static void pick(Resume&, const X&) {}
-    static std::string hex(std::uint64_t x) {
-        char buf[17];
-        std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(x));
-        return buf;
-    }
     ModelHash model_hash_;
     nlohmann::json settings_ = nlohmann::json::object();
 };

@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
     ScoreFlags score;
     TokenizeFlags tokenize;
     CleanFlags clean;
+    SelectVerbFlags select;
     EvolveFlags evolve;
     EvalFlags eval;
     GenerateFlags generate;
@@ -84,6 +85,7 @@ int main(int argc, char** argv) {
     CLI::App* const score_cmd = add_verb(app, score);
     CLI::App* const tokenize_cmd = add_verb(app, tokenize);
     CLI::App* const clean_cmd = add_verb(app, clean);
+    CLI::App* const select_cmd = add_verb(app, select);
     CLI::App* const evolve_cmd = add_verb(app, evolve);
     CLI::App* const eval_cmd = add_verb(app, eval);
     CLI::App* const generate_cmd = add_verb(app, generate);
@@ -118,6 +120,7 @@ int main(int argc, char** argv) {
         else if (*score_cmd) run_score(g, score);
         else if (*tokenize_cmd) run_tokenize(g, tokenize);
         else if (*clean_cmd) run_clean(g, clean);
+        else if (*select_cmd) run_select(g, select);
         else if (*evolve_cmd) run_evolve(g, evolve);
         else if (*eval_cmd) run_eval(g, eval);
         else if (*generate_cmd) run_generate(g, generate);

@@ -1,5 +1,5 @@
 #pragma once
-// The self-evolving reference (METHOD.md): the pool is split in order into T+1 chunks
+// The self-evolving reference (the paper's self-evolving cleaning; README, "The method"): the pool is split in order into T+1 chunks
 // D_0..D_T (equal sizes, the remainder joins the last one: nothing is dropped). θ_1 is the
 // base fine-tuned on D_0 with every target; for t = 1..T, D_t is scored with
 // (θ_base, θ_t) — the base stays the ORIGINAL model — cleaned within D_t, and θ_t is
@@ -166,6 +166,25 @@ private:
         return set;
     }
 
+    // " (--keep 0.6 there, 0.5 here)" for two fingerprints that are JSON objects of settings
+    // (the program's), naming the first setting that differs; "" otherwise.
+    static std::string first_difference(const std::string& saved, const std::string& now) {
+        const auto a = nlohmann::json::parse(saved, nullptr, false), b = nlohmann::json::parse(now, nullptr, false);
+        if (!a.is_object() || !b.is_object()) return {};
+        const auto show = [](const nlohmann::json& v) {
+            std::string s = v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+            return s.size() > 40 ? s.substr(0, 37) + "..." : s;
+        };
+        for (const auto& [key, value] : b.items()) {
+            const auto it = a.find(key);
+            if (it == a.end()) return " (" + key + " is not set there, " + show(value) + " here)";
+            if (*it != value) return " (" + key + " " + show(*it) + " there, " + show(value) + " here)";
+        }
+        for (const auto& [key, value] : a.items())
+            if (!b.contains(key)) return " (" + key + " " + show(value) + " there, not set here)";
+        return {};
+    }
+
     // Loads the reference after the last finished chunk; returns how many chunks are done.
     std::size_t resume(Gpt<D>& current) {
         base_vocab_ = current.config().vocab_size;
@@ -184,8 +203,9 @@ private:
             fail(progress_file().string(), ": expected {\"fingerprint\": string, \"chunks_done\": 0..", chunks,
                  "} (remove the work directory to start afresh)");
         if (fp->get_ref<const std::string&>() != fingerprint)
-            fail(progress_file().string(), ": the work directory belongs to a run with other inputs or "
-                 "settings (use another --work directory, or the same flags and data)");
+            fail(progress_file().string(), ": the work directory belongs to a run with other inputs or settings",
+                 first_difference(fp->get_ref<const std::string&>(), fingerprint),
+                 " (use another work directory, or the same settings and data)");
         const auto done = cd->get<std::size_t>();
         if (done == 0) return 0;
         LoadedModel m = [&] {

@@ -1,5 +1,5 @@
 #pragma once
-// TokenCleaner<Device, Scorer, Threshold, Reference>: the method of METHOD.md as composable
+// TokenCleaner<Device, Scorer, Threshold, Reference>: the token-cleaning method (README, "The method") as composable
 // compile-time policies. The Scorer turns per-token losses into scores, the Threshold turns
 // scores into a keep mask, and the Reference strategy decides which model is the reference
 // for which part of the pool (and evolves it, for SelfEvolving).
@@ -90,7 +90,7 @@ public:
 
 private:
     TokenStats collect_in_slices(Gpt<D>& base, Gpt<D>* ref, std::span<const Example> set, const StatsRequest& req) const {
-        if (req.batch_size <= 0) fail("--batch-size: expected a positive integer, got ", req.batch_size);
+        if (req.batch_size <= 0) fail("batch_size: expected a positive integer, got ", req.batch_size);
         const auto bs = static_cast<std::size_t>(req.batch_size);
         const std::size_t batches = (set.size() + bs - 1) / bs;
         const std::size_t per = bs * std::max<std::size_t>(1, (batches + 99) / 100);  // whole batches

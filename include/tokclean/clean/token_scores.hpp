@@ -23,7 +23,7 @@ struct TokenScores {
     std::int64_t end(std::size_t e) const { return offsets[e + 1]; }
 };
 
-// ⌊n · keep⌋ as METHOD.md defines it, exact for keep given in decimal (0.6 · 5 = 3, not 2).
+// ⌊n · keep⌋ as the method defines it (README, "The method"), exact for keep given in decimal (0.6 · 5 = 3, not 2).
 inline std::int64_t keep_count(std::int64_t n, double keep) {
     if (!(keep >= 0.0 && keep <= 1.0)) fail("--keep: expected a fraction in [0, 1], got ", keep);
     const long double exact = static_cast<long double>(n) * static_cast<long double>(keep);

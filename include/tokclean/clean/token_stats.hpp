@@ -36,12 +36,7 @@ template <class D>
 void append_losses(Gpt<D>& model, std::span<const Example> data, std::int64_t batch_size,
                    std::vector<float>& losses, std::vector<float>* entropy, TokenStats* layout,
                    std::int32_t eos_id) {
-    std::vector<std::size_t> indices;
-    for (std::size_t first = 0; first < data.size(); first += static_cast<std::size_t>(batch_size)) {
-        const std::size_t last = std::min(data.size(), first + static_cast<std::size_t>(batch_size));
-        indices.clear();
-        for (std::size_t i = first; i < last; ++i) indices.push_back(i);
-        const Batch batch = make_batch(data, indices);
+    for_each_batch(data, batch_size, [&](std::size_t first, const Batch& batch) {
         const std::int64_t B = batch.batch_size(), T = batch.seq_len();
         model.forward(batch.input_ids.data(), batch.labels.data(), B, T, ForwardFor::scoring);
         const auto l = model.token_losses();  // (B, T)
@@ -61,7 +56,7 @@ void append_losses(Gpt<D>& model, std::span<const Example> data, std::int64_t ba
             }
             if (layout) layout->offsets.push_back(static_cast<std::int64_t>(layout->positions.size()));
         }
-    }
+    });
 }
 }  // namespace detail
 
@@ -69,7 +64,6 @@ void append_losses(Gpt<D>& model, std::span<const Example> data, std::int64_t ba
 template <class D>
 TokenStats collect_token_stats(Gpt<D>& base, Gpt<D>* ref, std::span<const Example> data,
                                const StatsRequest& req) {
-    if (req.batch_size <= 0) fail("--batch-size: expected a positive integer, got ", req.batch_size);
     TokenStats s;
     s.offsets.push_back(0);
     const std::int32_t eos = base.config().eos_token_id;

@@ -65,6 +65,17 @@ inline Batch make_batch(std::span<const Example> all, std::span<const std::size_
         indices.size(), [&](std::size_t i) -> const Example& { return all[indices[i]]; }, pad_to);
 }
 
+// Calls fn(first, batch) for each run of `batch_size` consecutive examples of `data`, in
+// order: `batch` holds examples [first, first + batch.batch_size()), padded to the longest.
+// The one batching loop of scoring, statistics and evaluation.
+template <class F>
+void for_each_batch(std::span<const Example> data, std::int64_t batch_size, F&& fn) {
+    if (batch_size <= 0) fail("batch_size: expected a positive integer, got ", batch_size);
+    const auto step = static_cast<std::size_t>(batch_size);
+    for (std::size_t first = 0; first < data.size(); first += step)
+        fn(first, make_batch(data.subspan(first, std::min(step, data.size() - first))));
+}
+
 // The example indices of each training step. An epoch visits every example once, in file
 // order or (shuffle) in a Fisher-Yates permutation drawn from Rng(seed); consecutive
 // batch_size slices of that order are the steps, and the last slice of an epoch may be

@@ -1,6 +1,6 @@
 #pragma once
-// Reads training examples from a JSONL file, one JSON object per line (DESIGN.md, "Data
-// files"). Each line's format is recognised from its fields:
+// Reads training examples from a JSONL file, one JSON object per line (README, "Data").
+// Each line's format is recognised from its fields:
 //   {"text": "..."}                          tokenized by the model's tokenizer; all targets
 //   {"prompt": "...", "completion": "..."}   completion + EOS are the targets
 //   {"messages": [{"role", "content"}, ...]} rendered with a ChatTemplate; assistant turns

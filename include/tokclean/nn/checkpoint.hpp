@@ -1,6 +1,6 @@
 #pragma once
 // A GPT-2 model directory in the Hugging Face layout: config.json + model.safetensors (see
-// DESIGN.md, "Model files"). Loading maps the Hugging Face key names onto the flat
+// README, "Models"). Loading maps the Hugging Face key names onto the flat
 // GptParams buffer and rejects anything it cannot honour; saving writes a directory that
 // transformers' GPT2LMHeadModel.from_pretrained loads unchanged, atomically.
 #include <charconv>

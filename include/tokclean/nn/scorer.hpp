@@ -33,13 +33,7 @@ template <class D>
 void score_examples(Gpt<D>& model, std::span<const Example> data, std::int64_t batch_size,
                     const std::function<void(std::size_t, std::span<const float>)>& sink,
                     std::string_view source = {}) {
-    if (batch_size <= 0) fail("batch_size: expected a positive integer, got ", batch_size);
-    std::vector<std::size_t> indices;
-    for (std::size_t first = 0; first < data.size(); first += static_cast<std::size_t>(batch_size)) {
-        const std::size_t last = std::min(data.size(), first + static_cast<std::size_t>(batch_size));
-        indices.clear();
-        for (std::size_t i = first; i < last; ++i) indices.push_back(i);
-        const Batch batch = make_batch(data, indices);
+    for_each_batch(data, batch_size, [&](std::size_t first, const Batch& batch) {
         const std::int64_t B = batch.input_ids.size(0), T = batch.input_ids.size(1);
         model.forward(batch.input_ids.data(), batch.labels.data(), B, T, ForwardFor::scoring);
         const auto losses = model.token_losses();  // (B, T)
@@ -49,7 +43,7 @@ void score_examples(Gpt<D>& model, std::span<const Example> data, std::int64_t b
             require_finite_target_losses(ex, example_losses, source);
             sink(first + static_cast<std::size_t>(b), example_losses);
         }
-    }
+    });
 }
 
 }  // namespace tokclean
