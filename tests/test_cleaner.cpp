@@ -14,7 +14,7 @@
 #include "tokclean/clean/reference.hpp"
 #include "tokclean/clean/self_evolving.hpp"
 #include "tokclean/clean/threshold_policies.hpp"
-#include "tokclean/nn/checkpoint.hpp"
+#include "tokclean/nn/model_dir.hpp"
 #include "tokclean/nn/gpt_init.hpp"
 
 using namespace tokclean;
@@ -137,7 +137,7 @@ BOOST_AUTO_TEST_CASE(scores_are_recorded_at_their_positions_and_inputs_are_untou
 BOOST_AUTO_TEST_CASE(single_model_scorers_rank_base_loss_and_entropy) {
     Gpt<Cpu> base = fixture_model("model");
     const auto pool = random_pool(10, 7);
-    TokenCleaner<Cpu, BaseEntropy, GlobalTopK, NoReference> c(BaseEntropy{}, GlobalTopK{0.5}, NoReference{});
+    TokenCleaner<Cpu, BaseEntropy, GlobalTopK, NoReference<>> c(BaseEntropy{}, GlobalTopK{0.5}, NoReference<>{});
     CleanedSet out;
     c.run(base, pool, [&](std::size_t, const CleanedSet& s) { out = s; });
     // Every kept token's entropy is >= every dropped token's.

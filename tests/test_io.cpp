@@ -1,4 +1,4 @@
-// Tests of io/ (atomic writes, JSON fields, safetensors) and nn/checkpoint.hpp.
+// Tests of io/ (atomic writes, JSON fields, safetensors) and nn/model_dir.hpp.
 #define BOOST_TEST_MODULE test_io
 #include <boost/test/unit_test.hpp>
 
@@ -21,7 +21,7 @@
 #include "tokclean/io/atomic_file.hpp"
 #include "tokclean/io/json_fields.hpp"
 #include "tokclean/io/safetensors.hpp"
-#include "tokclean/nn/checkpoint.hpp"
+#include "tokclean/nn/model_dir.hpp"
 
 #include "test_support.hpp"
 

@@ -14,8 +14,8 @@
 
 #include "tokclean/data/jsonl_reader.hpp"
 #include "tokclean/io/safetensors.hpp"
-#include "tokclean/nn/checkpoint.hpp"
-#include "tokclean/nn/scorer.hpp"
+#include "tokclean/nn/model_dir.hpp"
+#include "tokclean/nn/token_losses.hpp"
 #include "tokclean/nn/trainer.hpp"
 
 using namespace tokclean;

@@ -172,8 +172,8 @@ void run_clean(const GlobalFlags& g, CleanFlags f) {
     Progress progress("clean: scoring", static_cast<std::int64_t>(pool.size()), "examples", progress_mode(g));
     if (f.scorer == "delta") cleaned = clean_with(LossDelta{}, FixedReference<D>{&*ref}, f, base, pool, progress);
     else if (f.scorer == "reverse") cleaned = clean_with(ReverseLossDelta{}, FixedReference<D>{&*ref}, f, base, pool, progress);
-    else if (f.scorer == "loss") cleaned = clean_with(BaseLoss{}, NoReferenceOn<D>{}, f, base, pool, progress);
-    else if (f.scorer == "entropy") cleaned = clean_with(BaseEntropy{}, NoReferenceOn<D>{}, f, base, pool, progress);
+    else if (f.scorer == "loss") cleaned = clean_with(BaseLoss{}, NoReference<D>{}, f, base, pool, progress);
+    else if (f.scorer == "entropy") cleaned = clean_with(BaseEntropy{}, NoReference<D>{}, f, base, pool, progress);
     else fail("--scorer: expected delta, reverse, loss or entropy, got '", f.scorer, "'");
     progress.finish();
     write_cleaned(out, {&cleaned}, f.with_scores);

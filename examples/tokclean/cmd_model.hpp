@@ -10,7 +10,7 @@
 #include "tokclean/io/file_hash.hpp"
 #include "tokclean/io/number_format.hpp"
 #include "tokclean/nn/gpt_init.hpp"
-#include "tokclean/nn/scorer.hpp"
+#include "tokclean/nn/token_losses.hpp"
 #include "tokclean/nn/train_checkpoint.hpp"
 #include "tokclean/nn/trainer.hpp"
 

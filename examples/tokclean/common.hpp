@@ -20,7 +20,7 @@
 #include "tokclean/io/number_format.hpp"
 #include "tokclean/io/path_overlap.hpp"
 #include "tokclean/io/progress.hpp"
-#include "tokclean/nn/checkpoint.hpp"
+#include "tokclean/nn/model_dir.hpp"
 
 namespace tokclean::cli {
 

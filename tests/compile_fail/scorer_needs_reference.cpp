@@ -11,7 +11,7 @@ int main() {
                                            tokclean::FixedReference<tokclean::Cpu>>;
 #else
     using Cleaner = tokclean::TokenCleaner<tokclean::Cpu, tokclean::LossDelta, tokclean::GlobalTopK,
-                                           tokclean::NoReference>;
+                                           tokclean::NoReference<>>;
 #endif
     Cleaner cleaner({}, {}, {});
     return cleaner.batch_size() > 0 ? 0 : 1;

@@ -7,7 +7,7 @@
 #include <string_view>
 
 #include "fuzz_check.hpp"
-#include "tokclean/nn/checkpoint.hpp"
+#include "tokclean/nn/model_dir.hpp"
 
 using namespace tokclean;
 

@@ -8,7 +8,7 @@
 
 #include "fuzz_check.hpp"
 #include "tokclean/io/safetensors.hpp"
-#include "tokclean/nn/checkpoint.hpp"
+#include "tokclean/nn/model_dir.hpp"
 
 using namespace tokclean;
 

@@ -14,11 +14,11 @@ public:
     template <Threshold P>
         requires(!std::same_as<P, AnyThreshold>)
     AnyThreshold(P policy)  // NOLINT: implicit, any policy converts
-        : select_([p = std::move(policy)](const TokenScores& s, std::span<std::uint8_t> keep) {
-              p.select(s, keep);
+        : select_([p = std::move(policy)](const TokenScores& s, std::span<std::uint8_t> mask) {
+              p.select(s, mask);
           }) {}
 
-    void select(const TokenScores& s, std::span<std::uint8_t> keep) const { select_(s, keep); }
+    void select(const TokenScores& s, std::span<std::uint8_t> mask) const { select_(s, mask); }
 
 private:
     std::function<void(const TokenScores&, std::span<std::uint8_t>)> select_;

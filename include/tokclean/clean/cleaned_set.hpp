@@ -24,12 +24,12 @@ struct CleanedSet {
     bool warmup = false;                     // a warm-up chunk: trained on in full, not cleaned
 };
 
-// Applies `keep` (N, flat over `stats`) to `set`. scores (N) are recorded per position.
+// Applies `mask` (N, flat over `stats`) to `set`. scores (N) are recorded per position.
 inline CleanedSet apply_keep_mask(std::span<const Example> set, const TokenStats& stats,
-                                  std::span<const float> scores, std::span<const std::uint8_t> keep) {
-    TOKCLEAN_CHECK(stats.offsets.size() == set.size() + 1 && keep.size() == stats.num_tokens() &&
+                                  std::span<const float> scores, std::span<const std::uint8_t> mask) {
+    TOKCLEAN_CHECK(stats.offsets.size() == set.size() + 1 && mask.size() == stats.num_tokens() &&
                        scores.size() == stats.num_tokens(),
-                   "mask of ", keep.size(), " for ", stats.num_tokens(), " tokens of ", set.size(), " examples");
+                   "mask of ", mask.size(), " for ", stats.num_tokens(), " tokens of ", set.size(), " examples");
     CleanedSet out;
     out.examples.assign(set.begin(), set.end());
     out.scores.resize(set.size());
@@ -40,7 +40,7 @@ inline CleanedSet apply_keep_mask(std::span<const Example> set, const TokenStats
         for (auto i = stats.offsets[e]; i < stats.offsets[e + 1]; ++i) {
             const auto j = static_cast<std::size_t>(stats.positions[static_cast<std::size_t>(i)]);
             sc[j] = scores[static_cast<std::size_t>(i)];
-            if (keep[static_cast<std::size_t>(i)]) ++out.kept;
+            if (mask[static_cast<std::size_t>(i)]) ++out.kept;
             else ex.labels[j] = ignore_label;
         }
     }

@@ -8,9 +8,11 @@
 
 namespace tokclean {
 
-// No reference model: for single-model Scorers (BaseLoss, BaseEntropy).
+// No reference model: for single-model Scorers (BaseLoss, BaseEntropy). Like every reference
+// strategy, a template on the device its models live on: NoReference<> (or NoReference<Cpu>),
+// FixedReference<Cuda>, SelfEvolving<>.
 template <Device D = Cpu>
-struct NoReferenceOn {
+struct NoReference {
     using device_type = D;
     static constexpr bool provides_reference = false;
 
@@ -19,7 +21,6 @@ struct NoReferenceOn {
         sink(0, cleaner.clean_set(base, nullptr, pool));
     }
 };
-using NoReference = NoReferenceOn<Cpu>;
 
 // One fixed reference model (the base fine-tuned on a warm-up set) scores the whole pool.
 template <Device D = Cpu>

@@ -27,7 +27,7 @@
 #include "tokclean/clean/token_cleaner.hpp"
 #include "tokclean/io/atomic_file.hpp"
 #include "tokclean/io/owned_directory.hpp"
-#include "tokclean/nn/checkpoint.hpp"
+#include "tokclean/nn/model_dir.hpp"
 #include "tokclean/nn/trainer.hpp"
 
 namespace tokclean {
@@ -58,7 +58,7 @@ struct SelfEvolving {
     GptParams<D> run(const Cleaner& cleaner, Gpt<D>& base, std::span<const Example> pool,
                      const ChunkSink& sink) {
         const std::size_t parts = warmup ? chunks - 1 : chunks;  // chunks of the pool
-        if (chunks < 2) fail("--chunks: self-evolving cleaning needs at least 2 chunks, got ", chunks);
+        if (chunks < 2) fail("chunks: self-evolving cleaning needs at least 2 chunks, got ", chunks);
         if (pool.size() < parts)
             fail("a pool of ", pool.size(), " examples cannot be split into ", parts, " chunks");
 

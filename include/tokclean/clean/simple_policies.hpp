@@ -20,7 +20,7 @@ struct AbsoluteThreshold {
     double tau = 0.0;
 
     void select(const TokenScores& s, std::span<std::uint8_t> mask) const {
-        if (std::isnan(tau)) fail("--threshold: expected a number, got NaN");
+        if (std::isnan(tau)) fail("threshold: expected a number, got NaN");
         detail::check_scores(s, mask);
         const auto n = static_cast<std::int64_t>(s.num_tokens());
         const float* x = s.scores.data();

@@ -2,8 +2,8 @@
 // The Threshold policy family: turns scores into a keep mask.
 //
 // Contract of a Threshold T:
-//   void T::select(const TokenScores& s, std::span<std::uint8_t> keep) const;
-//   - keep has s.num_tokens() entries; select writes every one of them (1 = keep, 0 = drop);
+//   void T::select(const TokenScores& s, std::span<std::uint8_t> mask) const;
+//   - mask has s.num_tokens() entries; select writes every one of them (1 = keep, 0 = drop);
 //   - ties between equal scores keep the earlier token of the flat (example, position) order,
 //     so every ranking policy equals a stable descending sort;
 //   - a non-finite score is an Error (require_finite_scores), never ranked;
@@ -18,8 +18,8 @@
 namespace tokclean {
 
 template <class T>
-concept Threshold = requires(const T& t, const TokenScores& s, std::span<std::uint8_t> keep) {
-    { t.select(s, keep) } -> std::same_as<void>;
+concept Threshold = requires(const T& t, const TokenScores& s, std::span<std::uint8_t> mask) {
+    { t.select(s, mask) } -> std::same_as<void>;
 };
 
 }  // namespace tokclean

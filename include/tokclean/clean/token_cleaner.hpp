@@ -39,7 +39,7 @@ class TokenCleaner {
                   "TokenCleaner: the Reference strategy's models live on another device than the "
                   "cleaner's Device parameter");
     static_assert(ReferenceStrategy<R, D>,
-                  "TokenCleaner: the 4th parameter must be a Reference strategy (NoReference, "
+                  "TokenCleaner: the 4th parameter must be a Reference strategy (NoReference<D>, "
                   "FixedReference<D>, SelfEvolving<D>, or a struct with device_type, "
                   "provides_reference and run())");
     static_assert(!S::needs_reference || R::provides_reference,
@@ -48,7 +48,7 @@ class TokenCleaner {
                   "SelfEvolving, or a single-model Scorer (BaseLoss, BaseEntropy)");
     static_assert(S::needs_reference || !R::provides_reference,
                   "TokenCleaner: the Reference strategy provides a reference model that this "
-                  "single-model Scorer would ignore: use NoReference, or a Scorer that reads "
+                  "single-model Scorer would ignore: use NoReference<D>, or a Scorer that reads "
                   "ref_loss (LossDelta)");
 
 public:
@@ -78,9 +78,9 @@ public:
         const TokenStats stats = progress_ ? collect_in_slices(base, ref, set, req) : collect_token_stats(base, ref, set, req);
         std::vector<float> scores(stats.num_tokens());      // (N)
         scorer_.score(stats, scores);
-        std::vector<std::uint8_t> keep(stats.num_tokens());  // (N)
-        threshold_.select(stats.view(scores), keep);
-        return apply_keep_mask(set, stats, scores, keep);
+        std::vector<std::uint8_t> mask(stats.num_tokens());  // (N)
+        threshold_.select(stats.view(scores), mask);
+        return apply_keep_mask(set, stats, scores, mask);
     }
 
     // Cleans the whole pool as the Reference strategy organises it.

@@ -25,7 +25,7 @@ struct TokenScores {
 
 // ⌊n · keep⌋ as the method defines it (README, "The method"), exact for keep given in decimal (0.6 · 5 = 3, not 2).
 inline std::int64_t keep_count(std::int64_t n, double keep) {
-    if (!(keep >= 0.0 && keep <= 1.0)) fail("--keep: expected a fraction in [0, 1], got ", keep);
+    if (!(keep >= 0.0 && keep <= 1.0)) fail("keep: expected a fraction in [0, 1], got ", keep);
     const long double exact = static_cast<long double>(n) * static_cast<long double>(keep);
     // keep = 0.6 is stored as 0.59999999999999997780: nudge by a relative 1e-12 before flooring.
     return static_cast<std::int64_t>(std::floor(exact + exact * 1e-12L));

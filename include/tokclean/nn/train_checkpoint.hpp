@@ -33,7 +33,7 @@
 #include "tokclean/io/json_fields.hpp"
 #include "tokclean/io/owned_directory.hpp"
 #include "tokclean/io/safetensors.hpp"
-#include "tokclean/nn/checkpoint.hpp"
+#include "tokclean/nn/model_dir.hpp"
 #include "tokclean/nn/trainer.hpp"
 
 namespace tokclean {

@@ -19,7 +19,7 @@ inline ScheduleKind parse_schedule(std::string_view name) {
     if (name == "constant") return ScheduleKind::constant;
     if (name == "linear") return ScheduleKind::linear;
     if (name == "cosine") return ScheduleKind::cosine;
-    fail("--schedule: expected constant, linear or cosine, got '", name, "'");
+    fail("schedule: expected constant, linear or cosine, got '", name, "'");
 }
 
 class LrSchedule {
@@ -30,7 +30,7 @@ public:
           total_(std::max<std::int64_t>(total_steps, 1)),
           warmup_(static_cast<std::int64_t>(std::ceil(warmup_ratio * static_cast<double>(total_steps)))) {
         if (!(warmup_ratio >= 0.0 && warmup_ratio <= 1.0))
-            fail("--warmup-ratio: expected a value in [0, 1], got ", warmup_ratio);
+            fail("warmup_ratio: expected a value in [0, 1], got ", warmup_ratio);
     }
 
     std::int64_t warmup_steps() const { return warmup_; }

@@ -15,9 +15,9 @@ namespace tokclean::detail {
 
 // offsets must tile [0, N) in order, so that every score belongs to exactly one example (the
 // finiteness report and the per-example policies walk the offsets, never the raw span).
-inline void check_layout(const TokenScores& s, std::span<const std::uint8_t> keep) {
+inline void check_layout(const TokenScores& s, std::span<const std::uint8_t> mask) {
     const auto n = static_cast<std::int64_t>(s.num_tokens());
-    TOKCLEAN_CHECK(keep.size() == s.num_tokens(), "keep mask has ", keep.size(), " entries for ", n, " scores");
+    TOKCLEAN_CHECK(mask.size() == s.num_tokens(), "the mask has ", mask.size(), " entries for ", n, " scores");
     TOKCLEAN_CHECK(s.is_eos.empty() || s.is_eos.size() == s.num_tokens(), "is_eos has ", s.is_eos.size(),
                    " entries for ", n, " scores");
     if (s.offsets.empty()) {
@@ -55,8 +55,8 @@ inline bool all_finite(std::span<const float> x) {
 }
 
 // The common prologue of the policies that do not rank: layout, then finiteness.
-inline void check_scores(const TokenScores& s, std::span<const std::uint8_t> keep) {
-    check_layout(s, keep);
+inline void check_scores(const TokenScores& s, std::span<const std::uint8_t> mask) {
+    check_layout(s, mask);
     if (!all_finite(s.scores)) report_non_finite(s);
 }
 

@@ -54,11 +54,11 @@ inline bool has_non_finite(const std::vector<std::int64_t>& top_digits) {
     return bad != 0;
 }
 
-// keep[i] = 1 for the first k tokens of a stable descending sort of x, 0 for the others;
+// mask[i] = 1 for the first k tokens of a stable descending sort of x, 0 for the others;
 // 0 < k < x.size(). Count is the per-thread histogram counter: uint32 unless a thread's
-// chunk could overflow it. Returns false, with keep untouched, if a score is not finite.
+// chunk could overflow it. Returns false, with mask untouched, if a score is not finite.
 template <class Count>
-bool top_k_mask_radix(std::span<const float> x, std::int64_t k, std::span<std::uint8_t> keep) {
+bool top_k_mask_radix(std::span<const float> x, std::int64_t k, std::span<std::uint8_t> mask) {
     constexpr std::size_t bins = std::size_t{1} << 16;
     const auto n = static_cast<std::int64_t>(x.size());
     const int threads = static_cast<int>(std::clamp<std::int64_t>(n / radix_min_per_thread, 1, max_threads()));
@@ -68,7 +68,7 @@ bool top_k_mask_radix(std::span<const float> x, std::int64_t k, std::span<std::u
     std::int64_t above_high = 0;      // tokens whose top digit is above `high`
     bool finite = true;
     const float* xs = x.data();
-    std::uint8_t* out = keep.data();
+    std::uint8_t* out = mask.data();
 
 #pragma omp parallel num_threads(threads)
     {
