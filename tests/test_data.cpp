@@ -121,29 +121,24 @@ BOOST_AUTO_TEST_CASE(reads_tokenized_format) {
 BOOST_AUTO_TEST_CASE(bad_lines_name_file_line_and_field) {
     DataFile f;
     const auto opt = options(10);
-    f.expect_line_error("{\"input_ids\": [1, 2,]}", opt, "not valid JSON at column 21");
-    f.expect_line_error("[1, 2]", opt, "expected a JSON object, got an array");
-    f.expect_line_error("{\"input_ids\": [1], \"foo\": 1}", opt, "unknown field 'foo'");
-    f.expect_line_error("{\"input_ids\": \"1 2\"}", opt,
-                        "field 'input_ids': expected an array of integers, got a string");
-    f.expect_line_error("{\"input_ids\": [1, 2.5]}", opt, "field 'input_ids'[1]: expected an integer, got 2.5");
-    f.expect_line_error("{\"input_ids\": [1, 2, 3, 10]}", opt,
-                        "field 'input_ids'[3]: token id 10 is >= vocab_size 10");
-    f.expect_line_error("{\"input_ids\": [-1]}", opt, "field 'input_ids'[0]: token id -1 is negative");
-    f.expect_line_error("{\"input_ids\": [1, 2], \"labels\": [1]}", opt,
-                        "field 'labels': length 1 differs from the length 2 of 'input_ids'");
-    f.expect_line_error("{\"input_ids\": [1, 2], \"labels\": [1, -5]}", opt,
-                        "field 'labels'[1]: label -5 is neither -100 nor in [0, vocab_size 10)");
-    f.expect_line_error("{\"input_ids\": [1, 2], \"labels\": 3}", opt,
-                        "field 'labels': expected an array of integers, got 3");
-    f.expect_line_error("{\"input_ids\": []}", opt, "field 'input_ids': empty sequence");
-    f.expect_line_error("{\"input_ids\": [1], \"attention_mask\": [0]}", opt,
-                        "field 'attention_mask'[0]: 0");
-    f.expect_line_error("{\"text\": \"hello\"}", opt, "field 'text': the model has no tokenizer");
-    f.expect_line_error("{\"text\": 5}", opt, "field 'text': expected a string, got 5");
-    f.expect_line_error("{\"text\": \"a\", \"id\": 3}", opt, "unknown field 'id'");
-    f.expect_line_error("{\"foo\": 1}", opt,
-                        "expected a field 'text', 'prompt' and 'completion', 'messages' or 'input_ids'");
+    for (const auto& [line, what] : std::vector<std::pair<std::string, std::string>>{
+         {"{\"input_ids\": [1, 2,]}", "not valid JSON at column 21"},
+         {"[1, 2]", "expected a JSON object, got an array"},
+         {"{\"input_ids\": [1], \"foo\": 1}", "unknown field 'foo'"},
+         {"{\"input_ids\": \"1 2\"}", "field 'input_ids': expected an array of integers, got a string"},
+         {"{\"input_ids\": [1, 2.5]}", "field 'input_ids'[1]: expected an integer, got 2.5"},
+         {"{\"input_ids\": [1, 2, 3, 10]}", "field 'input_ids'[3]: token id 10 is >= vocab_size 10"},
+         {"{\"input_ids\": [-1]}", "field 'input_ids'[0]: token id -1 is negative"},
+         {"{\"input_ids\": [1, 2], \"labels\": [1]}", "field 'labels': length 1 differs from the length 2 of 'input_ids'"},
+         {"{\"input_ids\": [1, 2], \"labels\": [1, -5]}", "field 'labels'[1]: label -5 is neither -100 nor in [0, vocab_size 10)"},
+         {"{\"input_ids\": [1, 2], \"labels\": 3}", "field 'labels': expected an array of integers, got 3"},
+         {"{\"input_ids\": []}", "field 'input_ids': empty sequence"},
+         {"{\"input_ids\": [1], \"attention_mask\": [0]}", "field 'attention_mask'[0]: 0"},
+         {"{\"text\": \"hello\"}", "field 'text': the model has no tokenizer"},
+         {"{\"text\": 5}", "field 'text': expected a string, got 5"},
+         {"{\"text\": \"a\", \"id\": 3}", "unknown field 'id'"},
+         {"{\"foo\": 1}", "expected a field 'text', 'prompt' and 'completion', 'messages' or 'input_ids'"}})
+        f.expect_line_error(line, opt, what);
 
     const ByteTokenizer tok;
     ReadOptions with_tok = options(257);
@@ -276,14 +271,13 @@ BOOST_AUTO_TEST_CASE(sft_format_errors) {
                         "field 'messages': the model has no tokenizer");
 
     // {"prompt", "completion"}.
-    f.expect_line_error("{\"prompt\": 5, \"completion\": \"b\"}", opt,
-                        "field 'prompt': expected a string, got 5");
-    f.expect_line_error("{\"prompt\": \"a\", \"completion\": [\"b\"]}", opt,
-                        "field 'completion': expected a string, got an array");
-    f.expect_line_error("{\"prompt\": \"a\"}", opt, "missing required field 'completion'");
-    f.expect_line_error("{\"completion\": \"a\"}", opt, "missing required field 'prompt'");
-    f.expect_line_error("{\"prompt\": \"a\", \"completion\": \"b\", \"id\": 1}", opt,
-                        "unknown field 'id' (expected: prompt, completion)");
+    for (const auto& [line, what] : std::vector<std::pair<std::string, std::string>>{
+         {"{\"prompt\": 5, \"completion\": \"b\"}", "field 'prompt': expected a string, got 5"},
+         {"{\"prompt\": \"a\", \"completion\": [\"b\"]}", "field 'completion': expected a string, got an array"},
+         {"{\"prompt\": \"a\"}", "missing required field 'completion'"},
+         {"{\"completion\": \"a\"}", "missing required field 'prompt'"},
+         {"{\"prompt\": \"a\", \"completion\": \"b\", \"id\": 1}", "unknown field 'id' (expected: prompt, completion)"}})
+        f.expect_line_error(line, opt, what);
     ReadOptions small = options(100);
     small.tokenizer = &tok;
     f.expect_line_error(
@@ -296,35 +290,22 @@ BOOST_AUTO_TEST_CASE(sft_format_errors) {
         "field 'completion': tokenizer 'byte' has EOS id 256 outside [0, vocab_size 200)");
 
     // {"messages"}.
-    f.expect_line_error("{\"messages\": \"hi\"}", opt,
-                        "field 'messages': expected a non-empty array of {\"role\", \"content\"} "
-                        "objects, got a string");
-    f.expect_line_error(msgs(""), opt,
-                        "field 'messages': expected a non-empty array of {\"role\", \"content\"} "
-                        "objects, got an empty array");
-    f.expect_line_error(
-        msgs("[1]"), opt,
-        "field 'messages'[0]: expected an object {\"role\", \"content\"}, got an array");
-    f.expect_line_error(msgs(user + ", {\"content\": \"a\"}"), opt,
-                        "field 'messages'[1]: missing required field 'role'");
-    f.expect_line_error(msgs("{\"role\": 3, \"content\": \"a\"}"), opt,
-                        "field 'messages'[0].role: expected a string, got 3");
-    f.expect_line_error(
-        msgs(user + ", " + assistant + ", {\"role\": \"bot\", \"content\": \"a\"}"), opt,
-        "field 'messages'[2].role: unknown role \"bot\" (expected system, user or assistant)");
-    f.expect_line_error(msgs("{\"role\": \"user\"}, " + assistant), opt,
-                        "field 'messages'[0]: missing required field 'content'");
-    f.expect_line_error(msgs(user + ", {\"role\": \"assistant\", \"content\": null}"), opt,
-                        "field 'messages'[1].content: expected a string, got null");
-    f.expect_line_error(msgs(user + ", {\"role\": \"assistant\", \"content\": [\"a\"]}"), opt,
-                        "field 'messages'[1].content: expected a string, got an array");
-    f.expect_line_error(
-        msgs("{\"role\": \"user\", \"content\": \"q\", \"name\": \"x\"}, " + assistant), opt,
-        "field 'messages'[0]: unknown field 'name' (expected: role, content)");
-    f.expect_line_error(msgs(user + ", {\"role\": \"system\", \"content\": \"s\"}"), opt,
-                        "field 'messages': no assistant turn (nothing to learn from)");
-    f.expect_line_error("{\"messages\": [" + assistant + "], \"id\": 7}", opt,
-                        "unknown field 'id' (expected: messages)");
+    for (const auto& [line, what] : std::vector<std::pair<std::string, std::string>>{
+         {"{\"messages\": \"hi\"}", "field 'messages': expected a non-empty array of {\"role\", \"content\"} "
+                        "objects, got a string"},
+         {msgs(""), "field 'messages': expected a non-empty array of {\"role\", \"content\"} "
+                        "objects, got an empty array"},
+         {msgs("[1]"), "field 'messages'[0]: expected an object {\"role\", \"content\"}, got an array"},
+         {msgs(user + ", {\"content\": \"a\"}"), "field 'messages'[1]: missing required field 'role'"},
+         {msgs("{\"role\": 3, \"content\": \"a\"}"), "field 'messages'[0].role: expected a string, got 3"},
+         {msgs(user + ", " + assistant + ", {\"role\": \"bot\", \"content\": \"a\"}"), "field 'messages'[2].role: unknown role \"bot\" (expected system, user or assistant)"},
+         {msgs("{\"role\": \"user\"}, " + assistant), "field 'messages'[0]: missing required field 'content'"},
+         {msgs(user + ", {\"role\": \"assistant\", \"content\": null}"), "field 'messages'[1].content: expected a string, got null"},
+         {msgs(user + ", {\"role\": \"assistant\", \"content\": [\"a\"]}"), "field 'messages'[1].content: expected a string, got an array"},
+         {msgs("{\"role\": \"user\", \"content\": \"q\", \"name\": \"x\"}, " + assistant), "field 'messages'[0]: unknown field 'name' (expected: role, content)"},
+         {msgs(user + ", {\"role\": \"system\", \"content\": \"s\"}"), "field 'messages': no assistant turn (nothing to learn from)"},
+         {"{\"messages\": [" + assistant + "], \"id\": 7}", "unknown field 'id' (expected: messages)"}})
+        f.expect_line_error(line, opt, what);
     f.expect_line_error(
         msgs(user + ", " + assistant), small,
         "field 'messages'[0] (its chat-template header): tokenizer 'byte' gave token id 124 "
@@ -478,24 +459,20 @@ BOOST_AUTO_TEST_CASE(utf8_overflow_and_scores_errors) {
     f.expect_line_error("{\"text\": \"\xed\xa0\x80\"}", opt, "not valid UTF-8 at column 11 (byte 0xed");  // a surrogate
     f.expect_line_error("{\"text\": \"\xc0\xaf\"}", opt, "not valid UTF-8 at column 11 (byte 0xc0");      // overlong
     // Valid UTF-8 after a syntax error is not blamed on the encoding.
-    f.expect_line_error("{\"text\": \"a\",, \"\xff\"}", opt, "not valid JSON at column 14");
-    f.expect_line_error("{\"input_ids\": [1e999]}", opt, "not valid JSON: number overflow");
-    f.expect_line_error("{\"input_ids\": [1, 2], \"scores\": [null, 1, 2]}", opt,
-                        "field 'scores': length 3 differs from the length 2 of 'input_ids'");
-    f.expect_line_error("{\"input_ids\": [1, 2], \"scores\": {\"a\": 1}}", opt,
-                        "field 'scores': expected an array of numbers and nulls, got an object");
-    f.expect_line_error("{\"input_ids\": [1, 2], \"scores\": [null, true]}", opt,
-                        "field 'scores'[1]: expected a number or null, got true");
-    // Control characters and invalid bytes of a key are escaped in the message.
-    f.expect_line_error("{\"input_ids\": [1], \"a\\u001b[31m\": 1}", opt, "unknown field 'a\\x1b[31m'");
-    // A field given twice would keep its last value: refused, at the top and inside messages.
-    f.expect_line_error("{\"input_ids\": [1, 2, 3], \"input_ids\": [4, 5, 6], \"labels\": [1, 2, 3]}", opt,
-                        "duplicate key 'input_ids' (a JSON object may name a field once)");
-    f.expect_line_error("{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}, "
-                        "{\"role\": \"assistant\", \"content\": \"a\", \"role\": \"user\"}]}",
-                        opt, "field 'messages'[1]: duplicate key 'role' (a JSON object may name a field once)");
-    f.expect_line_error("{\"text\": \"a\", \"te\\u0000xt\": \"b\", \"te\\u0000xt\": \"c\"}", opt,
-                        "duplicate key 'te\\x00xt'");
+    for (const auto& [line, what] : std::vector<std::pair<std::string, std::string>>{
+         {"{\"text\": \"a\",, \"\xff\"}", "not valid JSON at column 14"},
+         {"{\"input_ids\": [1e999]}", "not valid JSON: number overflow"},
+         {"{\"input_ids\": [1, 2], \"scores\": [null, 1, 2]}", "field 'scores': length 3 differs from the length 2 of 'input_ids'"},
+         {"{\"input_ids\": [1, 2], \"scores\": {\"a\": 1}}", "field 'scores': expected an array of numbers and nulls, got an object"},
+         {"{\"input_ids\": [1, 2], \"scores\": [null, true]}", "field 'scores'[1]: expected a number or null, got true"},
+         // Control characters and invalid bytes of a key are escaped in the message.
+         {"{\"input_ids\": [1], \"a\\u001b[31m\": 1}", "unknown field 'a\\x1b[31m'"},
+         // A field given twice would keep its last value: refused, at the top and inside messages.
+         {"{\"input_ids\": [1, 2, 3], \"input_ids\": [4, 5, 6], \"labels\": [1, 2, 3]}", "duplicate key 'input_ids' (a JSON object may name a field once)"},
+         {"{\"messages\": [{\"role\": \"user\", \"content\": \"q\"}, "
+                        "{\"role\": \"assistant\", \"content\": \"a\", \"role\": \"user\"}]}", "field 'messages'[1]: duplicate key 'role' (a JSON object may name a field once)"},
+         {"{\"text\": \"a\", \"te\\u0000xt\": \"b\", \"te\\u0000xt\": \"c\"}", "duplicate key 'te\\x00xt'"}})
+        f.expect_line_error(line, opt, what);
     const auto ok = f.read("{\"input_ids\": [1, 2], \"labels\": [-100, 2], \"scores\": [null, -0.5]}\n", opt);
     BOOST_TEST(ok.examples.size() == 1u);
 }

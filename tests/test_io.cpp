@@ -367,7 +367,7 @@ BOOST_AUTO_TEST_CASE(safetensors_f16_bf16_decode) {
 BOOST_AUTO_TEST_CASE(safetensors_validation_errors) {
     TempDir dir;
     const auto file = dir / "bad.safetensors";
-    auto check = [&](const std::string& bytes, std::initializer_list<std::string> parts) {
+    auto check = [&](const std::string& bytes, const std::vector<std::string>& parts) {
         write_text(file, bytes);
         std::vector<std::string> all = {file.string() + ": "};
         all.insert(all.end(), parts.begin(), parts.end());
@@ -376,60 +376,43 @@ BOOST_AUTO_TEST_CASE(safetensors_validation_errors) {
     const std::string four = le_f32({1.f});
     const std::string eight = le_f32({1.f, 2.f});
 
-    check("abc", {"file is 3 bytes, shorter than the 8-byte header length"});
-    check(std::string("\xe8\x03\0\0\0\0\0\0", 8) + "{}", {"header length 1000 exceeds the 2 bytes"});
-    check(safetensors_bytes("{\"a\": ", ""), {"header is not valid JSON"});
-    check(safetensors_bytes("[1, 2]", ""), {"header is not a JSON object"});
-    check(safetensors_bytes(R"({"a":{"dtype":"F13","shape":[1],"data_offsets":[0,4]}})", four),
-          {"tensor 'a': unknown dtype 'F13'"});
-    check(safetensors_bytes(R"({"a":{"shape":[1],"data_offsets":[0,4]}})", four),
-          {"tensor 'a': missing required field 'dtype'"});
-    check(safetensors_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":1}})", four),
-          {"tensor 'a': unknown field 'x'"});
-    check(safetensors_bytes(R"({"a":{"dtype":"F32","shape":4,"data_offsets":[0,4]}})", four),
-          {"tensor 'a': field 'shape': expected a list of non-negative integers"});
-    check(safetensors_bytes(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", four),
-          {"tensor 'a': field 'shape'[0]: expected a non-negative integer, got -1"});
-    check(safetensors_bytes(R"({"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}})", four),
-          {"tensor 'a': field 'shape'[0]: expected an integer"});
-    check(safetensors_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0]}})", four),
-          {"tensor 'a': field 'data_offsets': expected [begin, end], got 1 values"});
-    check(safetensors_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}})", eight),
-          {"tensor 'a': data_offsets [8, 4] have begin > end"});
-    check(safetensors_bytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", four),
-          {"tensor 'a': data_offsets [0, 4] span 4 bytes but shape [2] of F32 needs 8"});
-    check(safetensors_bytes(
-              R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})", ""),
-          {"tensor 'a'", "needs more than 2^64"});
-    check(safetensors_bytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", four),
-          {"tensor 'a': data_offsets [0, 8] exceed the data section of 4 bytes"});
-    check(safetensors_bytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+    for (const auto& [bytes, parts] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+         {"abc", {"file is 3 bytes, shorter than the 8-byte header length"}},
+         {std::string("\xe8\x03\0\0\0\0\0\0", 8) + "{}", {"header length 1000 exceeds the 2 bytes"}},
+         {safetensors_bytes("{\"a\": ", ""), {"header is not valid JSON"}},
+         {safetensors_bytes("[1, 2]", ""), {"header is not a JSON object"}},
+         {safetensors_bytes(R"({"a":{"dtype":"F13","shape":[1],"data_offsets":[0,4]}})", four), {"tensor 'a': unknown dtype 'F13'"}},
+         {safetensors_bytes(R"({"a":{"shape":[1],"data_offsets":[0,4]}})", four), {"tensor 'a': missing required field 'dtype'"}},
+         {safetensors_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":1}})", four), {"tensor 'a': unknown field 'x'"}},
+         {safetensors_bytes(R"({"a":{"dtype":"F32","shape":4,"data_offsets":[0,4]}})", four), {"tensor 'a': field 'shape': expected a list of non-negative integers"}},
+         {safetensors_bytes(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", four), {"tensor 'a': field 'shape'[0]: expected a non-negative integer, got -1"}},
+         {safetensors_bytes(R"({"a":{"dtype":"F32","shape":[1.5],"data_offsets":[0,4]}})", four), {"tensor 'a': field 'shape'[0]: expected an integer"}},
+         {safetensors_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0]}})", four), {"tensor 'a': field 'data_offsets': expected [begin, end], got 1 values"}},
+         {safetensors_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}})", eight), {"tensor 'a': data_offsets [8, 4] have begin > end"}},
+         {safetensors_bytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", four), {"tensor 'a': data_offsets [0, 4] span 4 bytes but shape [2] of F32 needs 8"}},
+         {safetensors_bytes(
+              R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})", ""), {"tensor 'a'", "needs more than 2^64"}},
+         {safetensors_bytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", four), {"tensor 'a': data_offsets [0, 8] exceed the data section of 4 bytes"}},
+         {safetensors_bytes(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
                             R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
-                            eight + four),
-          {"tensors 'a' [0, 8] and 'b' [4, 12] overlap"});
-    check(safetensors_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                            eight + four), {"tensors 'a' [0, 8] and 'b' [4, 12] overlap"}},
+         {safetensors_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
                             R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
-                            eight + four),
-          {"bytes [4, 8) of the data section belong to no tensor"});
-    check(safetensors_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", eight),
-          {"bytes [4, 8) of the data section belong to no tensor"});
-    check(safetensors_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                            eight + four), {"bytes [4, 8) of the data section belong to no tensor"}},
+         {safetensors_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", eight), {"bytes [4, 8) of the data section belong to no tensor"}},
+         {safetensors_bytes(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
                             R"("a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
-                            eight),
-          {"tensor 'a' appears more than once"});
-    // A key twice inside an entry or in the metadata: the spec's JSON has no room for it either.
-    check(safetensors_bytes(R"({"a":{"dtype":"F32","shape":[1],"dtype":"F16","data_offsets":[0,4]}})", four),
-          {"header: field 'a': duplicate key 'dtype' (a JSON object may name a field once)"});
-    check(safetensors_bytes(R"({"__metadata__":{"format":"pt","format":"np"},)"
+                            eight), {"tensor 'a' appears more than once"}},
+         // A key twice inside an entry or in the metadata: the spec's JSON has no room for it either.
+         {safetensors_bytes(R"({"a":{"dtype":"F32","shape":[1],"dtype":"F16","data_offsets":[0,4]}})", four), {"header: field 'a': duplicate key 'dtype' (a JSON object may name a field once)"}},
+         {safetensors_bytes(R"({"__metadata__":{"format":"pt","format":"np"},)"
                             R"("a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
-                            four),
-          {"header: field '__metadata__': duplicate key 'format'"});
-    check(safetensors_bytes(R"({"__metadata__":{"format":1},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
-                            four),
-          {"'__metadata__' field 'format': expected a string, got 1"});
-    check(safetensors_bytes(R"({"__metadata__":["pt"],"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
-                            four),
-          {"'__metadata__' must be an object of strings"});
+                            four), {"header: field '__metadata__': duplicate key 'format'"}},
+         {safetensors_bytes(R"({"__metadata__":{"format":1},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
+                            four), {"'__metadata__' field 'format': expected a string, got 1"}},
+         {safetensors_bytes(R"({"__metadata__":["pt"],"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
+                            four), {"'__metadata__' must be an object of strings"}}})
+        check(bytes, parts);
 
     // A recognised dtype we cannot convert: the file opens, to_float says why.
     write_text(file, safetensors_bytes(R"({"i":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}})", eight));

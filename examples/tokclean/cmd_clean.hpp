@@ -17,11 +17,9 @@ struct TokenizeFlags {
     fs::path model, out;
     DataFlags data;
 
-    static constexpr const char* name = "tokenize";
-    static constexpr const char* summary = "any input format -> {\"input_ids\", \"labels\"} per line";
-    static constexpr const char* footer =
+    static constexpr VerbHelp help{"tokenize", "any input format -> {\"input_ids\", \"labels\"} per line",
         "\nExample:\n  tokclean tokenize --model base --data chat.jsonl --out tokens.jsonl\n"
-        "Writes {\"input_ids\", \"labels\"} per example, the form every other verb and Hugging Face trainers read.\n";
+        "Writes {\"input_ids\", \"labels\"} per example, the form every other verb and Hugging Face trainers read.\n"};
     template <class Self, class V>
     static void each_flag(Self& f, V& v) {
         v.option("--model", f.model, "model directory (its tokenizer)", required);
@@ -115,12 +113,10 @@ struct CleanFlags {
     std::int64_t batch_size = 8;
     bool with_scores = false;
 
-    static constexpr const char* name = "clean";
-    static constexpr const char* summary = "score tokens with (base, reference), keep the informative ones";
-    static constexpr const char* footer =
+    static constexpr VerbHelp help{"clean", "score tokens with (base, reference), keep the informative ones",
         "\nExample:\n  tokclean clean --base base --ref warmed-up --data pool.jsonl --out cleaned.jsonl --keep 0.6\n"
         "Scores each target token by L_base - L_ref and keeps the best; dropped targets get label -100 (the\n"
-        "tokens stay in input_ids). --ref must have the base model's shape and tokenizer.\n";
+        "tokens stay in input_ids). --ref must have the base model's shape and tokenizer.\n"};
     template <class Self, class V>
     static void each_flag(Self& f, V& v) {
         v.option("--base", f.base, "base model directory", required);
@@ -188,14 +184,12 @@ struct SelectVerbFlags {
     SelectFlags select;
     bool with_scores = false;
 
-    static constexpr const char* name = "select";
-    static constexpr const char* summary = "select again from the scores of a cleaned file, without a model";
-    static constexpr const char* footer =
+    static constexpr VerbHelp help{"select", "select again from the scores of a cleaned file, without a model",
         "\nExample:\n  tokclean clean --base base --ref warmed-up --data pool.jsonl --out scored.jsonl --with-scores\n"
         "  tokclean select --data scored.jsonl --out keep30.jsonl --keep 0.3\n"
         "Applies any --select policy to the scores `clean --with-scores` recorded: the same output as `clean` with\n"
         "that policy, in seconds. Dropped targets get their labels back from input_ids first. --keep-eos needs\n"
-        "--model (its eos_token_id); --model also checks the token ids against its vocabulary.\n";
+        "--model (its eos_token_id); --model also checks the token ids against its vocabulary.\n"};
     template <class Self, class V>
     static void each_flag(Self& f, V& v) {
         v.option("--data", f.data, "a cleaned JSONL with scores (clean --with-scores)", required);
@@ -238,14 +232,12 @@ struct EvolveFlags {
     bool with_scores = false;
     bool force = false;
 
-    static constexpr const char* name = "evolve";
-    static constexpr const char* summary = "self-evolving cleaning: chunk by chunk, the reference keeps learning";
-    static constexpr const char* footer =
+    static constexpr VerbHelp help{"evolve", "self-evolving cleaning: chunk by chunk, the reference keeps learning",
         "\nExample:\n  tokclean evolve --base base --data pool.jsonl --out evolved --chunks 5 --keep 0.6 --epochs 1\n"
         "Self-evolving cleaning: chunk by chunk, the reference is the model trained on the cleaned chunks so far.\n"
         "Each finished chunk is saved in OUT.work (--work); after a crash or SIGINT/SIGTERM, rerunning the same\n"
         "command continues after the last finished chunk and ends with the same result. The work directory must\n"
-        "be new, empty or tokclean's own: any other is refused, never written into.\n";
+        "be new, empty or tokclean's own: any other is refused, never written into.\n"};
     template <class Self, class V>
     static void each_flag(Self& f, V& v) {
         v.option("--base", f.base, "base model directory", required, Resume::model_files);

@@ -34,9 +34,7 @@ struct DemoFlags {
     double lr = 3e-3;
     fs::path json;  // optional: the results as JSON (bench/reproduce.py reads it)
 
-    static constexpr const char* name = "demo";
-    static constexpr const char* summary = "the paper's pipeline and its baselines on the shipped task";
-    static constexpr const char* footer = "";
+    static constexpr VerbHelp help{"demo", "the paper's pipeline and its baselines on the shipped task"};
     template <class Self, class V>
     static void each_flag(Self& f, V& v) {
         v.option("--data", f.data, "directory with the demo task");

@@ -24,12 +24,10 @@ struct InitFlags {
     std::uint64_t seed = 0;
     bool force = false;
 
-    static constexpr const char* name = "init";
-    static constexpr const char* summary = "write a freshly initialised GPT-2 model directory";
-    static constexpr const char* footer =
+    static constexpr VerbHelp help{"init", "write a freshly initialised GPT-2 model directory",
         "\nExample:\n  tokclean init --out base --layers 4 --heads 4 --embd 256 --positions 256 --tokenizer byte\n"
         "  tokclean init --out base --tokenizer gpt2-files/    # vocab.json + merges.txt or tokenizer.json\n"
-        "Writes a Hugging Face GPT-2 directory (config.json, model.safetensors, tokenizer files).\n";
+        "Writes a Hugging Face GPT-2 directory (config.json, model.safetensors, tokenizer files).\n"};
     template <class Self, class V>
     static void each_flag(Self& f, V& v) {
         v.option("--out", f.out, "model directory to create", required);
@@ -136,9 +134,7 @@ struct TrainFlags {
     bool resume = false;
     bool force = false;
 
-    static constexpr const char* name = "train";
-    static constexpr const char* summary = "fine-tune a model (AdamW, mean loss over target tokens)";
-    static constexpr const char* footer =
+    static constexpr VerbHelp help{"train", "fine-tune a model (AdamW, mean loss over target tokens)",
         "\nExamples:\n  tokclean train --model base --data sft.jsonl --out tuned --epochs 1 --lr 1e-4 --warmup-ratio 0.03\n"
         "  tokclean train --model base --data sft.jsonl --out tuned --checkpoint-every 200   # then, after a crash:\n"
         "  tokclean train --model base --data sft.jsonl --out tuned --checkpoint-every 200 --resume\n"
@@ -146,7 +142,7 @@ struct TrainFlags {
         "every N steps and on SIGINT/SIGTERM, which then exit with 130/143. --resume continues the same run (same\n"
         "data and flags) and ends with the same model, bit for bit, as a run never stopped; the checkpoint is\n"
         "removed once OUT is written. A second Ctrl-C stops at once (the last checkpoint stays usable).\n"
-        "The checkpoint directory must be new, empty or tokclean's own: any other is refused, never written into.\n";
+        "The checkpoint directory must be new, empty or tokclean's own: any other is refused, never written into.\n"};
     template <class Self, class V>
     static void each_flag(Self& f, V& v) {
         v.option("--model", f.model, "model directory to start from", required, Resume::model_files);
@@ -246,11 +242,9 @@ struct ScoreFlags {
     DataFlags data;
     std::int64_t batch_size = 8;
 
-    static constexpr const char* name = "score";
-    static constexpr const char* summary = "per-token losses of every example: {\"losses\": [null, ...]}";
-    static constexpr const char* footer =
+    static constexpr VerbHelp help{"score", "per-token losses of every example: {\"losses\": [null, ...]}",
         "\nExample:\n  tokclean score --model base --data sft.jsonl --out losses.jsonl\n"
-        "Writes {\"losses\": [null, 1.23, ...]} per example: entry j is the loss of token j (null: not a target).\n";
+        "Writes {\"losses\": [null, 1.23, ...]} per example: entry j is the loss of token j (null: not a target).\n"};
     template <class Self, class V>
     static void each_flag(Self& f, V& v) {
         v.option("--model", f.model, "model directory", required);
@@ -303,14 +297,12 @@ struct EvalFlags {
     DataFlags data;
     std::int64_t batch_size = 8;
 
-    static constexpr const char* name = "eval";
-    static constexpr const char* summary = "teacher-forced loss, token accuracy and exact match of the targets";
-    static constexpr const char* footer =
+    static constexpr VerbHelp help{"eval", "teacher-forced loss, token accuracy and exact match of the targets",
         "\nExample:\n  tokclean eval --model tuned --data test.jsonl\n"
         "Prints {\"loss\", \"token_accuracy\", \"exact_match\", \"sampled_exact_match\", \"examples\", \"tokens\"}\n"
         "for the target tokens (teacher forcing): token_accuracy = share of targets that are the argmax,\n"
         "exact_match = share of examples whose targets all are (greedy decoding gets them right),\n"
-        "sampled_exact_match = mean P(all targets of an example) (what sampling at temperature 1 gets right).\n";
+        "sampled_exact_match = mean P(all targets of an example) (what sampling at temperature 1 gets right).\n"};
     template <class Self, class V>
     static void each_flag(Self& f, V& v) {
         v.option("--model", f.model, "model directory", required);
@@ -392,10 +384,8 @@ struct GenerateFlags {
     std::string prompt;
     std::int64_t max_new_tokens = 64;
 
-    static constexpr const char* name = "generate";
-    static constexpr const char* summary = "greedy continuation of a prompt";
-    static constexpr const char* footer =
-        "\nExample:\n  tokclean generate --model tuned --prompt 'Q: 2+2?\\nA:' --max-new-tokens 16\n";
+    static constexpr VerbHelp help{"generate", "greedy continuation of a prompt",
+        "\nExample:\n  tokclean generate --model tuned --prompt 'Q: 2+2?\\nA:' --max-new-tokens 16\n"};
     template <class Self, class V>
     static void each_flag(Self& f, V& v) {
         v.option("--model", f.model, "model directory", required);

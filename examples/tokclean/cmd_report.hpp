@@ -14,9 +14,7 @@ struct ReportFlags {
     fs::path data, out, model, kinds;
     std::int64_t max_examples = 50;
 
-    static constexpr const char* name = "report";
-    static constexpr const char* summary = "an HTML page of a cleaned file: kept/dropped tokens coloured by score";
-    static constexpr const char* footer = "";
+    static constexpr VerbHelp help{"report", "an HTML page of a cleaned file: kept/dropped tokens coloured by score"};
     template <class Self, class V>
     static void each_flag(Self& f, V& v) {
         v.option("--data", f.data, "cleaned JSONL (tokclean clean --with-scores)", required);

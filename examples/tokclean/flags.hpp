@@ -104,6 +104,14 @@ struct Resume {
 
 inline constexpr struct Required {} required{};
 
+// What a verb's --help says besides its flags: its name, one line, and a footer (an example,
+// what is written where).
+struct VerbHelp {
+    const char* name;
+    const char* summary;
+    const char* footer = "";
+};
+
 // ---- the two visitors --------------------------------------------------------------------
 // A flag is declared as v.option(name, value, help, modifiers...) or v.flag(name, bool, help,
 // modifiers...); a modifier is a check (CLI::Validator), `required`, or a Resume kind.

@@ -24,9 +24,9 @@ inline const char* help_common =
 // help footer.
 template <class F>
 CLI::App* add_verb(CLI::App& app, F& flags) {
-    CLI::App* cmd = app.add_subcommand(F::name, F::summary);
+    CLI::App* cmd = app.add_subcommand(F::help.name, F::help.summary);
     add_flags(cmd, flags);
-    if (std::string(F::footer).size() > 0) cmd->footer(std::string(F::footer) + help_common);
+    if (std::string(F::help.footer).size() > 0) cmd->footer(std::string(F::help.footer) + help_common);
     return cmd;
 }
 
