@@ -293,6 +293,14 @@ BOOST_AUTO_TEST_CASE(evolve_killed_mid_run_and_restarted_gives_the_same_model) {
     BOOST_TEST(slurp(s / "killed" / "model.safetensors") == slurp(s / "clean" / "model.safetensors"));
     BOOST_TEST(slurp(s / "killed" / "cleaned.jsonl") == slurp(s / "clean" / "cleaned.jsonl"));
     BOOST_TEST(!fs::exists(s / "killed.work"));  // the work directory is gone after success
+
+    // --keep-work keeps it: every cleaned chunk, and the last reference, for inspection.
+    const Run kept = quiet(args.substr(8) + " --out " + (s / "kept").string() + " --keep-work", s);
+    BOOST_REQUIRE_MESSAGE(kept.exit_code == 0, kept.err);
+    BOOST_TEST(slurp(s / "kept" / "cleaned.jsonl") == slurp(s / "clean" / "cleaned.jsonl"));
+    for (const char* name : {"chunk_0.jsonl", "chunk_1.jsonl", "chunk_2.jsonl", "chunk_3.jsonl", "progress.json",
+                             "model_4/model.safetensors"})
+        BOOST_TEST(fs::exists(s / "kept.work" / name), name);
 }
 
 BOOST_AUTO_TEST_CASE(eval_loss_is_the_mean_of_score_and_a_memorised_set_is_exact) {

@@ -231,6 +231,7 @@ struct EvolveFlags {
     std::int64_t score_batch_size = 8;
     bool with_scores = false;
     bool force = false;
+    bool keep_work = false;
 
     static constexpr VerbHelp help{"evolve", "self-evolving cleaning: chunk by chunk, the reference keeps learning",
         "\nExample:\n  tokclean evolve --base base --data pool.jsonl --out evolved --chunks 5 --keep 0.6 --epochs 1\n"
@@ -251,6 +252,7 @@ struct EvolveFlags {
         v.option("--work", f.work, "checkpoint directory (default: OUT.work); a rerun resumes");
         v.option("--score-batch-size", f.score_batch_size, "examples per scoring pass", positive_integer());
         v.flag("--with-scores", f.with_scores, "add \"scores\" to cleaned.jsonl");
+        v.flag("--keep-work", f.keep_work, "keep the work directory (each chunk's cleaned file and reference)");
     }
 };
 
@@ -330,7 +332,7 @@ inline void run_evolve(const GlobalFlags& g, EvolveFlags f) {
     // cleaned.jsonl beside the final model: written into the output's temporary directory.
     write_cleaned(out.path() / "cleaned.jsonl", parts, f.with_scores);
     save_model_dir(out, base.config(), final_params, extra);
-    cleaner.reference().remove_work_dir();
+    if (!f.keep_work) cleaner.reference().remove_work_dir();
     log(g, "final model θ_" + std::to_string(chunks) + " and cleaned.jsonl -> " + f.out.string());
     print_clean_summary(f.out / "cleaned.jsonl", static_cast<std::int64_t>(pool.size()), targets, kept);
 }
