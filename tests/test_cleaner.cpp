@@ -9,11 +9,15 @@
 #include <cmath>
 #include <filesystem>
 #include <numeric>
+#include <sstream>
 #include <vector>
 
 #include "tokclean/clean/reference.hpp"
+#include "tokclean/clean/reselect.hpp"
 #include "tokclean/clean/self_evolving.hpp"
 #include "tokclean/clean/threshold_policies.hpp"
+#include "tokclean/data/byte_tokenizer.hpp"
+#include "tokclean/data/jsonl_reader.hpp"
 #include "tokclean/nn/model_dir.hpp"
 #include "tokclean/nn/gpt_init.hpp"
 
@@ -32,18 +36,22 @@ Gpt<Cpu> fixture_model(const char* dir) {
     return Gpt<Cpu>(m.config, std::move(m.params));
 }
 
-// A pool of n examples over vocab 97: a prompt of 2..5 tokens (not targets), then 3..12
-// response tokens, the last one EOS (96).
+// Appends `prompt` random tokens (not targets), then `response` targets, the last one EOS (96).
+void append_turn(Example& ex, Rng& rng, std::size_t prompt, std::size_t response) {
+    for (std::size_t j = 0; j < prompt + response; ++j) {
+        const auto id = j + 1 == prompt + response ? 96 : static_cast<std::int32_t>(rng.below(96));
+        ex.input_ids.push_back(id);
+        ex.labels.push_back(j < prompt ? ignore_label : id);
+    }
+}
+
+// A pool of n examples over vocab 97: a prompt of 2..5 tokens, then 3..12 response tokens.
 std::vector<Example> random_pool(std::size_t n, std::uint64_t seed) {
     Rng rng(seed);
     std::vector<Example> pool(n);
     for (auto& ex : pool) {
         const std::size_t prompt = 2 + rng.below(4), response = 3 + rng.below(10);
-        for (std::size_t j = 0; j < prompt + response; ++j) {
-            const auto id = j + 1 == prompt + response ? 96 : static_cast<std::int32_t>(rng.below(96));
-            ex.input_ids.push_back(id);
-            ex.labels.push_back(j < prompt ? ignore_label : id);
-        }
+        append_turn(ex, rng, prompt, response);
     }
     return pool;
 }
@@ -83,6 +91,73 @@ void expect_same_labels(const std::vector<Example>& got, const std::vector<Examp
     for (std::size_t e = 0; e < got.size(); ++e)
         BOOST_TEST(got[e].labels == want[e].labels, "example " << e);
 }
+
+// A chat-shaped pool over vocab 97: 1..3 turns, each a header of 1..4 tokens and a response
+// of 1..6. A first header of one token puts the first target at position 1.
+std::vector<Example> chat_pool(std::size_t n, std::uint64_t seed) {
+    Rng rng(seed);
+    std::vector<Example> pool(n);
+    for (auto& ex : pool)
+        for (std::size_t t = 0, turns = 1 + rng.below(3); t < turns; ++t) {
+            const std::size_t header = 1 + rng.below(4), response = 1 + rng.below(6);
+            append_turn(ex, rng, header, response);
+        }
+    return pool;
+}
+
+// The examples of JSONL `text`.
+std::vector<Example> read_lines(const std::string& text, const ReadOptions& opt) {
+    std::istringstream in(text);
+    ExampleReader reader(in, "lines", opt);
+    std::vector<Example> out;
+    for (Example ex; reader.next(ex);) out.push_back(std::move(ex));
+    return out;
+}
+
+// What a policy was handed: the layout views of its TokenScores, copied.
+struct Seen {
+    std::vector<std::int64_t> offsets;
+    std::vector<std::int32_t> positions, turns;
+    std::vector<std::uint8_t> is_eos;
+};
+// GlobalTopK that records its input.
+struct Recording {
+    Seen* seen;
+    void select(const TokenScores& s, std::span<std::uint8_t> mask) const {
+        seen->offsets.assign(s.offsets.begin(), s.offsets.end());
+        seen->positions.assign(s.positions.begin(), s.positions.end());
+        seen->turns.assign(s.turns.begin(), s.turns.end());
+        seen->is_eos.assign(s.is_eos.begin(), s.is_eos.end());
+        GlobalTopK{0.5}.select(s, mask);
+    }
+};
+static_assert(Threshold<Recording>);
+
+void expect_layout(const Seen& got, const TokenStats& want) {
+    BOOST_TEST(got.offsets == want.offsets, boost::test_tools::per_element());
+    BOOST_TEST(got.positions == want.positions, boost::test_tools::per_element());
+    BOOST_TEST(got.turns == want.turns, boost::test_tools::per_element());
+    BOOST_TEST(got.is_eos == want.is_eos, boost::test_tools::per_element());
+}
+
+// The global top keep_count(N, keep), less every target among the first `skip` positions of
+// its turn: a rule that needs positions and turns.
+struct TopKPastTurnOpening {
+    double keep = 0.5;
+    std::int32_t skip = 2;
+    void select(const TokenScores& s, std::span<std::uint8_t> mask) const {
+        GlobalTopK{keep}.select(s, mask);
+        TOKCLEAN_CHECK(s.positions.size() == s.num_tokens() && s.turns.size() == s.num_tokens(),
+                       "positions and turns are needed");
+        for (std::size_t e = 0; e < s.num_examples(); ++e) {
+            std::int32_t start = 0;  // the position of the current turn's first target
+            for (auto i = static_cast<std::size_t>(s.begin(e)); i < static_cast<std::size_t>(s.end(e)); ++i) {
+                if (i == static_cast<std::size_t>(s.begin(e)) || s.turns[i] != s.turns[i - 1]) start = s.positions[i];
+                if (s.positions[i] - start < skip) mask[i] = 0;
+            }
+        }
+    }
+};
 
 TrainOptions chunk_training() {
     TrainOptions o;
@@ -261,4 +336,90 @@ BOOST_AUTO_TEST_CASE(self_evolving_resumes_after_an_interruption_to_the_same_mod
     other.reference().fingerprint = "other settings";
     BOOST_CHECK_THROW(other.run(base, pool, [](std::size_t, const CleanedSet&) {}), Error);
     fs::remove_all(work);
+}
+
+// positions and turns of the targets, by hand: prompt/completion (one turn), two assistant
+// turns of {"messages"} read with the byte tokenizer, text and pre-tokenized examples whose
+// first target is at position 1 (position 0 is never one), and a pre-tokenized gap.
+BOOST_AUTO_TEST_CASE(positions_and_turns_follow_the_runs_of_original_targets) {
+    const ByteTokenizer tok;  // EOS 256
+    ReadOptions opt;
+    opt.vocab_size = tok.min_vocab_size();
+    opt.tokenizer = &tok;
+    opt.chat_template = ChatTemplate{"S>", "U>", "A>", ";"};
+    const std::vector<Example> data = read_lines(
+        // "Q:" "ab" EOS: targets 2..4.
+        "{\"prompt\": \"Q:\", \"completion\": \"ab\"}\n"
+        // "U>hi;" "A>yo" EOS ";" "U>x;" "A>ok" EOS ";": targets 7..9 and 17..19.
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}, {\"role\": \"assistant\", \"content\": "
+        "\"yo\"}, {\"role\": \"user\", \"content\": \"x\"}, {\"role\": \"assistant\", \"content\": \"ok\"}]}\n"
+        "{\"text\": \"abc\"}\n"
+        "{\"input_ids\": [5, 6, 7, 8, 9], \"labels\": [5, 6, -100, 8, 9]}\n",
+        opt);
+    BOOST_REQUIRE_EQUAL(data.size(), 4u);
+    BOOST_TEST(data[1].labels[9] == 256);
+    const TokenStats t = target_layout(data, tok.eos_id());
+    BOOST_TEST(t.offsets == (std::vector<std::int64_t>{0, 3, 9, 11, 14}), boost::test_tools::per_element());
+    BOOST_TEST(t.positions == (std::vector<std::int32_t>{2, 3, 4, 7, 8, 9, 17, 18, 19, 1, 2, 1, 3, 4}),
+               boost::test_tools::per_element());
+    BOOST_TEST(t.turns == (std::vector<std::int32_t>{0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0, 1, 1}),
+               boost::test_tools::per_element());
+    BOOST_TEST(t.is_eos == (std::vector<std::uint8_t>{0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0}),
+               boost::test_tools::per_element());
+    // The view hands them on as they are.
+    const std::vector<float> scores(t.num_tokens(), 0.0f);
+    const TokenScores v = t.view(scores);
+    BOOST_TEST(v.positions.data() == t.positions.data());
+    BOOST_TEST(v.turns.data() == t.turns.data());
+    BOOST_TEST(v.is_eos.data() == t.is_eos.data());
+    BOOST_TEST(v.turns.size() == v.num_tokens());
+}
+
+// TokenCleaner (which scores the pool in slices and joins them) and reselect (from the scores
+// cleaning recorded, after the dropped labels) hand a policy the layout of the original targets.
+BOOST_AUTO_TEST_CASE(cleaning_and_reselect_hand_policies_the_positions_and_turns) {
+    Gpt<Cpu> base = fixture_model("model"), ref = fixture_model("adamw_final");
+    const auto pool = chat_pool(40, 13);
+    const TokenStats want = target_layout(pool, 96);
+    BOOST_TEST(want.turns.back() > 0);  // the pool has several turns
+    Seen cleaned, reselected;
+    TokenCleaner<Cpu, LossDelta, Recording, FixedReference<Cpu>> c(LossDelta{}, Recording{&cleaned},
+                                                                   FixedReference<Cpu>{&ref});
+    CleanedSet out;
+    c.run(base, pool, [&](std::size_t, const CleanedSet& s) { out = s; });
+    expect_layout(cleaned, want);
+    BOOST_TEST(out.kept < out.targets);
+    const CleanedSet again = reselect(out, Recording{&reselected}, 96, "pool");
+    expect_layout(reselected, want);
+    expect_same_labels(again.examples, out.examples);
+}
+
+// A policy that reads positions and turns gives, through TokenCleaner, what a plain loop over
+// the labels gives: the global top-k of a stable sort, less each run's first `skip` targets.
+BOOST_AUTO_TEST_CASE(a_policy_reading_positions_equals_its_rule_computed_by_hand) {
+    Gpt<Cpu> base = fixture_model("model"), ref = fixture_model("adamw_final");
+    const auto pool = chat_pool(40, 17);
+    const auto lb = losses_of(base, pool), lr = losses_of(ref, pool);
+    for (std::int32_t skip : {0, 1, 3}) {
+        BOOST_TEST_CONTEXT("skip " << skip) {
+            const TopKPastTurnOpening policy{0.6, skip};
+            TokenCleaner<Cpu, LossDelta, TopKPastTurnOpening, FixedReference<Cpu>> c(LossDelta{}, policy,
+                                                                                     FixedReference<Cpu>{&ref});
+            CleanedSet out;
+            c.run(base, pool, [&](std::size_t, const CleanedSet& s) { out = s; });
+            std::vector<Example> want = clean_by_stable_sort(pool, lb, lr, policy.keep, false);
+            for (std::size_t e = 0; e < pool.size(); ++e) {
+                std::size_t run_start = 0;  // 0: not inside a run of targets (position 0 never is one)
+                for (std::size_t j = 1; j < pool[e].labels.size(); ++j) {
+                    if (pool[e].labels[j] == ignore_label) {
+                        run_start = 0;
+                        continue;
+                    }
+                    if (run_start == 0) run_start = j;
+                    if (j - run_start < static_cast<std::size_t>(skip)) want[e].labels[j] = ignore_label;
+                }
+            }
+            expect_same_labels(out.examples, want);
+        }
+    }
 }

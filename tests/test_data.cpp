@@ -134,7 +134,7 @@ BOOST_AUTO_TEST_CASE(bad_lines_name_file_line_and_field) {
          {"{\"input_ids\": [1, 2], \"labels\": 3}", "field 'labels': expected an array of integers, got 3"},
          {"{\"input_ids\": []}", "field 'input_ids': empty sequence"},
          {"{\"input_ids\": [1], \"attention_mask\": [0]}", "field 'attention_mask'[0]: 0"},
-         {"{\"text\": \"hello\"}", "field 'text': the model has no tokenizer"},
+         {"{\"text\": \"hello\"}", "field 'text': no tokenizer to read text with (ReadOptions::tokenizer is not set"},
          {"{\"text\": 5}", "field 'text': expected a string, got 5"},
          {"{\"text\": \"a\", \"id\": 3}", "unknown field 'id'"},
          {"{\"foo\": 1}", "expected a field 'text', 'prompt' and 'completion', 'messages' or 'input_ids'"}})
@@ -266,9 +266,9 @@ BOOST_AUTO_TEST_CASE(sft_format_errors) {
 
     // Without a tokenizer.
     f.expect_line_error("{\"prompt\": \"a\", \"completion\": \"b\"}", options(),
-                        "field 'prompt': the model has no tokenizer");
+                        "field 'prompt': no tokenizer to read text with");
     f.expect_line_error(msgs(user + ", " + assistant), options(),
-                        "field 'messages': the model has no tokenizer");
+                        "field 'messages': no tokenizer to read text with");
 
     // {"prompt", "completion"}.
     for (const auto& [line, what] : std::vector<std::pair<std::string, std::string>>{

@@ -31,15 +31,19 @@ concept guardable = requires { typename KeepEos<P>; } || requires { typename Min
 static_assert(!Threshold<int> && !guardable<int> && !guardable<TokenScores> && guardable<GlobalTopK>);
 
 // ---- Test data ----------------------------------------------------------------------------
+// Each example is one response turn whose targets start at position 1 (a {"text"} line).
 struct Scores {
     std::vector<float> scores;
     std::vector<std::int64_t> offsets{0};
+    std::vector<std::int32_t> positions, turns;
     std::vector<std::uint8_t> eos;
-    TokenScores view() const { return {scores, offsets, eos}; }
+    TokenScores view() const { return {scores, offsets, positions, turns, eos}; }
     std::size_t size() const { return scores.size(); }
     void add_example(const std::vector<float>& x, bool eos_last = true) {
         for (std::size_t j = 0; j < x.size(); ++j) {
             scores.push_back(x[j]);
+            positions.push_back(static_cast<std::int32_t>(j + 1));
+            turns.push_back(0);
             eos.push_back(eos_last && j + 1 == x.size());
         }
         offsets.push_back(static_cast<std::int64_t>(scores.size()));

@@ -32,9 +32,8 @@ inline void run_tokenize(const GlobalFlags& g, TokenizeFlags f) {
     check_paths({{"--model", f.model}, {"--data", f.data.data}}, {{"--out", f.out}});
     const InterruptScope interrupts;
     AtomicFile out(f.out);
-    const GptConfig config = load_gpt_config(f.model);
-    const ModelTokenizer tok(g, f.model, config);
-    const std::vector<Example> data = load_data(g, f.data, config, tok, /*limit_to_model=*/false);
+    const OpenedModel m = load_cli_model(g, f.model, /*weights=*/false);
+    const std::vector<Example> data = load_data(g, f.data, m, /*limit_to_model=*/false);
     std::int64_t targets = 0;
     for (const auto& ex : data) {
         stop_if_interrupted("tokenize");
@@ -149,9 +148,9 @@ void run_clean(const GlobalFlags& g, CleanFlags f) {
     check_paths({{"--base", f.base}, {"--ref", f.ref}, {"--data", f.data.data}}, {{"--out", f.out}});
     const InterruptScope interrupts;
     AtomicFile out(f.out);
-    CliModel b = load_cli_model(g, f.base);
-    const std::vector<Example> pool = load_data(g, f.data, b.config, b.tokenizer);
-    Gpt<D> base(b.config, params_on<D>(std::move(b.params)));
+    OpenedModel b = load_cli_model(g, f.base);
+    const std::vector<Example> pool = load_data(g, f.data, b);
+    Gpt<D> base = b.take_model<D>();
     const bool two_models = f.scorer == "delta" || f.scorer == "reverse";
     if (two_models == f.ref.empty())
         fail(two_models ? "--ref: the '" + f.scorer + "' scorer compares two models; give --ref DIR"
@@ -267,10 +266,10 @@ inline void run_evolve(const GlobalFlags& g, EvolveFlags f) {
     std::vector<fs::path> out_files = extra;
     out_files.emplace_back("cleaned.jsonl");
     AtomicDirectory out = open_model_output(f.out, f.force, out_files);
-    CliModel b = load_cli_model(g, f.base);
-    const std::vector<Example> pool = load_data(g, f.data, b.config, b.tokenizer);
+    OpenedModel b = load_cli_model(g, f.base);
+    const std::vector<Example> pool = load_data(g, f.data, b);
     require_targets(f.data.data, pool);
-    Gpt<Cpu> base(b.config, std::move(b.params));
+    Gpt<Cpu> base = b.take_model();
     std::optional<GptParams<Cpu>> warmup;
     if (!f.warmup.empty()) {
         LoadedModel w = load_model_dir(f.warmup);

@@ -181,8 +181,8 @@ TrainReport run_train(const GlobalFlags& g, TrainFlags f) {
                 {{"--out", f.out}, {"--checkpoint-dir", ckpt_dir}});
     const InterruptScope interrupts;  // from the start: a signal while loading stops at the first step
     AtomicDirectory out = open_model_output(f.out, f.force, tokenizer_files(f.model));
-    CliModel m = load_cli_model(g, f.model);
-    const std::vector<Example> data = load_data(g, f.data, m.config, m.tokenizer);
+    OpenedModel m = load_cli_model(g, f.model);
+    const std::vector<Example> data = load_data(g, f.data, m);
     require_targets(f.data.data, data);
     TrainOptions options = f.tune.resolved();
     std::optional<Gpt<D>> ref;
@@ -196,7 +196,7 @@ TrainReport run_train(const GlobalFlags& g, TrainFlags f) {
     } else if (!f.select.empty()) {
         fail("--select with train needs --ref DIR (RHO-1's online rule)");
     }
-    Gpt<D> model(m.config, params_on<D>(std::move(m.params)));
+    Gpt<D> model = m.take_model<D>();
     Trainer<D> trainer(model, std::span<const Example>(data), options);
 
     TrainCheckpoint checkpoint(ckpt_dir, resume_settings(f));
@@ -259,9 +259,9 @@ double run_score(const GlobalFlags& g, ScoreFlags f) {
     check_paths({{"--model", f.model}, {"--data", f.data.data}}, {{"--out", f.out}});
     const InterruptScope interrupts;
     AtomicFile out(f.out);
-    CliModel m = load_cli_model(g, f.model);
-    const std::vector<Example> data = load_data(g, f.data, m.config, m.tokenizer);
-    Gpt<D> model(m.config, params_on<D>(std::move(m.params)));
+    OpenedModel m = load_cli_model(g, f.model);
+    const std::vector<Example> data = load_data(g, f.data, m);
+    Gpt<D> model = m.take_model<D>();
     std::string line;
     double sum = 0.0;
     std::int64_t targets = 0, tokens = 0;
@@ -365,9 +365,9 @@ EvalResult evaluate_examples(Gpt<D>& model, std::span<const Example> data, std::
 
 template <class D = Cpu>
 EvalResult run_eval(const GlobalFlags& g, EvalFlags f, bool print = true) {
-    CliModel m = load_cli_model(g, f.model);
-    const std::vector<Example> data = load_data(g, f.data, m.config, m.tokenizer);
-    Gpt<D> model(m.config, params_on<D>(std::move(m.params)));
+    OpenedModel m = load_cli_model(g, f.model);
+    const std::vector<Example> data = load_data(g, f.data, m);
+    Gpt<D> model = m.take_model<D>();
     const EvalResult r = evaluate_examples(model, data, f.batch_size, f.data.data.string());
     if (r.tokens == 0) fail(f.data.data.string(), ": no target tokens to evaluate");
     if (print)
@@ -396,10 +396,10 @@ struct GenerateFlags {
 
 // Greedy decoding until EOS or max_new_tokens; the context keeps the last n_positions tokens.
 inline void run_generate(const GlobalFlags& g, const GenerateFlags& f) {
-    CliModel m = load_cli_model(g, f.model);
+    OpenedModel m = load_cli_model(g, f.model);
     if (!m.tokenizer) fail(f.model.string(), ": the model has no tokenizer, so it cannot read a text prompt");
     const TokenizerRef tok = m.tokenizer.ref();
-    Gpt<Cpu> model(m.config, std::move(m.params));
+    Gpt<Cpu> model = m.take_model();
     std::vector<std::int32_t> ids = tok.encode(f.prompt);
     if (ids.empty()) ids.push_back(m.config.eos_token_id);  // an empty prompt starts from EOS
     std::vector<std::int32_t> generated;

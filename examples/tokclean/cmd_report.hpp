@@ -32,7 +32,7 @@ inline HtmlReportSummary run_report(const GlobalFlags& g, const ReportFlags& f) 
     std::optional<ModelTokenizer> tok;  // outlives write_html_report (token_text refers to it)
     if (!f.model.empty()) {
         const GptConfig config = load_gpt_config(f.model);
-        tok.emplace(g, f.model, config);
+        tok.emplace(f.model, config);
         o.vocab_size = config.vocab_size;
         if (*tok) {
             const TokenizerRef ref = tok->ref();

@@ -21,6 +21,7 @@
 #include "tokclean/io/path_overlap.hpp"
 #include "tokclean/io/progress.hpp"
 #include "tokclean/nn/model_dir.hpp"
+#include "tokclean/nn/open_model.hpp"
 
 namespace tokclean::cli {
 
@@ -149,26 +150,6 @@ inline Gpt2Bpe load_bpe(const GlobalFlags& g, const fs::path& dir) {
     return bpe;
 }
 
-// The tokenizer a model directory declares: the built-in byte tokenizer, GPT-2 BPE files
-// beside config.json, or none (pre-tokenized data only).
-class ModelTokenizer {
-public:
-    ModelTokenizer(const GlobalFlags& g, const fs::path& dir, const GptConfig& config) {
-        if (config.tokenizer == "byte") byte_.emplace(config.eos_token_id);
-        else if (config.tokenizer == "gpt2-bpe") bpe_.emplace(load_bpe(g, dir));
-    }
-    TokenizerRef ref() const {
-        if (byte_) return &*byte_;
-        if (bpe_) return &*bpe_;
-        return {};
-    }
-    explicit operator bool() const { return byte_ || bpe_; }
-
-private:
-    std::optional<ByteTokenizer> byte_;
-    std::optional<Gpt2Bpe> bpe_;
-};
-
 struct DataFlags {
     fs::path data;
     std::int64_t seq_len = 0;  // 0: the model's n_positions
@@ -186,19 +167,18 @@ struct DataFlags {
     }
 };
 
-// Reads `f.data` for a model, truncating (or with --strict rejecting) examples longer than
-// --seq-len, by default the model's n_positions; with limit_to_model false (tokenize, which
-// feeds no model) only an explicit --seq-len limits.
-inline std::vector<Example> load_data(const GlobalFlags& g, DataFlags& f, const GptConfig& config,
-                                      const ModelTokenizer& tokenizer, bool limit_to_model = true) {
+// Reads `f.data` for model `m` (its vocabulary and tokenizer), truncating (or with --strict
+// rejecting) examples longer than --seq-len, by default the model's n_positions; with
+// limit_to_model false (tokenize, which feeds no model) only an explicit --seq-len limits.
+inline std::vector<Example> load_data(const GlobalFlags& g, DataFlags& f, const OpenedModel& m,
+                                      bool limit_to_model = true) {
+    const GptConfig& config = m.config;
     const std::int64_t max_len = f.seq_len > 0 ? f.seq_len : limit_to_model ? config.n_positions : 0;
     if (limit_to_model && max_len > config.n_positions)
         fail("--seq-len: ", max_len, " exceeds the model's n_positions = ", config.n_positions);
-    ReadOptions ro;
-    ro.vocab_size = config.vocab_size;
+    ReadOptions ro = m.read_options();
     ro.max_len = static_cast<std::size_t>(max_len);
     ro.strict = f.strict;
-    ro.tokenizer = tokenizer.ref();
     ReadResult r = read_examples(f.data, ro);
     f.content_hash = r.content_hash;
     if (r.truncated > 0)
@@ -207,18 +187,11 @@ inline std::vector<Example> load_data(const GlobalFlags& g, DataFlags& f, const 
     return std::move(r.examples);
 }
 
-// A model directory with its tokenizer.
-struct CliModel {
-    fs::path dir;
-    GptConfig config;
-    GptParams<Cpu> params;
-    ModelTokenizer tokenizer;
-};
-
-inline CliModel load_cli_model(const GlobalFlags& g, const fs::path& dir) {
-    LoadedModel m = load_model_dir(dir);
-    ModelTokenizer tok(g, dir, m.config);
-    return {dir, m.config, std::move(m.params), std::move(tok)};
+// A model directory opened (open_model, or without its weights), with the program's warnings.
+inline OpenedModel load_cli_model(const GlobalFlags& g, const fs::path& dir, bool weights = true) {
+    OpenedModel m = weights ? open_model(dir) : open_model_without_weights(dir);
+    if (const Gpt2Bpe* bpe = m.tokenizer.bpe()) warn_unreachable_tokens(g, dir, *bpe);
+    return m;
 }
 
 // --force of the verbs that write a model directory.

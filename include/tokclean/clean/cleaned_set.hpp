@@ -12,6 +12,7 @@
 #include "tokclean/clean/token_stats.hpp"
 #include "tokclean/data/example.hpp"
 #include "tokclean/data/jsonl_reader.hpp"
+#include "tokclean/io/atomic_file.hpp"
 #include "tokclean/io/number_format.hpp"
 
 namespace tokclean {
@@ -62,6 +63,14 @@ inline CleanedSet pass_through(std::span<const Example> set) {
     return out;
 }
 
+// Appends `more` (the next examples of the same pool) to `set`.
+inline void append(CleanedSet& set, const CleanedSet& more) {
+    set.examples.insert(set.examples.end(), more.examples.begin(), more.examples.end());
+    set.scores.insert(set.scores.end(), more.scores.begin(), more.scores.end());
+    set.targets += more.targets;
+    set.kept += more.kept;
+}
+
 // One JSONL line: {"input_ids": [...], "labels": [...]} plus "scores" (null where not scored).
 inline std::string cleaned_jsonl_line(const Example& ex, std::span<const float> scores, bool with_scores) {
     std::string line = "{\"input_ids\": [";
@@ -84,6 +93,16 @@ inline std::string cleaned_jsonl_line(const Example& ex, std::span<const float> 
         line += "]";
     }
     return line + "}\n";
+}
+
+// Writes `set` as a cleaned JSONL file (one cleaned_jsonl_line per example; with_scores adds
+// "scores", which read_cleaned_file and `tokclean select` read back), atomically: the file
+// appears whole or not at all.
+inline void save_cleaned(const std::filesystem::path& path, const CleanedSet& set, bool with_scores = false) {
+    AtomicFile out(path);
+    for (std::size_t i = 0; i < set.examples.size(); ++i)
+        out.write(cleaned_jsonl_line(set.examples[i], set.scores[i], with_scores));
+    out.commit();
 }
 
 // Reads back what cleaned_jsonl_line wrote with scores (`clean --with-scores`, the chunk files

@@ -23,7 +23,9 @@
 namespace tokclean {
 
 // The examples of `scored` with every scored target's label restored, their targets laid out
-// as TokenStats (no losses), and the flat scores (N). `source` names the file in errors.
+// as TokenStats (positions, turns and is_eos; no losses), and the flat scores (N). The scored
+// targets are the original ones, so the turns are those cleaning saw. `source` names the file
+// in errors.
 struct RecordedScores {
     std::vector<Example> examples;
     TokenStats layout;
@@ -43,11 +45,10 @@ inline RecordedScores recorded_scores(const CleanedSet& scored, std::int32_t eos
             else if (ex.labels[j] != ex.input_ids[j])
                 fail(source, ":", ex.line, ": field 'labels'[", j, "]: ", ex.labels[j], " differs from input_ids[", j,
                      "] = ", ex.input_ids[j], " (labels must equal input_ids at targets to restore the dropped ones)");
-            r.layout.positions.push_back(static_cast<std::int32_t>(j));
-            r.layout.is_eos.push_back(ex.labels[j] == eos_id ? 1 : 0);
+            r.layout.add_target(static_cast<std::int32_t>(j), ex.labels[j] == eos_id);
             r.scores.push_back(sc[j]);
         }
-        r.layout.offsets.push_back(static_cast<std::int64_t>(r.layout.positions.size()));
+        r.layout.end_example();
     }
     return r;
 }

@@ -27,7 +27,7 @@ TokenWeighter rho1_weighter(Gpt<D>& ref, double keep) {
             }
         const std::int64_t offsets[] = {0, static_cast<std::int64_t>(scores.size())};
         std::vector<std::uint8_t> kept(scores.size());
-        GlobalTopK{keep}.select(TokenScores{scores, offsets, {}}, kept);
+        GlobalTopK{keep}.select(TokenScores{.scores = scores, .offsets = offsets}, kept);
         weights.assign(losses.size(), 0.0f);
         std::int64_t n = 0;
         double sum = 0.0;

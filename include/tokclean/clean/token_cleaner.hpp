@@ -33,8 +33,45 @@ concept ReferenceStrategy = requires {
     { R::provides_reference } -> std::convertible_to<bool>;
 } && std::same_as<typename R::device_type, D>;
 
-template <Device D, Scorer S, Threshold T, class R>
+namespace detail {
+// One requirement of each policy family at a time, so that a policy that misses one gets a
+// message naming it (a failed concept only says "constraints not satisfied").
+template <class S>
+concept scorer_has_flags = requires {
+    { S::needs_reference } -> std::convertible_to<bool>;
+    { S::needs_entropy } -> std::convertible_to<bool>;
+};
+template <class S>
+concept scorer_scores = requires(S& s, const TokenStats& t, std::span<float> out) { s.score(t, out); };
+template <class S>
+concept scorer_scores_const = requires(const S& s, const TokenStats& t, std::span<float> out) { s.score(t, out); };
+template <class T>
+concept threshold_selects = requires(T& t, const TokenScores& s, std::span<std::uint8_t> mask) { t.select(s, mask); };
+template <class T>
+concept threshold_selects_const =
+    requires(const T& t, const TokenScores& s, std::span<std::uint8_t> mask) { t.select(s, mask); };
+}  // namespace detail
+
+template <Device D, class S, class T, class R>
 class TokenCleaner {
+    static_assert(detail::scorer_has_flags<S>,
+                  "TokenCleaner: the Scorer (2nd parameter) needs `static constexpr bool needs_reference` and "
+                  "`static constexpr bool needs_entropy` (which statistics it reads)");
+    static_assert(detail::scorer_scores<S>,
+                  "TokenCleaner: the Scorer (2nd parameter) needs a member "
+                  "`void score(const TokenStats& t, std::span<float> out) const`");
+    static_assert(!detail::scorer_scores<S> || detail::scorer_scores_const<S>,
+                  "TokenCleaner: the Scorer's score() must be const: "
+                  "`void score(const TokenStats& t, std::span<float> out) const`");
+    static_assert(Scorer<S>, "TokenCleaner: the 2nd parameter must be a Scorer (clean/scorer.hpp)");
+    static_assert(detail::threshold_selects<T>,
+                  "TokenCleaner: the Threshold (3rd parameter) needs a member "
+                  "`void select(const TokenScores& s, std::span<std::uint8_t> mask) const`");
+    static_assert(!detail::threshold_selects<T> || detail::threshold_selects_const<T>,
+                  "TokenCleaner: the Threshold's select() must be const (a policy is called as const): "
+                  "`void select(const TokenScores& s, std::span<std::uint8_t> mask) const`");
+    static_assert(Threshold<T>, "TokenCleaner: the 3rd parameter must be a Threshold (clean/threshold.hpp): select() "
+                                "must return void");
     static_assert(std::same_as<typename R::device_type, D>,
                   "TokenCleaner: the Reference strategy's models live on another device than the "
                   "cleaner's Device parameter");
@@ -83,9 +120,20 @@ public:
         return apply_keep_mask(set, stats, scores, mask);
     }
 
-    // Cleans the whole pool as the Reference strategy organises it.
+    // Cleans the whole pool as the Reference strategy organises it, passing each cleaned chunk
+    // to `sink` in pool order (one chunk for a fixed reference). Returns what the strategy
+    // returns: nothing for NoReference and FixedReference, the final model's parameters
+    // θ_{T+1} for SelfEvolving.
     auto run(Gpt<D>& base, std::span<const Example> pool, const ChunkSink& sink) {
         return reference_.run(*this, base, pool, sink);
+    }
+
+    // The same, the chunks joined into one CleanedSet in pool order (for any strategy; a
+    // self-evolving run's final parameters are dropped: use run() to keep them).
+    CleanedSet clean(Gpt<D>& base, std::span<const Example> pool) {
+        CleanedSet all;
+        run(base, pool, [&](std::size_t, const CleanedSet& c) { append(all, c); });
+        return all;
     }
 
 private:
@@ -106,6 +154,7 @@ private:
             for (std::size_t e = 1; e < s.offsets.size(); ++e) all.offsets.push_back(shift + s.offsets[e]);
             const auto append = [](auto& to, const auto& from) { to.insert(to.end(), from.begin(), from.end()); };
             append(all.positions, s.positions);
+            append(all.turns, s.turns);
             append(all.is_eos, s.is_eos);
             append(all.base_loss, s.base_loss);
             append(all.ref_loss, s.ref_loss);

@@ -12,10 +12,23 @@
 namespace tokclean {
 
 // A read-only view; the owner keeps the memory.
+//
+// positions and turns say where each target sits in its example. A turn is a maximal run of
+// consecutive target positions of the example's original labels (the targets: labels[j] !=
+// -100, j >= 1), numbered 0, 1, ... within each example: target i starts a new turn exactly
+// when it is not its example's first target and positions[i] != positions[i-1] + 1. So a
+// {"prompt", "completion"} or {"text"} example is one turn, and in a {"messages"} example
+// every assistant turn (content + EOS) is one, since the non-target end_of_turn and header
+// lie between two of them (a ChatTemplate with both empty would join them into one run).
+// Like is_eos, both may be empty (a view built by hand, e.g. RHO-1's batch ranking): a policy
+// that reads them checks their size first. TokenStats::view fills all three; every member
+// defaults to empty, so a view names only what it has: TokenScores{.scores = s, .offsets = o}.
 struct TokenScores {
-    std::span<const float> scores;          // (N) one score per target token
-    std::span<const std::int64_t> offsets;  // (E + 1) example e owns [offsets[e], offsets[e+1])
-    std::span<const std::uint8_t> is_eos;   // (N) 1 where the target token is EOS; may be empty
+    std::span<const float> scores{};            // (N) one score per target token
+    std::span<const std::int64_t> offsets{};    // (E + 1) example e owns [offsets[e], offsets[e+1])
+    std::span<const std::int32_t> positions{};  // (N) position j of each target in its example; may be empty
+    std::span<const std::int32_t> turns{};      // (N) 0-based turn of each target in its example; may be empty
+    std::span<const std::uint8_t> is_eos{};     // (N) 1 where the target token is EOS; may be empty
 
     std::size_t num_tokens() const { return scores.size(); }
     std::size_t num_examples() const { return offsets.empty() ? 0 : offsets.size() - 1; }

@@ -52,6 +52,10 @@ struct ReadOptions {
     std::size_t max_len = 0;      // longer sequences are cut to max_len (0: no limit) ...
     bool strict = false;          // ... or rejected with an error when strict
     TokenizerRef tokenizer{};     // for text formats; empty: pre-tokenized lines only
+    // Why there is no tokenizer, for the message of a text line read without one
+    // (OpenedModel::read_options says the model has none).
+    std::string missing_tokenizer = "no tokenizer to read text with (ReadOptions::tokenizer is not set: "
+                                    "open_model(dir).read_options() sets the model's)";
     ChatTemplate chat_template{};  // for {"messages"} lines
 };
 
@@ -103,10 +107,7 @@ std::vector<std::int32_t> read_id_array(const nlohmann::json& obj, std::string_v
 // Text formats need the model's tokenizer; `field` is the field the line would be read from.
 // (Field names in these helpers come quoted: "'text'", "'messages'[2].content".)
 inline void require_tokenizer(const ReadOptions& opt, std::string_view field, const JsonWhere& w) {
-    if (!opt.tokenizer)
-        fail(w.str(), ": field ", field,
-             ": the model has no tokenizer (config.json: tokclean_tokenizer \"none\"); give "
-             "pre-tokenized {\"input_ids\": [...]} lines");
+    if (!opt.tokenizer) fail(w.str(), ": field ", field, ": ", opt.missing_tokenizer);
 }
 
 // Appends the ids of `text` (from `field`) and their labels: the ids themselves for targets,

@@ -1,0 +1,34 @@
+# The README's library examples, run as users run them (ctest's library_examples):
+#   cmake -DTOKCLEAN=... -DCLEAN_POOL=... -DEVOLVE_POOL=... -DMODEL_ALONE=... -DDATA=... -DWORK=... -P library_examples.cmake
+# Two byte-level models (base, reference) made by `tokclean init`; clean_pool must write the
+# bytes `tokclean clean` writes; evolve_pool and model_alone must run to the end.
+function(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed (${rc}): ${ARGN}\n${out}\n${err}")
+  endif()
+  message(STATUS "${out}")
+endfunction()
+
+file(REMOVE_RECURSE ${WORK})
+file(MAKE_DIRECTORY ${WORK})
+set(shape --layers 1 --heads 2 --embd 16 --positions 64 --tokenizer byte)
+run(${TOKCLEAN} --quiet init --out ${WORK}/base ${shape} --seed 1)
+run(${TOKCLEAN} --quiet init --out ${WORK}/ref ${shape} --seed 2)
+
+run(${CLEAN_POOL} ${WORK}/base ${WORK}/ref ${DATA} ${WORK}/example.jsonl)
+run(${TOKCLEAN} --quiet clean --base ${WORK}/base --ref ${WORK}/ref --data ${DATA} --out ${WORK}/cli.jsonl
+    --keep 0.6 --with-scores)
+execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${WORK}/example.jsonl ${WORK}/cli.jsonl RESULT_VARIABLE differ)
+if(differ)
+  message(FATAL_ERROR "clean_pool's output differs from tokclean clean's")
+endif()
+
+run(${EVOLVE_POOL} ${WORK}/base ${DATA} ${WORK}/evolved)
+foreach(f config.json model.safetensors cleaned.jsonl)
+  if(NOT EXISTS ${WORK}/evolved/${f})
+    message(FATAL_ERROR "evolve_pool wrote no ${f}")
+  endif()
+endforeach()
+run(${MODEL_ALONE} ${WORK}/base)
+message(STATUS "library examples: all ran; clean_pool equals tokclean clean byte for byte")
