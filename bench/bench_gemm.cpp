@@ -1,6 +1,7 @@
 // Single-precision GEMM throughput on GPT-2's shapes: tokclean's matmul (the packed AVX-512
-// kernel on AVX-512 builds), Eigen's own product (its threading), and OpenBLAS's cblas_sgemm
-// when libopenblas.so.0 can be loaded at run time (no build dependency).
+// kernel on AVX-512 CPUs, Eigen's in fixed tiles elsewhere or with TOKCLEAN_CPU=generic: the
+// "kernels" field), Eigen's own product (its threading), and OpenBLAS's cblas_sgemm when
+// libopenblas.so.0 can be loaded at run time (no build dependency).
 //   bench_gemm --threads 2 [--reps 5] [--only SUBSTRING] [--impl tokclean|eigen|openblas]
 // One JSON line per (shape, library) on stdout: median GFLOP/s over the repetitions.
 #include <dlfcn.h>
@@ -15,6 +16,7 @@
 #include <Eigen/Core>
 
 #include "tokclean/backend/cpu/matmul.hpp"
+#include "tokclean/core/cpu_features.hpp"
 #include "tokclean/core/rng.hpp"
 #include "tokclean/core/threads.hpp"
 
@@ -97,9 +99,10 @@ int main(int argc, char** argv) {
         const int n = flops > 2e10 ? std::max(1, reps / 2) : reps;
         auto report = [&](const char* impl, double seconds) {
             std::printf("{\"impl\": \"%s\", \"shape\": \"%s\", \"M\": %lld, \"N\": %lld, \"K\": %lld, "
-                        "\"threads\": %d, \"gflops\": %.1f}\n",
+                        "\"threads\": %d, \"gflops\": %.1f, \"kernels\": \"%s\"}\n",
                         impl, s.name, static_cast<long long>(s.M), static_cast<long long>(s.N),
-                        static_cast<long long>(s.K), threads, flops / seconds * 1e-9);
+                        static_cast<long long>(s.K), threads, flops / seconds * 1e-9,
+                        std::string(impl) == "tokclean" ? cpu_kernels_name(cpu_kernels()) : "-");
             std::fflush(stdout);
         };
         auto wanted = [&](const char* name) { return impl.empty() || impl == name; };

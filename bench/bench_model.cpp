@@ -2,7 +2,8 @@
 //   bench_model --shape tiny|gpt2-small --mode train|score --reps N --warmup W --threads T
 // train: forward + mean loss + backward + AdamW step; score: a scoring forward (no
 // activations kept, as PyTorch's no_grad) + per-token losses with the first quarter of every
-// sequence as prompt (label -100). One JSON line on stdout.
+// sequence as prompt (label -100). One JSON line on stdout, with the CPU kernels that ran
+// (cpu_kernels: avx512, or generic where the CPU lacks AVX-512 or TOKCLEAN_CPU=generic).
 #include <sys/resource.h>
 #include <time.h>
 
@@ -14,6 +15,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "tokclean/core/cpu_features.hpp"
 #include "tokclean/core/threads.hpp"
 #include "tokclean/nn/gpt.hpp"
 #include "tokclean/nn/gpt_init.hpp"
@@ -104,9 +106,9 @@ int main(int argc, char** argv) {
     const double flops = step_flops(s, model.num_targets(), train);
     std::printf("{\"impl\": \"tokclean\", \"shape\": \"%s\", \"mode\": \"%s\", \"batch\": %lld, \"seq\": %lld, "
                 "\"reps\": %d, \"median_s\": %.6f, \"tokens_per_s\": %.1f, \"gflops\": %.1f, "
-                "\"cpu_s\": %.6f, \"peak_rss_mb\": %.1f, \"threads\": %d}\n",
+                "\"cpu_s\": %.6f, \"peak_rss_mb\": %.1f, \"threads\": %d, \"cpu_kernels\": \"%s\"}\n",
                 shape.c_str(), mode.c_str(), static_cast<long long>(s.batch), static_cast<long long>(s.seq), reps,
                 median, static_cast<double>(s.batch * s.seq) / median, flops / median * 1e-9,
-                cpu_median, static_cast<double>(ru.ru_maxrss) / 1024.0, threads);
+                cpu_median, static_cast<double>(ru.ru_maxrss) / 1024.0, threads, cpu_kernels_name(cpu_kernels()));
     return 0;
 }

@@ -74,7 +74,8 @@ def main():
     load_after = load_average()
 
     print(f"{datetime.date.today().isoformat()}, CPU: {cpu_name()}, {os.cpu_count()} cores, "
-          f"{args.threads} threads each side; PyTorch {rows[0][3].get('torch', '?')}; median of "
+          f"{args.threads} threads each side; tokclean's {rows[0][2].get('cpu_kernels', '?')} CPU kernels "
+          f"(TOKCLEAN_CPU); PyTorch {rows[0][3].get('torch', '?')}; median of "
           f"{args.reps} reps after {args.warmup} warm-up; load average {load_before:.2f} before, "
           f"{load_after:.2f} after\n")
     peak = max((g["gflops"] for g in gemm), default=None)

@@ -6,6 +6,7 @@
 
 #include <bit>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -15,8 +16,9 @@
 #include "gradcheck.hpp"
 #include "tokclean/backend/cpu.hpp"
 #include "tokclean/backend/cpu/detail/fast_exp.hpp"
-#include "tokclean/backend/cpu/detail/gemm_eigen.hpp"
+#include "tokclean/backend/cpu/detail/gemm.hpp"
 #include "tokclean/backend/cpu/detail/prepared_b.hpp"
+#include "tokclean/core/cpu_features.hpp"
 
 using namespace tokclean;
 using tokclean::test::check_gradient;
@@ -68,6 +70,49 @@ Reference reference_product(const std::vector<float>& c0, const std::vector<floa
         }
     return r;
 }
+
+// Elements of out (M, N) farther from the double reference than matmul's documented accuracy:
+// rounding grows like sqrt(K) ulps of Σ |a b|; a missing term is ~1/K of it.
+std::int64_t outside_accuracy(const std::vector<float>& out, const Reference& ref, std::int64_t K) {
+    const double tol = 8.0 * 6e-8 * std::sqrt(double(K + 2));
+    std::int64_t bad = 0;
+    for (std::size_t i = 0; i < ref.value.size(); ++i)
+        bad += std::abs(out[i] - ref.value[i]) > tol * ref.scale[i];
+    return bad;
+}
+
+// Whether the AVX-512 kernels can be called here (compiled in, and the CPU has AVX-512),
+// whichever set cpu_kernels() chose.
+bool avx512_runs_here() { return TOKCLEAN_HAVE_AVX512_KERNELS && cpu_detail::cpu_has_avx512(); }
+
+// The portable GEMM and, where it runs, the AVX-512 one on the product that matmul wrote into
+// `dispatched` (from c0): each within matmul's documented accuracy of `ref` whichever one
+// matmul dispatches to, the one it dispatches to byte for byte, and the AVX-512 one the same
+// bytes with op(b) packed once (PreparedB's form) as without.
+void check_both_gemms(const std::vector<float>& dispatched, const std::vector<float>& c0,
+                      const std::vector<float>& a, const std::vector<float>& b, const float* bias,
+                      std::int64_t M, std::int64_t N, std::int64_t K, bool ta, bool tb, GradWrite write,
+                      const Reference& ref) {
+    const cpu_detail::GemmOperand op_a{a.data(), ta ? M : K, ta}, op_b{b.data(), tb ? K : N, !tb};
+    std::vector<float> portable = c0;
+    cpu_detail::gemm_eigen(M, N, K, op_a, op_b, portable.data(), N, write, bias);
+    BOOST_TEST(outside_accuracy(portable, ref, K) == 0);
+    if (cpu_kernels() == CpuKernels::generic) BOOST_TEST(bit_identical(portable, dispatched));
+#if TOKCLEAN_HAVE_AVX512_KERNELS
+    if (!avx512_runs_here()) return;
+    std::vector<float> fast = c0;
+    cpu_detail::gemm_avx512(M, N, K, op_a, op_b, fast.data(), N, write, bias);
+    BOOST_TEST(outside_accuracy(fast, ref, K) == 0);
+    if (cpu_kernels() == CpuKernels::avx512) BOOST_TEST(bit_identical(fast, dispatched));
+    if (bias) return;
+    cpu_detail::Scratch scratch;  // 64-byte aligned
+    float* panels = scratch.get(cpu_detail::packed_b_floats(N, K));
+    cpu_detail::pack_b_whole(panels, op_b, N, K);
+    std::vector<float> packed = c0;
+    cpu_detail::gemm_avx512_packed_b(M, N, K, op_a, panels, K, packed.data(), N, write);
+    BOOST_TEST(bit_identical(packed, fast));
+#endif
+}
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(matmul_all_transpose_combinations_and_accumulate) {
@@ -96,7 +141,8 @@ BOOST_AUTO_TEST_CASE(matmul_all_transpose_combinations_and_accumulate) {
 }
 
 BOOST_AUTO_TEST_CASE(matmul_matches_double_reference_on_edge_shapes) {
-    // Edges of the 12 x 32 micro-tiles and 16-wide packing, k blocks (K > 768), tall and wide.
+    // Edges of the 12 x 32 micro-tiles and 16-wide packing, k blocks (K > 768), tall and wide;
+    // matmul, and both GEMMs side by side (check_both_gemms).
     const std::int64_t shapes[][3] = {{1, 1, 1},   {13, 33, 17}, {12, 32, 16}, {37, 70, 800},
                                       {5, 300, 3}, {300, 5, 40}, {65, 97, 1600}};
     for (const auto& sh : shapes) {
@@ -115,32 +161,34 @@ BOOST_AUTO_TEST_CASE(matmul_matches_double_reference_on_edge_shapes) {
                             matmul(Cpu{}, out.data(), a.data(), b.data(), M, N, K, Transpose(ta),
                                    Transpose(tb), write, bp);
                             const auto ref = reference_product(c0, a, b, bp, M, N, K, ta, tb, write);
-                            // Rounding grows like sqrt(K) ulps of Σ |a b|; a missing term is ~1/K of it.
-                            const double tol = 8.0 * 6e-8 * std::sqrt(double(K + 2));
-                            std::int64_t bad = 0;
-                            for (std::int64_t i = 0; i < M * N; ++i)
-                                bad += std::abs(out[i] - ref.value[i]) > tol * ref.scale[i];
-                            BOOST_TEST(bad == 0);
+                            BOOST_TEST(outside_accuracy(out, ref, K) == 0);
+                            check_both_gemms(out, c0, a, b, bp, M, N, K, ta, tb, write, ref);
                         }
                     }
     }
 }
 
 BOOST_AUTO_TEST_CASE(matmul_results_do_not_depend_on_the_thread_count) {
-    // Wide (A shared) and tall (B shared) splits, several k blocks, both GEMM paths.
+    // Wide (A shared) and tall (B shared) splits, several k blocks: the dispatched GEMM, the
+    // portable one, and the AVX-512 one where it runs.
     const std::int64_t shapes[][3] = {{70, 900, 1000}, {900, 70, 1000}, {513, 257, 64}};
     for (const auto& sh : shapes) {
         const std::int64_t M = sh[0], N = sh[1], K = sh[2];
         const auto a = random_vector(M * K, 34), b = random_vector(K * N, 35), bias = random_vector(N, 36);
-        for (int path = 0; path < 2; ++path) {
+        for (int path = 0; path < 3; ++path) {
+            if (path == 2 && !avx512_runs_here()) continue;
             std::vector<float> one(M * N), two(M * N);
             auto run = [&](std::vector<float>& out) {
-                if (path == 0)
-                    matmul(Cpu{}, out.data(), a.data(), b.data(), M, N, K, Transpose::no,
-                           Transpose::yes, GradWrite::overwrite, bias.data());
-                else
-                    cpu_detail::matmul_eigen(out.data(), a.data(), b.data(), M, N, K, false, true,
-                                             GradWrite::overwrite, bias.data());
+                const auto gemm = path == 1 ? cpu_detail::gemm_eigen : cpu_detail::gemm_kernels().gemm;
+#if TOKCLEAN_HAVE_AVX512_KERNELS
+                if (path == 2) {
+                    cpu_detail::gemm_avx512(M, N, K, {a.data(), K, false}, {b.data(), K, false}, out.data(), N,
+                                            GradWrite::overwrite, bias.data());
+                    return;
+                }
+#endif
+                gemm(M, N, K, {a.data(), K, false}, {b.data(), K, false}, out.data(), N, GradWrite::overwrite,
+                     bias.data());
             };
             with_threads(1, [&] { run(one); });
             with_threads(2, [&] { run(two); });
@@ -179,6 +227,28 @@ BOOST_AUTO_TEST_CASE(strided_and_prepared_products_match_the_reference) {
                 }
             BOOST_TEST(c[M * ldc - 1] == 0.5f);  // past the block's columns: untouched
         }
+}
+
+BOOST_AUTO_TEST_CASE(the_kernel_choice_follows_the_cpu_and_tokclean_cpu) {
+    using cpu_detail::choose_cpu_kernels;
+    BOOST_TEST((choose_cpu_kernels(nullptr, true) == CpuKernels::avx512));
+    BOOST_TEST((choose_cpu_kernels("auto", true) == CpuKernels::avx512));
+    BOOST_TEST((choose_cpu_kernels("", false) == CpuKernels::generic));
+    BOOST_TEST((choose_cpu_kernels("generic", true) == CpuKernels::generic));
+    std::string_view warning;
+    BOOST_TEST((choose_cpu_kernels("avx512", true, &warning) == CpuKernels::avx512));
+    BOOST_TEST(warning.empty());
+    BOOST_TEST((choose_cpu_kernels("avx512", false, &warning) == CpuKernels::generic));  // cannot run here
+    BOOST_TEST(!warning.empty());
+    warning = {};
+    BOOST_TEST((choose_cpu_kernels("sse", true, &warning) == CpuKernels::avx512));  // unknown: ignored
+    BOOST_TEST(!warning.empty());
+    // This process: the CPU and TOKCLEAN_CPU (the test preset generic-kernels sets it to generic).
+    const char* env = std::getenv("TOKCLEAN_CPU");
+    BOOST_TEST((cpu_kernels() == choose_cpu_kernels(env, cpu_detail::cpu_has_avx512())));
+    BOOST_TEST_MESSAGE("CPU kernels: " << cpu_kernels_name(cpu_kernels()));
+    BOOST_TEST((cpu_detail::gemm_kernels().gemm == cpu_detail::gemm_eigen) ==
+               (cpu_kernels() == CpuKernels::generic));
 }
 
 BOOST_AUTO_TEST_CASE(fast_exp_is_within_two_ulp_of_exp) {
@@ -447,3 +517,104 @@ BOOST_AUTO_TEST_CASE(rows_gather_and_scatter_are_adjoint) {
         BOOST_TEST(out[0 * C + c] == prefill);
     }
 }
+
+#if TOKCLEAN_HAVE_AVX512_KERNELS
+namespace {
+// |x - y| <= rel · |y| + abs for every element.
+bool close(const std::vector<float>& x, const std::vector<float>& y, double rel, double abs = 0.0) {
+    if (x.size() != y.size()) return false;
+    for (std::size_t i = 0; i < x.size(); ++i)
+        if (!(std::abs(double(x[i]) - y[i]) <= rel * std::abs(double(y[i])) + abs)) return false;
+    return true;
+}
+
+TOKCLEAN_TARGET_AVX512 void exp16_of(const float* x, float* y) {
+    _mm512_storeu_ps(y, cpu_detail::exp16(_mm512_loadu_ps(x)));
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(the_avx512_row_kernels_match_the_portable_ones) {
+    // Every element-wise and row kernel in both forms, run side by side whichever set the
+    // ops dispatch to; lengths with and without a partial last vector.
+    if (!avx512_runs_here()) {
+        BOOST_TEST_MESSAGE("no AVX-512 on this CPU: the portable kernels alone run");
+        return;
+    }
+    using namespace cpu_detail;
+    double worst_ulp = 0.0;  // exp16 against exp, as fast_exp_is_within_two_ulp_of_exp
+    for (int i = 0; i <= 20000; i += 16) {
+        float x[16], y[16];
+        for (int l = 0; l < 16; ++l) x[l] = -87.0f + 175.0f * static_cast<float>(i + l) / 20016.0f;
+        exp16_of(x, y);
+        for (int l = 0; l < 16; ++l) {
+            const double ref = std::exp(double(x[l]));
+            const float ulp = std::nextafter(float(ref), std::numeric_limits<float>::infinity()) - float(ref);
+            worst_ulp = std::max(worst_ulp, std::abs(y[l] - ref) / ulp);
+        }
+    }
+    BOOST_TEST(worst_ulp <= 2.0);
+    for (const std::int64_t n : {1, 16, 37, 768, 1000}) {
+        BOOST_TEST_CONTEXT("n " << n) {
+            const auto x = random_vector(n, 60, 3.0), d = random_vector(n, 61), w = random_vector(n, 62);
+            // Attention rows: softmax of row t of T, and dS over len keys of width.
+            const std::int64_t T = n + 5, t = n - 1;
+            std::vector<float> p1(x.begin(), x.end()), p2 = p1;
+            p1.resize(T, 9.0f), p2.resize(T, 9.0f);
+            causal_softmax_row(p1.data(), t, T, 0.3f);
+            causal_softmax_row_avx512(p2.data(), t, T, 0.3f);
+            BOOST_TEST(close(p2, p1, 1e-5, 1e-12));
+            std::vector<float> ds1(T, 0.5f), ds2 = ds1;
+            std::copy(d.begin(), d.end(), ds1.begin());
+            std::copy(d.begin(), d.end(), ds2.begin());
+            attention_dscore_row(ds1.data(), p1.data(), n, T, 0.3f);
+            attention_dscore_row_avx512(ds2.data(), p1.data(), n, T, 0.3f);
+            BOOST_TEST(close(ds2, ds1, 1e-4, 1e-6));
+            // Cross-entropy rows.
+            const float l1 = logsumexp(x.data(), n), l2 = logsumexp_avx512(x.data(), n);
+            BOOST_TEST(std::abs(l1 - l2) <= 1e-5 * (1.0 + std::abs(l1)));
+            std::vector<float> g1(n), g2(n);
+            softmax_grad_row(g1.data(), x.data(), n, l1, 0.7f);
+            softmax_grad_row_avx512(g2.data(), x.data(), n, l1, 0.7f);
+            BOOST_TEST(close(g2, g1, 1e-5, 1e-12));
+            // GELU, both ways of writing the gradient.
+            std::vector<float> y1(n), y2(n);
+            gelu_forward_block(y1.data(), x.data(), n);
+            gelu_forward_block_avx512(y2.data(), x.data(), n);
+            BOOST_TEST(close(y2, y1, 1e-5, 1e-30));
+            for (const GradWrite write : {GradWrite::overwrite, GradWrite::accumulate}) {
+                std::vector<float> d1 = w, d2 = w;
+                gelu_backward_block(d1.data(), x.data(), d.data(), n, write);
+                gelu_backward_block_avx512(d2.data(), x.data(), d.data(), n, write);
+                BOOST_TEST(close(d2, d1, 1e-5, 1e-6));
+            }
+            // LayerNorm over a row of n channels.
+            const auto b = random_vector(n, 63);
+            std::vector<float> o1(n), o2(n);
+            float m1, m2, s1, s2;
+            layernorm_forward_row(o1.data(), &m1, &s1, x.data(), w.data(), b.data(), n, 1e-5f);
+            layernorm_forward_row_avx512(o2.data(), &m2, &s2, x.data(), w.data(), b.data(), n, 1e-5f);
+            BOOST_TEST(close(o2, o1, 1e-5, 1e-5));
+            BOOST_TEST(std::abs(m1 - m2) <= 1e-5 * (1.0 + std::abs(m1)));
+            BOOST_TEST(std::abs(s1 - s2) <= 1e-5 * s1);
+            std::vector<float> dx1(n, 0.25f), pw1(n, 0.5f), pb1(n, -0.5f), dx2 = dx1, pw2 = pw1, pb2 = pb1;
+            layernorm_backward_row(dx1.data(), pw1.data(), pb1.data(), x.data(), d.data(), w.data(), m1, s1,
+                                   n);
+            layernorm_backward_row_avx512(dx2.data(), pw2.data(), pb2.data(), x.data(), d.data(), w.data(), m1,
+                                          s1, n);
+            BOOST_TEST(close(dx2, dx1, 1e-4, 1e-5));
+            BOOST_TEST(close(pw2, pw1, 1e-5, 1e-6));
+            BOOST_TEST(close(pb2, pb1, 0.0));
+            // One AdamW block.
+            const AdamWStep k{0.9f, 0.999f, 1e-8f, 1e-3f / 0.1f, std::sqrt(0.001f), 1.0f - 1e-3f * 0.1f};
+            std::vector<float> pa = w, ma = d, va(n), pc, mc, vc;
+            for (std::int64_t i = 0; i < n; ++i) va[i] = std::abs(x[i]);
+            pc = pa, mc = ma, vc = va;
+            adamw_block(pa.data(), ma.data(), va.data(), x.data(), n, k);
+            adamw_block_avx512(pc.data(), mc.data(), vc.data(), x.data(), n, k);
+            BOOST_TEST(close(mc, ma, 1e-6, 1e-7));
+            BOOST_TEST(close(vc, va, 1e-6));
+            BOOST_TEST(close(pc, pa, 1e-6, 1e-7));
+        }
+    }
+}
+#endif

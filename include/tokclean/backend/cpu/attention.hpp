@@ -4,15 +4,14 @@
 // each block only meets the keys at or before its last row, so the work above the diagonal
 // (half of T x T) is skipped except inside the diagonal blocks. The products run on the
 // calling thread; a head's keys and values are prepared (packed) once for all its query
-// blocks.
+// blocks. The softmax and dS rows: detail/row_kernels.hpp.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <limits>
 #include <vector>
 
-#include "tokclean/backend/cpu/detail/fast_exp.hpp"
 #include "tokclean/backend/cpu/detail/prepared_b.hpp"
+#include "tokclean/backend/cpu/detail/row_kernels.hpp"
 #include "tokclean/backend/cpu/matmul.hpp"
 #include "tokclean/backend/grad_write.hpp"
 #include "tokclean/core/device.hpp"
@@ -21,35 +20,6 @@ namespace tokclean {
 
 namespace cpu_detail {
 inline constexpr std::int64_t attention_query_block = 32;
-
-// Row lengths rounded up to whole 16-float vectors (within the row): SIMD loops over them
-// have no scalar remainder, whose hand-over through the stack costs more than the row's sums
-// (a store-forwarding stall per row, measured 3x slower on 128-long rows).
-inline std::int64_t whole_vectors(std::int64_t len, std::int64_t T) {
-    return std::min(T, (len + 15) / 16 * 16);
-}
-
-// Row t of a head's scores, s (T) = q_t · k_s for s <= t, becomes the softmax of scale · s
-// over s <= t, and 0 for t < s < T (row (T)).
-inline void causal_softmax_row(float* row, std::int64_t t, std::int64_t T, float scale) {
-    const std::int64_t len = t + 1, padded = whole_vectors(len, T);
-    // Future keys: -inf for the max, then e^-inf (fast_exp: 1e-38, nothing next to the 1 of
-    // the maximum) in the sum, then 0.
-    std::fill(row + len, row + padded, -std::numeric_limits<float>::infinity());
-    float mx = -std::numeric_limits<float>::infinity();
-#pragma omp simd reduction(max : mx)
-    for (std::int64_t s = 0; s < padded; ++s) mx = row[s] > mx ? row[s] : mx;  // (std::max does not vectorise)
-    float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-    for (std::int64_t s = 0; s < padded; ++s) {
-        row[s] = fast_exp((row[s] - mx) * scale);  // scale > 0: the max of scale · s too
-        sum += row[s];
-    }
-    const float inv = 1.0f / sum;
-#pragma omp simd
-    for (std::int64_t s = 0; s < padded; ++s) row[s] *= inv;
-    std::fill(row + len, row + T, 0.0f);
-}
 }  // namespace cpu_detail
 
 // qkv (B, T, 3C): per position [q | k | v], head h owns columns [h·hs, (h+1)·hs) of each.
@@ -61,6 +31,7 @@ inline void attention_forward(Cpu, float* out, float* att, const float* qkv, std
     using namespace cpu_detail;
     const std::int64_t hs = C / NH, ld = 3 * C, QB = attention_query_block;
     const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+    const auto softmax_row = row_kernels().causal_softmax;
 #pragma omp parallel
     {
         std::vector<float> own(att ? 0 : static_cast<std::size_t>(QB * T));  // (QB, T)
@@ -78,7 +49,7 @@ inline void attention_forward(Cpu, float* out, float* att, const float* qkv, std
                     float* p = att ? att + ((b * NH + h) * T + t0) * T : own.data();
                     keys.multiply(p, T, q + t0 * ld, ld, Transpose::no, n, t1, hs,
                                   GradWrite::overwrite);
-                    for (std::int64_t i = 0; i < n; ++i) causal_softmax_row(p + i * T, t0 + i, T, scale);
+                    for (std::int64_t i = 0; i < n; ++i) softmax_row(p + i * T, t0 + i, T, scale);
                     values.multiply(o + t0 * C, C, p, T, Transpose::no, n, hs, t1,
                                     GradWrite::overwrite);
                 }
@@ -93,6 +64,7 @@ inline void attention_backward(Cpu, float* dqkv, const float* dout, const float*
     using namespace cpu_detail;
     const std::int64_t hs = C / NH, ld = 3 * C, QB = attention_query_block;
     const float scale = 1.0f / std::sqrt(static_cast<float>(hs));
+    const auto dscore_row = row_kernels().attention_dscore;
 #pragma omp parallel
     {
         std::vector<float> ds(static_cast<std::size_t>(QB * T));  // (QB, T): dP, then dS
@@ -113,18 +85,8 @@ inline void attention_backward(Cpu, float* dqkv, const float* dout, const float*
                     // dP (n, t1) = dO · vᵀ; dS = P ⊙ (dP - Σ_s P dP) · scale, 0 above the diagonal.
                     values_t.multiply(ds.data(), T, dO + t0 * C, C, Transpose::no, n, t1, hs,
                                       GradWrite::overwrite);
-                    for (std::int64_t i = 0; i < n; ++i) {
-                        // Over whole vectors: P is 0 past the diagonal, dP finite up to t1.
-                        const std::int64_t len = t0 + i + 1, padded = whole_vectors(len, t1);
-                        const float* pr = p + i * T;
-                        float* dr = ds.data() + i * T;
-                        float dot = 0.0f;
-#pragma omp simd reduction(+ : dot)
-                        for (std::int64_t s = 0; s < padded; ++s) dot += pr[s] * dr[s];
-#pragma omp simd
-                        for (std::int64_t s = 0; s < padded; ++s) dr[s] = scale * pr[s] * (dr[s] - dot);
-                        std::fill(dr + len, dr + t1, 0.0f);
-                    }
+                    for (std::int64_t i = 0; i < n; ++i)
+                        dscore_row(ds.data() + i * T, p + i * T, t0 + i + 1, t1, scale);
                     // dq[t0:t1] += dS · k[0:t1]; dk[0:t1] += dSᵀ · q[t0:t1]; dv[0:t1] += Pᵀ · dO[t0:t1].
                     keys.multiply(dq + t0 * ld, ld, ds.data(), T, Transpose::no, n, hs, t1,
                                   GradWrite::accumulate);

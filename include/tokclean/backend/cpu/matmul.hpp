@@ -1,20 +1,18 @@
 #pragma once
-// Matrix products on the CPU (the contract: backend/ops.hpp). On AVX-512 builds they run our
-// packed GEMM (detail/gemm_avx512.hpp, 15-40% faster than Eigen's on this project's shapes,
-// see bench/RESULTS.md); elsewhere Eigen's GEMM (detail/gemm_eigen.hpp), which works on every
-// target Eigen supports. Either way each element of the result does not depend on the
+// Matrix products on the CPU (the contract: backend/ops.hpp). On CPUs with AVX-512 they run
+// our packed GEMM (detail/gemm_avx512.hpp, 15-40% faster than Eigen's on this project's
+// shapes, see bench/RESULTS.md), whatever flags the program was compiled with; elsewhere
+// Eigen's GEMM (detail/gemm_eigen.hpp), which works on every target Eigen supports. The
+// choice: detail/gemm.hpp. Either way each element of the result does not depend on the
 // thread count.
 #include <algorithm>
 #include <cstdint>
 
 #include "tokclean/backend/cpu/detail/eigen_maps.hpp"
-#include "tokclean/backend/cpu/detail/gemm_eigen.hpp"
+#include "tokclean/backend/cpu/detail/gemm.hpp"
 #include "tokclean/backend/grad_write.hpp"
 #include "tokclean/backend/ops.hpp"
 #include "tokclean/core/device.hpp"
-#if defined(__AVX512F__)
-#include "tokclean/backend/cpu/detail/gemm_avx512.hpp"
-#endif
 
 namespace tokclean {
 
@@ -26,12 +24,8 @@ namespace tokclean {
 inline void matmul_strided(Cpu, float* c, std::int64_t ldc, const float* a, std::int64_t lda,
                            Transpose trans_a, const float* b, std::int64_t ldb, Transpose trans_b,
                            std::int64_t M, std::int64_t N, std::int64_t K, GradWrite write) {
-    const bool ta = trans_a == Transpose::yes, tb = trans_b == Transpose::yes;
-#if defined(__AVX512F__)
-    cpu_detail::gemm_avx512(M, N, K, {a, lda, ta}, {b, ldb, !tb}, c, ldc, write);
-#else
-    cpu_detail::matmul_eigen_strided(c, ldc, a, lda, ta, b, ldb, tb, M, N, K, write);
-#endif
+    cpu_detail::gemm_kernels().gemm(M, N, K, {a, lda, trans_a == Transpose::yes},
+                                    {b, ldb, trans_b == Transpose::no}, c, ldc, write, nullptr);
 }
 
 // out (M, N) = op(a) · op(b) [+ bias (N) on every row], or out += ... with GradWrite::accumulate.
@@ -42,12 +36,8 @@ inline void matmul(Cpu, float* out, const float* a, const float* b, std::int64_t
                    Transpose trans_b = Transpose::no, GradWrite write = GradWrite::overwrite,
                    const float* bias = nullptr) {
     const bool ta = trans_a == Transpose::yes, tb = trans_b == Transpose::yes;
-#if defined(__AVX512F__)
-    cpu_detail::gemm_avx512(M, N, K, {a, ta ? M : K, ta}, {b, tb ? K : N, !tb}, out, N, write,
-                            bias);
-#else
-    cpu_detail::matmul_eigen(out, a, b, M, N, K, ta, tb, write, bias);
-#endif
+    cpu_detail::gemm_kernels().gemm(M, N, K, {a, ta ? M : K, ta}, {b, tb ? K : N, !tb}, out, N, write,
+                                    bias);
 }
 
 // A linear layer in the Conv1D layout: out (N, OC) = inp (N, IC) · weight (IC, OC) + bias (OC),

@@ -10,37 +10,28 @@
 // Determinism: every element of C is the same chain of FMAs in k order, split into the same
 // k blocks, whatever the thread count or the tile a thread happens to take (edge tiles run
 // the full kernel on zero padding). Results are bit-identical for 1 and 2 threads.
+//
+// Compiled in every x86-64 build whatever its -m flags: each function carries
+// TOKCLEAN_TARGET_AVX512 (core/cpu_features.hpp) and runs only where the CPU has AVX-512
+// (detail/gemm.hpp's dispatch). Every multiply-add is an explicit FMA intrinsic and no product
+// feeds a separate add, so the bits do not depend on -ffp-contract or -march either.
+#include "tokclean/core/cpu_features.hpp"
+#if TOKCLEAN_HAVE_AVX512_KERNELS
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
-#include <new>
 
+#include "tokclean/backend/cpu/detail/gemm_operand.hpp"
+#include "tokclean/backend/cpu/detail/simd_avx512.hpp"
 #include "tokclean/backend/grad_write.hpp"
 
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
-// GCC 12's AVX-512 headers start shuffles from _mm512_undefined_ps(), which -Wuninitialized
-// reports at every inlined use; the value is never read.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-
+TOKCLEAN_AVX512_SECTION_BEGIN
 namespace tokclean::cpu_detail {
-
-// One operand of C = op(A) · op(B), seen as rows along C's edge and depth k: element (r, k)
-// is data[r * ld + k], or data[k * ld + r] when k_outer. For op(A), r is the row i of C:
-// A stored (M, K) has k_outer false, A stored (K, M) true. For op(B), r is the column j of
-// C: B stored (K, N) has k_outer true, B stored (N, K) false.
-struct GemmOperand {
-    const float* data;
-    std::int64_t ld;
-    bool k_outer;
-};
 
 namespace gemm {
 
@@ -57,31 +48,6 @@ inline constexpr std::int64_t shared_budget = std::int64_t{1} << 21;
 // Below this many multiply-adds a parallel region costs more than it saves.
 inline constexpr std::int64_t parallel_min_macs = std::int64_t{1} << 21;
 
-// A grow-only 64-byte aligned buffer, one per thread and role, reused across calls.
-class Scratch {
-public:
-    Scratch() = default;
-    Scratch(const Scratch&) = delete;
-    Scratch& operator=(const Scratch&) = delete;
-    ~Scratch() { std::free(data_); }
-    float* get(std::int64_t count) {
-        if (count > size_) {
-            std::free(data_);
-            data_ = nullptr;
-            size_ = 0;
-            const std::size_t bytes = (static_cast<std::size_t>(count) * sizeof(float) + 63) / 64 * 64;
-            data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
-            if (!data_) throw std::bad_alloc();
-            size_ = count;
-        }
-        return data_;
-    }
-
-private:
-    float* data_ = nullptr;
-    std::int64_t size_ = 0;
-};
-
 inline std::int64_t team_index() {
 #ifdef _OPENMP
     return omp_get_thread_num();
@@ -97,12 +63,10 @@ inline std::int64_t team_size() {
 #endif
 }
 inline std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m * m; }
-inline __mmask16 lanes(std::int64_t n) {  // the first min(n, 16) lanes
-    return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
-}
 
 // dst[k * w + r] = src[r * ld + k] for r < rows (zero for rows <= r < 16), k < 16;
 // lanes outside store_mask of each dst row are left alone. A 16 x 16 in-register transpose.
+TOKCLEAN_TARGET_AVX512
 inline void transpose16(float* dst, std::int64_t w, const float* src, std::int64_t ld, int rows,
                         __mmask16 store_mask) {
     __m512 r[16], t[16];
@@ -134,6 +98,7 @@ inline void transpose16(float* dst, std::int64_t w, const float* src, std::int64
 // Packs rows [r0, r0 + rows) x depth [k0, k0 + kc) of an operand into panels of W rows:
 // panel p holds dst[p * kc * W + k * W + r] (k-major), rows past the end zero.
 template <int W>
+TOKCLEAN_TARGET_AVX512
 void pack_panels(float* dst, const GemmOperand& x, std::int64_t r0, std::int64_t rows,
                  std::int64_t k0, std::int64_t kc) {
     static_assert(W % 16 == 0 || W < 16);
@@ -182,6 +147,7 @@ void pack_panels(float* dst, const GemmOperand& x, std::int64_t r0, std::int64_t
 // C[0:rows, 0:cols] (row stride ldc) = or += Σ_k a[k] ⊗ b[k] over kc steps, for one packed
 // A panel (kc x mr) and one packed B panel (kc x nr), plus bias[0:cols] when not null. The
 // tile stays in registers.
+TOKCLEAN_TARGET_AVX512
 inline void micro_kernel(std::int64_t kc, const float* __restrict a, const float* __restrict b,
                          float* c, std::int64_t ldc, int rows, int cols, bool add,
                          const float* bias) {
@@ -227,6 +193,7 @@ inline void micro_kernel(std::int64_t kc, const float* __restrict a, const float
 // All micro-tiles of C[i-range, j-range] from packed A panels (rows, kc) and packed B panels
 // (cols, kc), B panel p at pb + p · b_stride: A panels outer, so one A panel is reused from
 // L1 across the B panels.
+TOKCLEAN_TARGET_AVX512
 inline void macro_kernel(std::int64_t kc, const float* pa, std::int64_t rows, const float* pb,
                          std::int64_t b_stride, std::int64_t cols, float* c, std::int64_t ldc,
                          bool add, const float* bias) {
@@ -245,6 +212,7 @@ inline void macro_kernel(std::int64_t kc, const float* pa, std::int64_t rows, co
 // which operand the threads share: it is packed once per k block by all of them together; the
 // other is cut in tiles along the large extent, each packed and multiplied by the thread
 // that takes it. Inside a parallel region, or when small, it all runs on the caller.
+TOKCLEAN_TARGET_AVX512
 inline void gemm_avx512(std::int64_t M, std::int64_t N, std::int64_t K, GemmOperand a,
                         GemmOperand b, float* c, std::int64_t ldc, GradWrite write,
                         const float* bias = nullptr) {
@@ -331,9 +299,15 @@ inline void gemm_avx512(std::int64_t M, std::int64_t N, std::int64_t K, GemmOper
     }
 }
 
+// Floats that pack_b_whole writes for op(B) (K, N).
+inline std::int64_t packed_b_floats(std::int64_t N, std::int64_t K) {
+    return gemm::round_up(std::max<std::int64_t>(N, 1), gemm::nr) * std::max<std::int64_t>(K, 1);
+}
+
 // op(B) (K, N) packed whole, for several products on one thread (attention's keys and
 // values, reused by every query block): panel p, columns [p·nr, p·nr + nr), at
-// panels + p · K · nr, k-major. panels holds round_up(N, nr) · K floats, 64-byte aligned.
+// panels + p · K · nr, k-major. panels holds packed_b_floats(N, K) floats, 64-byte aligned.
+TOKCLEAN_TARGET_AVX512
 inline void pack_b_whole(float* panels, GemmOperand b, std::int64_t N, std::int64_t K) {
     for (std::int64_t j = 0; j < N; j += gemm::nr)
         gemm::pack_panels<gemm::nr>(panels + j * K, b, j, std::min<std::int64_t>(gemm::nr, N - j),
@@ -342,6 +316,7 @@ inline void pack_b_whole(float* panels, GemmOperand b, std::int64_t N, std::int6
 
 // On the calling thread: C (M, N), row stride ldc, = or += op(A)[:, 0:K] · B[0:K, 0:N] with
 // B from pack_b_whole of depth >= K and width >= N (a leading block of it).
+TOKCLEAN_TARGET_AVX512
 inline void gemm_avx512_packed_b(std::int64_t M, std::int64_t N, std::int64_t K, GemmOperand a,
                                  const float* panels, std::int64_t depth, float* c,
                                  std::int64_t ldc, GradWrite write) {
@@ -366,6 +341,5 @@ inline void gemm_avx512_packed_b(std::int64_t M, std::int64_t N, std::int64_t K,
 
 }  // namespace tokclean::cpu_detail
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+TOKCLEAN_AVX512_SECTION_END
+#endif  // TOKCLEAN_HAVE_AVX512_KERNELS
