@@ -245,7 +245,7 @@ BOOST_AUTO_TEST_CASE(self_evolving_scores_chunk_t_with_the_original_base_and_the
     evolving.train = chunk_training();
     TokenCleaner<Cpu, LossDelta, GlobalTopK, SelfEvolving<Cpu>> cleaner(LossDelta{}, GlobalTopK{keep}, evolving);
     std::vector<CleanedSet> chunks;
-    const GptParams<Cpu> final_params =
+    const std::unique_ptr<CausalLm<Cpu>> final_model =
         cleaner.run(base, pool, [&](std::size_t c, const CleanedSet& s) {
             BOOST_TEST(c == chunks.size());
             chunks.push_back(s);
@@ -279,7 +279,7 @@ BOOST_AUTO_TEST_CASE(self_evolving_scores_chunk_t_with_the_original_base_and_the
         opt.seed = chunk_training().seed;
     }
     // θ_3 from the replay is the returned model, bit for bit.
-    BOOST_TEST(std::equal(final_params.flat().span().begin(), final_params.flat().span().end(),
+    BOOST_TEST(std::equal(final_model->flat_params().span().begin(), final_model->flat_params().span().end(),
                           theta.params().flat().span().begin()));
 }
 
@@ -298,7 +298,7 @@ BOOST_AUTO_TEST_CASE(self_evolving_resumes_after_an_interruption_to_the_same_mod
     Gpt<Cpu> base = fixture_model("model");
     auto uninterrupted = make(work / "a");
     std::vector<CleanedSet> want_sets;
-    const GptParams<Cpu> want =
+    const std::unique_ptr<CausalLm<Cpu>> want =
         uninterrupted.run(base, pool, [&](std::size_t, const CleanedSet& c) { want_sets.push_back(c); });
 
     struct Interrupted {};
@@ -309,7 +309,7 @@ BOOST_AUTO_TEST_CASE(self_evolving_resumes_after_an_interruption_to_the_same_mod
     std::vector<CleanedSet> got_sets;
     auto second = make(work / "b");
     second.reference().on_chunk = [&](std::size_t t) { redone.push_back(t); };
-    const GptParams<Cpu> got = second.run(base, pool, [&](std::size_t c, const CleanedSet& set) {
+    const std::unique_ptr<CausalLm<Cpu>> got = second.run(base, pool, [&](std::size_t c, const CleanedSet& set) {
         sunk.push_back(c);
         got_sets.push_back(set);
     });
@@ -330,7 +330,8 @@ BOOST_AUTO_TEST_CASE(self_evolving_resumes_after_an_interruption_to_the_same_mod
             }
         }
     }
-    BOOST_TEST(std::equal(got.flat().span().begin(), got.flat().span().end(), want.flat().span().begin()));
+    BOOST_TEST(std::equal(got->flat_params().span().begin(), got->flat_params().span().end(),
+                          want->flat_params().span().begin()));
 
     auto other = make(work / "b");
     other.reference().fingerprint = "other settings";

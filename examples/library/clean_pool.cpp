@@ -22,21 +22,21 @@ int main(int argc, char** argv) try {
     // A model directory in one call: config, weights, tokenizer.
     OpenedModel base_dir = open_model(argv[1]), ref_dir = open_model(argv[2]);
     const std::vector<Example> pool = read_examples(argv[3], base_dir.read_options()).examples;
-    Gpt<Cpu> base = base_dir.take_model(), ref = ref_dir.take_model();
+    const std::unique_ptr<CausalLm<Cpu>> base = base_dir.take_model(), ref = ref_dir.take_model();
 
     TokenCleaner<Cpu, LossDelta, GlobalTopK, FixedReference<Cpu>> cleaner(LossDelta{}, GlobalTopK{0.6},
-                                                                         FixedReference<Cpu>{&ref},
+                                                                         FixedReference<Cpu>{ref.get()},
                                                                          /*batch_size=*/8);
     cleaner.set_progress([](std::size_t done, std::size_t total, std::int64_t /*tokens*/) {
         std::fprintf(stderr, "scored %zu of %zu examples\n", done, total);
     });
-    const CleanedSet cleaned = cleaner.clean(base, pool);
+    const CleanedSet cleaned = cleaner.clean(*base, pool);
     save_cleaned(argv[4], cleaned, /*with_scores=*/true);
     std::printf("kept %lld of %lld target tokens\n", static_cast<long long>(cleaned.kept),
                 static_cast<long long>(cleaned.targets));
 
     // Another keep fraction from the recorded scores: no model runs.
-    const CleanedSet tighter = reselect(cleaned, GlobalTopK{0.3}, base.config().eos_token_id, argv[4]);
+    const CleanedSet tighter = reselect(cleaned, GlobalTopK{0.3}, base_dir.info.eos_token_id, argv[4]);
     std::printf("at keep 0.3: kept %lld\n", static_cast<long long>(tighter.kept));
     return 0;
 } catch (const std::exception& e) {

@@ -19,7 +19,7 @@ int main(int argc, char** argv) try {
     }
     OpenedModel base_dir = open_model(argv[1]);
     const std::vector<Example> pool = read_examples(argv[2], base_dir.read_options()).examples;
-    Gpt<Cpu> base = base_dir.take_model();
+    const std::unique_ptr<CausalLm<Cpu>> base = base_dir.take_model();
 
     SelfEvolving<> evolving;  // SelfEvolving<Cpu>
     evolving.chunks = 3;
@@ -30,13 +30,13 @@ int main(int argc, char** argv) try {
     TokenCleaner<Cpu, LossDelta, GlobalTopK, SelfEvolving<>> cleaner(LossDelta{}, GlobalTopK{0.6}, evolving);
 
     CleanedSet all;
-    const GptParams<Cpu> final_params =
-        cleaner.run(base, pool, [&](std::size_t chunk, const CleanedSet& c) {
+    const std::unique_ptr<CausalLm<Cpu>> final_model =
+        cleaner.run(*base, pool, [&](std::size_t chunk, const CleanedSet& c) {
             std::printf("chunk %zu: kept %lld of %lld\n", chunk, static_cast<long long>(c.kept),
                         static_cast<long long>(c.targets));
             append(all, c);
         });
-    base_dir.save(argv[3], final_params);  // config, weights, tokenizer files
+    base_dir.save(argv[3], *final_model);  // config, weights, tokenizer files
     save_cleaned(std::filesystem::path(argv[3]) / "cleaned.jsonl", all);
     std::printf("cleaned %zu examples\n", all.examples.size());
     return 0;

@@ -32,7 +32,7 @@ inline void run_tokenize(const GlobalFlags& g, TokenizeFlags f) {
     check_paths({{"--model", f.model}, {"--data", f.data.data}}, {{"--out", f.out}});
     const InterruptScope interrupts;
     AtomicFile out(f.out);
-    const OpenedModel m = load_cli_model(g, f.model, /*weights=*/false);
+    const OpenedModel m = load_cli_model(g, f.model);
     const std::vector<Example> data = load_data(g, f.data, m, /*limit_to_model=*/false);
     std::int64_t targets = 0;
     for (const auto& ex : data) {
@@ -131,7 +131,7 @@ struct CleanFlags {
 };
 
 template <class D, Scorer S, class R>
-CleanedSet clean_with(S scorer, R reference, const CleanFlags& f, Gpt<D>& base, std::span<const Example> pool,
+CleanedSet clean_with(S scorer, R reference, const CleanFlags& f, CausalLm<D>& base, std::span<const Example> pool,
                       Progress& progress) {
     TokenCleaner<D, S, AnyThreshold, R> cleaner(scorer, make_threshold(f.select), std::move(reference), f.batch_size);
     cleaner.set_progress([&](std::size_t done, std::size_t, std::int64_t tokens) {
@@ -150,25 +150,21 @@ void run_clean(const GlobalFlags& g, CleanFlags f) {
     AtomicFile out(f.out);
     OpenedModel b = load_cli_model(g, f.base);
     const std::vector<Example> pool = load_data(g, f.data, b);
-    Gpt<D> base = b.take_model<D>();
+    const std::unique_ptr<CausalLm<D>> base = b.take_model<D>();
     const bool two_models = f.scorer == "delta" || f.scorer == "reverse";
     if (two_models == f.ref.empty())
         fail(two_models ? "--ref: the '" + f.scorer + "' scorer compares two models; give --ref DIR"
                         : "--ref: the '" + f.scorer + "' scorer uses the base model alone; drop --ref");
-    std::optional<Gpt<D>> ref;
-    if (two_models) {
-        LoadedModel r = load_model_dir(f.ref);
-        require_same_shape(f.base, base.config(), f.ref, r.config, "reference model");
-        ref.emplace(r.config, params_on<D>(std::move(r.params)));
-    }
+    std::unique_ptr<CausalLm<D>> ref;
+    if (two_models) ref = load_second_model(f.base, *base, f.ref, "reference model");
     log(g, "scoring " + std::to_string(pool.size()) + " examples with the " + f.scorer + " scorer, selecting with --select " +
                f.select.select);
     CleanedSet cleaned;
     Progress progress("clean: scoring", static_cast<std::int64_t>(pool.size()), "examples", progress_mode(g));
-    if (f.scorer == "delta") cleaned = clean_with(LossDelta{}, FixedReference<D>{&*ref}, f, base, pool, progress);
-    else if (f.scorer == "reverse") cleaned = clean_with(ReverseLossDelta{}, FixedReference<D>{&*ref}, f, base, pool, progress);
-    else if (f.scorer == "loss") cleaned = clean_with(BaseLoss{}, NoReference<D>{}, f, base, pool, progress);
-    else if (f.scorer == "entropy") cleaned = clean_with(BaseEntropy{}, NoReference<D>{}, f, base, pool, progress);
+    if (f.scorer == "delta") cleaned = clean_with(LossDelta{}, FixedReference<D>{ref.get()}, f, *base, pool, progress);
+    else if (f.scorer == "reverse") cleaned = clean_with(ReverseLossDelta{}, FixedReference<D>{ref.get()}, f, *base, pool, progress);
+    else if (f.scorer == "loss") cleaned = clean_with(BaseLoss{}, NoReference<D>{}, f, *base, pool, progress);
+    else if (f.scorer == "entropy") cleaned = clean_with(BaseEntropy{}, NoReference<D>{}, f, *base, pool, progress);
     else fail("--scorer: expected delta, reverse, loss or entropy, got '", f.scorer, "'");
     progress.finish();
     write_cleaned(out, {&cleaned}, f.with_scores);
@@ -205,9 +201,9 @@ inline void run_select(const GlobalFlags& g, const SelectVerbFlags& f) {
     AtomicFile out(f.out);
     std::int32_t vocab = std::numeric_limits<std::int32_t>::max(), eos = -1;
     if (!f.model.empty()) {
-        const GptConfig c = load_gpt_config(f.model);
-        vocab = c.vocab_size;
-        eos = c.eos_token_id;
+        const ModelInfo info = read_model_info(f.model);
+        vocab = info.vocab_size;
+        eos = info.eos_token_id;
     } else if (f.select.keep_eos) {
         fail("--keep-eos: select needs --model DIR to know which token is EOS");
     }
@@ -269,18 +265,14 @@ inline void run_evolve(const GlobalFlags& g, EvolveFlags f) {
     OpenedModel b = load_cli_model(g, f.base);
     const std::vector<Example> pool = load_data(g, f.data, b);
     require_targets(f.data.data, pool);
-    Gpt<Cpu> base = b.take_model();
-    std::optional<GptParams<Cpu>> warmup;
-    if (!f.warmup.empty()) {
-        LoadedModel w = load_model_dir(f.warmup);
-        require_same_shape(f.base, base.config(), f.warmup, w.config, "warm-up model");
-        warmup.emplace(std::move(w.params));
-    }
+    const std::unique_ptr<CausalLm<Cpu>> base = b.take_model();
+    std::unique_ptr<CausalLm<Cpu>> warmup;
+    if (!f.warmup.empty()) warmup = load_second_model(f.base, *base, f.warmup, "warm-up model");
     const auto chunks = static_cast<std::size_t>(f.chunks);
     SelfEvolving<Cpu> evolving;
     evolving.chunks = chunks;
     evolving.train = f.tune.resolved();
-    evolving.warmup = warmup ? &*warmup : nullptr;
+    evolving.warmup = warmup.get();
     evolving.work_dir = work_dir;
     evolving.fingerprint = resume_settings(f).dump();
     evolving.log = [&g](const std::string& line) { log(g, line); };
@@ -317,8 +309,8 @@ inline void run_evolve(const GlobalFlags& g, EvolveFlags f) {
     });
     // Every chunk reaches the sink, those finished by an earlier run too (read back).
     std::vector<CleanedSet> cleaned;
-    const GptParams<Cpu> final_params =
-        cleaner.run(base, pool, [&](std::size_t, const CleanedSet& c) { cleaned.push_back(c); });
+    const std::unique_ptr<CausalLm<Cpu>> final_model =
+        cleaner.run(*base, pool, [&](std::size_t, const CleanedSet& c) { cleaned.push_back(c); });
     progress.reset();
 
     std::int64_t targets = 0, kept = 0;
@@ -330,7 +322,7 @@ inline void run_evolve(const GlobalFlags& g, EvolveFlags f) {
     for (const auto& ex : pool) targets += ex.num_targets();
     // cleaned.jsonl beside the final model: written into the output's temporary directory.
     write_cleaned(out.path() / "cleaned.jsonl", parts, f.with_scores);
-    save_model_dir(out, base.config(), final_params, extra);
+    final_model->save(out, extra);
     if (!f.keep_work) cleaner.reference().remove_work_dir();
     log(g, "final model θ_" + std::to_string(chunks) + " and cleaned.jsonl -> " + f.out.string());
     print_clean_summary(f.out / "cleaned.jsonl", static_cast<std::int64_t>(pool.size()), targets, kept);

@@ -132,7 +132,7 @@ inline nlohmann::json kept_fractions_json(const DemoArm& a) {
 }
 
 // An arm's row: `model` evaluated on the held-out responses and on their answers.
-inline DemoArm evaluated_arm(std::string name, Gpt<Cpu>& model, const HeldOut& heldout, double seconds,
+inline DemoArm evaluated_arm(std::string name, CausalLm<Cpu>& model, const HeldOut& heldout, double seconds,
                              std::map<char, std::pair<std::int64_t, std::int64_t>> kinds, bool cleaning) {
     return {std::move(name), evaluate_examples(model, heldout.responses, 32),
             evaluate_examples(model, heldout.answers, 32), seconds, std::move(kinds), cleaning};
@@ -227,16 +227,15 @@ inline void run_demo(const GlobalFlags& g, const DemoFlags& f) {
     log(g, "[4/5] self-evolving cleaning: the warm-up model is θ_1, the pool splits into 4 chunks");
     {
         const auto t0 = Clock::now();
-        const GptParams<Cpu> theta1 = ref.params().clone();
         SelfEvolving<Cpu> evolving;
         evolving.chunks = 5;
         evolving.train = sft;
-        evolving.warmup = &theta1;
+        evolving.warmup = &ref;  // θ_1
         evolving.log = quiet_log;
         TokenCleaner<Cpu, LossDelta, AnyThreshold, SelfEvolving<Cpu>> cleaner(LossDelta{}, GlobalTopK{f.keep},
                                                                              evolving, 32);
         std::vector<CleanedSet> chunks;
-        GptParams<Cpu> final_params =
+        const std::unique_ptr<CausalLm<Cpu>> final_model =
             cleaner.run(base, pool, [&](std::size_t, const CleanedSet& s) { chunks.push_back(s); });
         std::vector<Example> labelled;
         std::vector<const CleanedSet*> parts;
@@ -253,8 +252,7 @@ inline void run_demo(const GlobalFlags& g, const DemoFlags& f) {
             parts.push_back(&ch);
         }
         write_cleaned(f.work / "cleaned_evolving.jsonl", parts, true);
-        Gpt<Cpu> model(c, std::move(final_params));
-        arms.push_back(evaluated_arm("Self-evolving cleaning", model, heldout, since(t0), kind_counts(labelled, kinds), true));
+        arms.push_back(evaluated_arm("Self-evolving cleaning", *final_model, heldout, since(t0), kind_counts(labelled, kinds), true));
     }
 
     log(g, "[5/5] held-out evaluation on " + std::to_string(heldout.responses.size()) + " clean examples");

@@ -185,19 +185,16 @@ TrainReport run_train(const GlobalFlags& g, TrainFlags f) {
     const std::vector<Example> data = load_data(g, f.data, m);
     require_targets(f.data.data, data);
     TrainOptions options = f.tune.resolved();
-    std::optional<Gpt<D>> ref;
+    if (!f.ref.empty() && f.select != "batch")
+        fail("--ref: online selection supports --select batch (RHO-1's rule), got '", f.select, "'");
+    if (f.ref.empty() && !f.select.empty()) fail("--select with train needs --ref DIR (RHO-1's online rule)");
+    const std::unique_ptr<CausalLm<D>> model = m.take_model<D>();
+    std::unique_ptr<CausalLm<D>> ref;
     if (!f.ref.empty()) {  // RHO-1: excess loss against a fixed reference, top-k per batch
-        if (f.select != "batch")
-            fail("--ref: online selection supports --select batch (RHO-1's rule), got '", f.select, "'");
-        LoadedModel r = load_model_dir(f.ref);
-        require_same_shape(f.model, m.config, f.ref, r.config, "reference model");
-        ref.emplace(r.config, params_on<D>(std::move(r.params)));
+        ref = load_second_model(f.model, *model, f.ref, "reference model");
         options.weighter = rho1_weighter(*ref, f.keep);
-    } else if (!f.select.empty()) {
-        fail("--select with train needs --ref DIR (RHO-1's online rule)");
     }
-    Gpt<D> model = m.take_model<D>();
-    Trainer<D> trainer(model, std::span<const Example>(data), options);
+    Trainer<D> trainer(*model, std::span<const Example>(data), options);
 
     TrainCheckpoint checkpoint(ckpt_dir, resume_settings(f));
     const std::string ckpt = checkpoint.dir().string();
@@ -228,7 +225,7 @@ TrainReport run_train(const GlobalFlags& g, TrainFlags f) {
     }
     const TrainReport report = trainer.report();
     progress.finish("loss " + fixed(report.last_loss, 4));
-    save_model_dir(out, model.config(), params_on_host(model.params()), tokenizer_files(f.model));
+    model->save(out, tokenizer_files(f.model));
     checkpoint.remove();
     std::cout << "{\"model\": " << quoted(f.out.string()) << ", \"steps\": " << report.steps
               << ", \"first_loss\": " << report.first_loss << ", \"last_loss\": " << report.last_loss
@@ -261,12 +258,12 @@ double run_score(const GlobalFlags& g, ScoreFlags f) {
     AtomicFile out(f.out);
     OpenedModel m = load_cli_model(g, f.model);
     const std::vector<Example> data = load_data(g, f.data, m);
-    Gpt<D> model = m.take_model<D>();
+    const std::unique_ptr<CausalLm<D>> model = m.take_model<D>();
     std::string line;
     double sum = 0.0;
     std::int64_t targets = 0, tokens = 0;
     Progress progress("score", static_cast<std::int64_t>(data.size()), "examples", progress_mode(g));
-    score_examples(model, std::span<const Example>(data), f.batch_size, [&](std::size_t i, std::span<const float> losses) {
+    score_examples(*model, std::span<const Example>(data), f.batch_size, [&](std::size_t i, std::span<const float> losses) {
         stop_if_interrupted("score");
         tokens += static_cast<std::int64_t>(losses.size());
         progress.update(static_cast<std::int64_t>(i) + 1, tokens);
@@ -323,7 +320,7 @@ struct EvalResult {
 // targets that are the argmax, share of examples (with at least one target) whose targets all
 // are, and the mean probability of an example's targets (sampled_exact_match).
 template <class D>
-EvalResult evaluate_examples(Gpt<D>& model, std::span<const Example> data, std::int64_t batch_size,
+EvalResult evaluate_examples(CausalLm<D>& model, std::span<const Example> data, std::int64_t batch_size,
                              std::string_view source = {}) {
     double loss_sum = 0.0, sampled = 0.0;
     std::int64_t correct = 0, exact = 0;
@@ -367,8 +364,8 @@ template <class D = Cpu>
 EvalResult run_eval(const GlobalFlags& g, EvalFlags f, bool print = true) {
     OpenedModel m = load_cli_model(g, f.model);
     const std::vector<Example> data = load_data(g, f.data, m);
-    Gpt<D> model = m.take_model<D>();
-    const EvalResult r = evaluate_examples(model, data, f.batch_size, f.data.data.string());
+    const std::unique_ptr<CausalLm<D>> model = m.take_model<D>();
+    const EvalResult r = evaluate_examples(*model, data, f.batch_size, f.data.data.string());
     if (r.tokens == 0) fail(f.data.data.string(), ": no target tokens to evaluate");
     if (print)
         std::cout << "{\"loss\": " << fixed(r.loss, 6) << ", \"token_accuracy\": " << fixed(r.token_accuracy, 6)
@@ -399,21 +396,21 @@ inline void run_generate(const GlobalFlags& g, const GenerateFlags& f) {
     OpenedModel m = load_cli_model(g, f.model);
     if (!m.tokenizer) fail(f.model.string(), ": the model has no tokenizer, so it cannot read a text prompt");
     const TokenizerRef tok = m.tokenizer.ref();
-    Gpt<Cpu> model = m.take_model();
+    const std::unique_ptr<CausalLm<Cpu>> model = m.take_model();
     std::vector<std::int32_t> ids = tok.encode(f.prompt);
-    if (ids.empty()) ids.push_back(m.config.eos_token_id);  // an empty prompt starts from EOS
+    if (ids.empty()) ids.push_back(m.info.eos_token_id);  // an empty prompt starts from EOS
     std::vector<std::int32_t> generated;
     for (std::int64_t step = 0; step < f.max_new_tokens; ++step) {
         // The context plus one placeholder whose label asks for the logits of the last position.
-        const std::int64_t keep = std::min<std::int64_t>(static_cast<std::int64_t>(ids.size()), m.config.n_positions - 1);
+        const std::int64_t keep = std::min<std::int64_t>(static_cast<std::int64_t>(ids.size()), m.info.max_positions - 1);
         std::vector<std::int32_t> input(ids.end() - keep, ids.end());
         input.push_back(0);
         std::vector<std::int32_t> labels(input.size(), ignore_label);
         labels.back() = 0;
         const auto T = static_cast<std::int64_t>(input.size());
-        model.forward(input.data(), labels.data(), 1, T);
-        const std::int32_t next = model.target_argmax()[static_cast<std::size_t>(T - 1)];
-        if (next == m.config.eos_token_id) break;
+        model->forward(input.data(), labels.data(), 1, T);
+        const std::int32_t next = model->target_argmax()[static_cast<std::size_t>(T - 1)];
+        if (next == m.info.eos_token_id) break;
         ids.push_back(next);
         generated.push_back(next);
     }

@@ -31,7 +31,7 @@ inline HtmlReportSummary run_report(const GlobalFlags& g, const ReportFlags& f) 
     o.max_examples = static_cast<std::size_t>(f.max_examples);
     std::optional<ModelTokenizer> tok;  // outlives write_html_report (token_text refers to it)
     if (!f.model.empty()) {
-        const GptConfig config = load_gpt_config(f.model);
+        const ModelInfo config = read_model_info(f.model);
         tok.emplace(f.model, config);
         o.vocab_size = config.vocab_size;
         if (*tok) {

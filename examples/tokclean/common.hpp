@@ -99,20 +99,6 @@ inline void stop_if_interrupted(const std::string& verb) {
         throw Interrupted(sig, verb + ": " + signal_name(sig) + "; stopped, no output written");
 }
 
-// A loaded model's parameters on the device D runs on: moved on the CPU, copied elsewhere.
-template <class D>
-GptParams<D> params_on(GptParams<Cpu>&& p) {
-    if constexpr (std::is_same_v<D, Cpu>) return std::move(p);
-    else return copy_to(D{}, p);
-}
-
-// Parameters where the host reads them (to save): the same object on the CPU, a copy elsewhere.
-template <class D>
-decltype(auto) params_on_host(const GptParams<D>& p) {
-    if constexpr (std::is_same_v<D, Cpu>) return (p);
-    else return copy_to(Cpu{}, p);
-}
-
 inline void log(const GlobalFlags& g, const std::string& line) {
     if (!g.quiet) std::cerr << line << '\n';
 }
@@ -172,10 +158,10 @@ struct DataFlags {
 // limit_to_model false (tokenize, which feeds no model) only an explicit --seq-len limits.
 inline std::vector<Example> load_data(const GlobalFlags& g, DataFlags& f, const OpenedModel& m,
                                       bool limit_to_model = true) {
-    const GptConfig& config = m.config;
-    const std::int64_t max_len = f.seq_len > 0 ? f.seq_len : limit_to_model ? config.n_positions : 0;
-    if (limit_to_model && max_len > config.n_positions)
-        fail("--seq-len: ", max_len, " exceeds the model's n_positions = ", config.n_positions);
+    const std::int64_t positions = m.info.max_positions;
+    const std::int64_t max_len = f.seq_len > 0 ? f.seq_len : limit_to_model ? positions : 0;
+    if (limit_to_model && max_len > positions)
+        fail("--seq-len: ", max_len, " exceeds the model's n_positions = ", positions);
     ReadOptions ro = m.read_options();
     ro.max_len = static_cast<std::size_t>(max_len);
     ro.strict = f.strict;
@@ -187,9 +173,9 @@ inline std::vector<Example> load_data(const GlobalFlags& g, DataFlags& f, const 
     return std::move(r.examples);
 }
 
-// A model directory opened (open_model, or without its weights), with the program's warnings.
-inline OpenedModel load_cli_model(const GlobalFlags& g, const fs::path& dir, bool weights = true) {
-    OpenedModel m = weights ? open_model(dir) : open_model_without_weights(dir);
+// A model directory opened (config.json, tokenizer), with the program's warnings.
+inline OpenedModel load_cli_model(const GlobalFlags& g, const fs::path& dir) {
+    OpenedModel m = open_model(dir);
     if (const Gpt2Bpe* bpe = m.tokenizer.bpe()) warn_unreachable_tokens(g, dir, *bpe);
     return m;
 }
@@ -212,26 +198,19 @@ inline AtomicDirectory open_model_output(const fs::path& out, bool force, const 
     return dir;
 }
 
-// A second model used with the base one (a reference, a warm-up model) must have its shape
-// and its tokenizer: the same ids must mean the same tokens. `role` names it in the message.
-inline void require_same_shape(const fs::path& base_dir, const GptConfig& base, const fs::path& other_dir,
-                               const GptConfig& other, std::string_view role) {
-    const auto where = (other_dir / std::string(config_file_name)).string();
-    const auto check = [&](const char* field, long long want, long long got) {
-        if (want != got)
-            fail(where, ": field '", field, "': ", got, ", but the base model ", base_dir.string(), " has ", want,
-                 " (the ", role, " must have the base model's shape)");
-    };
-    check("n_layer", base.n_layer, other.n_layer);
-    check("n_head", base.n_head, other.n_head);
-    check("n_embd", base.n_embd, other.n_embd);
-    check("vocab_size", base.vocab_size, other.vocab_size);
-    check("n_positions", base.n_positions, other.n_positions);
-    check("eos_token_id", base.eos_token_id, other.eos_token_id);
-    if (base.tokenizer != other.tokenizer)
-        fail(where, ": field 'tokclean_tokenizer': \"", other.tokenizer.empty() ? "none" : other.tokenizer,
-             "\", but the base model ", base_dir.string(), " has \"", base.tokenizer.empty() ? "none" : base.tokenizer,
-             "\" (the ", role, " must read tokens as the base model does)");
+// A second model used with the base one (a reference, a warm-up model), loaded on D: it must
+// have the base's architecture, shape and tokenizer (the same ids must mean the same tokens).
+// `role` names it in the message.
+template <Device D>
+std::unique_ptr<CausalLm<D>> load_second_model(const fs::path& base_dir, const CausalLm<D>& base, const fs::path& dir,
+                                               std::string_view role) {
+    std::unique_ptr<CausalLm<D>> other = load_causal_lm<D>(dir);
+    if (const ShapeDifference d = base.shape_difference(*other))
+        fail((dir / std::string(config_file_name)).string(), ": field '", d.field, "': ", d.other,
+             ", but the base model ", base_dir.string(), " has ", d.mine, " (the ", role,
+             d.field == "tokclean_tokenizer" ? " must read tokens as the base model does)"
+                                             : " must have the base model's shape)");
+    return other;
 }
 
 // Training data must hold at least one target token (a label other than -100 after position 0).

@@ -17,7 +17,7 @@ struct NoReference {
     static constexpr bool provides_reference = false;
 
     template <class Cleaner>
-    void run(const Cleaner& cleaner, Gpt<D>& base, std::span<const Example> pool, const ChunkSink& sink) {
+    void run(const Cleaner& cleaner, CausalLm<D>& base, std::span<const Example> pool, const ChunkSink& sink) {
         sink(0, cleaner.clean_set(base, nullptr, pool));
     }
 };
@@ -28,16 +28,14 @@ struct FixedReference {
     using device_type = D;
     static constexpr bool provides_reference = true;
 
-    Gpt<D>* model = nullptr;  // not owned
+    CausalLm<D>* model = nullptr;  // not owned
 
     template <class Cleaner>
-    void run(const Cleaner& cleaner, Gpt<D>& base, std::span<const Example> pool, const ChunkSink& sink) {
+    void run(const Cleaner& cleaner, CausalLm<D>& base, std::span<const Example> pool, const ChunkSink& sink) {
         if (!model) fail("FixedReference: no reference model was given");
-        if (model->params().numel() != base.params().numel() ||
-            model->config().vocab_size != base.config().vocab_size)
-            fail("the reference model's shape differs from the base model's (vocab ",
-                 model->config().vocab_size, " vs ", base.config().vocab_size, ", ",
-                 model->params().numel(), " vs ", base.params().numel(), " parameters)");
+        if (const ShapeDifference d = base.shape_difference(*model))
+            fail("the reference model's shape differs from the base model's (config.json field '", d.field, "': ",
+                 d.other, " vs ", d.mine, ")");
         sink(0, cleaner.clean_set(base, model, pool));
     }
 };

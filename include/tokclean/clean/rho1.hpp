@@ -12,7 +12,7 @@
 namespace tokclean {
 
 template <Device D>
-TokenWeighter rho1_weighter(Gpt<D>& ref, double keep) {
+TokenWeighter rho1_weighter(CausalLm<D>& ref, double keep) {
     keep_count(0, keep);  // validates keep
     return [&ref, keep](const Batch& batch, std::span<const float> losses, std::vector<float>& weights) {
         const std::int64_t B = batch.batch_size(), T = batch.seq_len();

@@ -3,7 +3,8 @@
 // D_0..D_T (equal sizes, the remainder joins the last one: nothing is dropped). θ_1 is the
 // base fine-tuned on D_0 with every target; for t = 1..T, D_t is scored with
 // (θ_base, θ_t) — the base stays the ORIGINAL model — cleaned within D_t, and θ_t is
-// fine-tuned on the cleaned D_t into θ_{t+1}, the next reference. run() returns θ_{T+1}.
+// fine-tuned on the cleaned D_t into θ_{t+1}, the next reference. run() returns θ_{T+1} (a
+// model of the base's architecture).
 //
 // With a work directory the run is resumable: after each chunk t it writes the cleaned chunk
 // (chunk_<t>.jsonl), the next reference (model_<t+1>/), then progress.json; a restarted run
@@ -27,6 +28,7 @@
 #include "tokclean/clean/token_cleaner.hpp"
 #include "tokclean/io/atomic_file.hpp"
 #include "tokclean/io/owned_directory.hpp"
+#include "tokclean/nn/load_model.hpp"
 #include "tokclean/nn/model_dir.hpp"
 #include "tokclean/nn/trainer.hpp"
 
@@ -45,7 +47,7 @@ struct SelfEvolving {
 
     std::size_t chunks = 5;                 // T + 1
     TrainOptions train;                     // each chunk's fine-tuning (seed + t per chunk)
-    const GptParams<D>* warmup = nullptr;   // given: θ_1, and the pool is split into T chunks only
+    const CausalLm<D>* warmup = nullptr;    // given: its weights are θ_1, and the pool splits into T chunks only
     std::filesystem::path work_dir;         // empty: no checkpoints
     std::string fingerprint;                // what a resumed run must match (inputs, settings)
     std::function<void(const std::string&)> log = {};
@@ -55,7 +57,7 @@ struct SelfEvolving {
     std::function<void(const TrainStep&)> on_train_step = {};
 
     template <class Cleaner>
-    GptParams<D> run(const Cleaner& cleaner, Gpt<D>& base, std::span<const Example> pool,
+    std::unique_ptr<CausalLm<D>> run(const Cleaner& cleaner, CausalLm<D>& base, std::span<const Example> pool,
                      const ChunkSink& sink) {
         const std::size_t parts = warmup ? chunks - 1 : chunks;  // chunks of the pool
         if (chunks < 2) fail("chunks: self-evolving cleaning needs at least 2 chunks, got ", chunks);
@@ -63,7 +65,8 @@ struct SelfEvolving {
             fail("a pool of ", pool.size(), " examples cannot be split into ", parts, " chunks");
 
         std::size_t done = 0;  // pool chunks finished (resumed from work_dir)
-        Gpt<D> current(base.config(), warmup ? warmup->clone() : base.params().clone());
+        std::unique_ptr<CausalLm<D>> current =
+            base.with_params((warmup ? warmup->flat_params() : base.flat_params()).clone());
         // The work directory is locked while run() lasts (however it ends).
         struct Unlock {
             std::shared_ptr<OwnedDirectory>& work;
@@ -77,7 +80,7 @@ struct SelfEvolving {
                                                          std::error_code ec;
                                                          return std::filesystem::exists(d / "progress.json", ec);
                                                      });
-            done = resume(current);
+            done = resume(*current);
         }
 
         for (std::size_t c = 0; c < parts; ++c) {
@@ -89,17 +92,17 @@ struct SelfEvolving {
                 continue;
             }
             if (on_chunk) on_chunk(t);
-            CleanedSet cleaned = t == 0 ? pass_through(chunk) : cleaner.clean_set(base, &current, chunk);
+            CleanedSet cleaned = t == 0 ? pass_through(chunk) : cleaner.clean_set(base, current.get(), chunk);
             say("chunk " + std::to_string(t) + " (examples " + std::to_string(b) + ".." + std::to_string(e) +
                 "): kept " + std::to_string(cleaned.kept) + " of " + std::to_string(cleaned.targets) +
                 " targets; training θ_" + std::to_string(t) + " -> θ_" + std::to_string(t + 1));
             TrainOptions opt = train;
             opt.seed = train.seed + t;
-            tokclean::train(current, std::span<const Example>(cleaned.examples), opt, on_train_step);
-            if (!work_dir.empty()) checkpoint(c, cleaned, current);
+            tokclean::train(*current, std::span<const Example>(cleaned.examples), opt, on_train_step);
+            if (!work_dir.empty()) checkpoint(c, cleaned, *current);
             sink(c, cleaned);
         }
-        return current.params().clone();
+        return current;
     }
 
     // Cleaned chunk c's file in work_dir.
@@ -186,8 +189,8 @@ private:
     }
 
     // Loads the reference after the last finished chunk; returns how many chunks are done.
-    std::size_t resume(Gpt<D>& current) {
-        base_vocab_ = current.config().vocab_size;
+    std::size_t resume(CausalLm<D>& current) {
+        base_vocab_ = current.info().vocab_size;
         std::error_code ec;
         if (!std::filesystem::exists(progress_file(), ec)) return 0;
         nlohmann::json j;
@@ -208,28 +211,37 @@ private:
                  " (use another work directory, or the same settings and data)");
         const auto done = cd->get<std::size_t>();
         if (done == 0) return 0;
-        LoadedModel m = [&] {
+        const std::unique_ptr<CausalLm<Cpu>> saved = [&] {
             try {
-                return load_model_dir(model_dir(done));
+                return load_causal_lm<Cpu>(model_dir(done));
             } catch (const Error& e) {
                 fail(e.what(), damaged());
             }
         }();
-        current = Gpt<D>(m.config, std::move(m.params));
+        const Tensor<float, Cpu>& weights = saved->flat_params();
+        if (weights.numel() != current.flat_params().numel())
+            fail(model_dir(done).string(), ": ", weights.numel(), " parameters for a model of ",
+                 current.flat_params().numel(), damaged());
+        if constexpr (std::is_same_v<D, Cpu>) std::copy(weights.span().begin(), weights.span().end(),
+                                                       current.flat_params().span().begin());
+        else current.flat_params() = copy_to(D{}, weights);
         say("resuming after chunk " + std::to_string(done - 1) + " from " + model_dir(done).string());
         return done;
     }
 
     // Chunk file, then the next reference, then progress: a crash between any two leaves the
     // previous progress valid (its model directory is removed only afterwards).
-    void checkpoint(std::size_t c, const CleanedSet& cleaned, const Gpt<D>& current) const {
+    void checkpoint(std::size_t c, const CleanedSet& cleaned, const CausalLm<D>& current) const {
         {
             AtomicFile out(chunk_file(c));
             for (std::size_t i = 0; i < cleaned.examples.size(); ++i)
                 out.write(cleaned_jsonl_line(cleaned.examples[i], cleaned.scores[i], true));
             out.commit();
         }
-        save_model_dir(model_dir(c + 1), current.config(), current.params());
+        {
+            AtomicDirectory out(model_dir(c + 1));
+            current.save(out);
+        }
         {
             AtomicFile out(progress_file());
             out.write(nlohmann::json{{"fingerprint", fingerprint}, {"chunks_done", c + 1}}.dump() + "\n");

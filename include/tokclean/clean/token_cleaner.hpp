@@ -7,7 +7,7 @@
 // Contract of a Reference strategy R (see clean/reference.hpp):
 //   using device_type = D;                        // the device its models live on
 //   static constexpr bool provides_reference;     // scores get TokenStats::ref_loss
-//   auto run(const TokenCleaner<...>& cleaner, Gpt<D>& base, std::span<const Example> pool,
+//   auto run(const TokenCleaner<...>& cleaner, CausalLm<D>& base, std::span<const Example> pool,
 //            const ChunkSink& sink);              // calls cleaner.clean_set per chunk
 #include <algorithm>
 #include <concepts>
@@ -107,7 +107,7 @@ public:
     void set_progress(ProgressHook hook) { progress_ = std::move(hook); }
 
     // Scores `set` with (base, ref), selects within it, and relabels the dropped targets.
-    CleanedSet clean_set(Gpt<D>& base, Gpt<D>* ref, std::span<const Example> set) const {
+    CleanedSet clean_set(CausalLm<D>& base, CausalLm<D>* ref, std::span<const Example> set) const {
         StatsRequest req;
         req.reference = S::needs_reference;
         req.entropy = S::needs_entropy;
@@ -124,20 +124,20 @@ public:
     // to `sink` in pool order (one chunk for a fixed reference). Returns what the strategy
     // returns: nothing for NoReference and FixedReference, the final model's parameters
     // θ_{T+1} for SelfEvolving.
-    auto run(Gpt<D>& base, std::span<const Example> pool, const ChunkSink& sink) {
+    auto run(CausalLm<D>& base, std::span<const Example> pool, const ChunkSink& sink) {
         return reference_.run(*this, base, pool, sink);
     }
 
     // The same, the chunks joined into one CleanedSet in pool order (for any strategy; a
     // self-evolving run's final parameters are dropped: use run() to keep them).
-    CleanedSet clean(Gpt<D>& base, std::span<const Example> pool) {
+    CleanedSet clean(CausalLm<D>& base, std::span<const Example> pool) {
         CleanedSet all;
         run(base, pool, [&](std::size_t, const CleanedSet& c) { append(all, c); });
         return all;
     }
 
 private:
-    TokenStats collect_in_slices(Gpt<D>& base, Gpt<D>* ref, std::span<const Example> set, const StatsRequest& req) const {
+    TokenStats collect_in_slices(CausalLm<D>& base, CausalLm<D>* ref, std::span<const Example> set, const StatsRequest& req) const {
         if (req.batch_size <= 0) fail("batch_size: expected a positive integer, got ", req.batch_size);
         const auto bs = static_cast<std::size_t>(req.batch_size);
         const std::size_t batches = (set.size() + bs - 1) / bs;

@@ -66,7 +66,7 @@ struct StatsRequest {
 namespace detail {
 // Appends the targets' per-example losses of one model, in the order of target_layout.
 template <class D>
-void append_losses(Gpt<D>& model, std::span<const Example> data, std::int64_t batch_size,
+void append_losses(CausalLm<D>& model, std::span<const Example> data, std::int64_t batch_size,
                    std::vector<float>& losses, std::vector<float>* entropy) {
     for_each_batch(data, batch_size, [&](std::size_t first, const Batch& batch) {
         const std::int64_t B = batch.batch_size(), T = batch.seq_len();
@@ -89,9 +89,9 @@ void append_losses(Gpt<D>& model, std::span<const Example> data, std::int64_t ba
 
 // Scores every target of `data` with base (and ref when asked). Position 0 is never a target.
 template <class D>
-TokenStats collect_token_stats(Gpt<D>& base, Gpt<D>* ref, std::span<const Example> data,
+TokenStats collect_token_stats(CausalLm<D>& base, CausalLm<D>* ref, std::span<const Example> data,
                                const StatsRequest& req) {
-    TokenStats s = target_layout(data, base.config().eos_token_id);
+    TokenStats s = target_layout(data, base.info().eos_token_id);
     detail::append_losses(base, data, req.batch_size, s.base_loss, req.entropy ? &s.base_entropy : nullptr);
     if (req.reference) {
         TOKCLEAN_CHECK(ref != nullptr, "reference losses asked without a reference model");

@@ -1,13 +1,8 @@
 #pragma once
-// GPT-2 (learned positions, pre-LayerNorm blocks, tied LM head): forward to per-token
-// losses, backward to parameter gradients. The layer math is the backend's _forward /
-// _backward pairs, chosen by the Device tag; this file only wires them together.
-//
-// Losses follow the Hugging Face label convention: for a batch of input_ids (B, T) and
-// labels (B, T), the loss at [b, j] is the cross-entropy of predicting labels[b, j] from
-// tokens < j (the logits of position j - 1). Position 0 and labels of -100 are not targets.
-// Only the M rows that predict a target go through the LM head (logits (M, V)), which at
-// a 50k vocabulary is most of the work saved on prompt tokens.
+// GPT-2 (learned positions, pre-LayerNorm blocks, tied LM head), one CausalLm
+// (nn/causal_lm.hpp): forward to per-token losses, backward to parameter gradients. The layer
+// math is the backend's _forward / _backward pairs, chosen by the Device tag; the LM head is
+// the token-sparse one every model shares (nn/lm_head.hpp); this file wires them together.
 //
 // On any device the interface is the host's: input_ids, labels and token weights are host
 // arrays, losses come back in host memory. On the CPU the kernels read them in place; on
@@ -17,30 +12,34 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <span>
+#include <string>
+#include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "tokclean/backend/cpu.hpp"
 #include "tokclean/core/error.hpp"
 #include "tokclean/core/labels.hpp"
+#include "tokclean/nn/causal_lm.hpp"
 #include "tokclean/nn/gpt_activations.hpp"
 #include "tokclean/nn/gpt_block.hpp"
 #include "tokclean/nn/gpt_params.hpp"
+#include "tokclean/nn/lm_head.hpp"
+#include "tokclean/nn/model_dir.hpp"
 
 namespace tokclean {
 
-// What a forward keeps. For backward (the default): every layer's activations. For scoring:
-// only what token_losses(), target_argmax() and target_entropy() read, the layers sharing one
-// set of buffers (a fraction of the memory and of the traffic); backward() then refuses.
-// Both give the same losses, bit for bit.
-enum class ForwardFor : bool { backward, scoring };
-
+// For scoring (ForwardFor::scoring) the layers share one set of buffers: a fraction of the
+// memory and of the traffic of a forward kept for backward.
 template <class D = Cpu>
-class Gpt {
+class Gpt final : public CausalLm<D> {
 public:
     Gpt(const GptConfig& config, GptParams<D> params)
         : config_(config), params_(std::move(params)) {}
+    using CausalLm<D>::forward;
 
     const GptConfig& config() const { return config_; }
     GptParams<D>& params() { return params_; }
@@ -57,82 +56,59 @@ public:
     // one more of reading them back (the same values: 0 + g = g).
     void zero_grad() { zero_pending_ = true; }
 
-    // Runs the model on input_ids (B, T) and labels (B, T); returns the mean loss over the
-    // targets (0 when there are none). Per-token losses: token_losses().
-    float forward(const std::int32_t* input_ids, const std::int32_t* labels, std::int64_t B,
-                  std::int64_t T, ForwardFor purpose = ForwardFor::backward);
-    // (B, T) of the last forward: the loss at each target, NaN elsewhere.
-    std::span<const float> token_losses() const {
-        return {head_.token_losses.data(), static_cast<std::size_t>(B_ * T_)};  // host memory
+    // CausalLm (see nn/causal_lm.hpp for each one's contract).
+    ModelInfo info() const override {
+        return {"gpt2", config_.vocab_size, config_.n_positions, config_.eos_token_id, config_.tokenizer};
     }
-    std::int64_t num_targets() const { return static_cast<std::int64_t>(head_rows_.size()); }
-
-    // Accumulates into grads() the gradient of the last forward's mean loss. Once per
-    // forward made for backward (it turns that forward's logits into their gradient).
-    void backward();
-    // Accumulates into grads() the gradient of Σ weights[b, j] · loss[b, j] over the targets
-    // of the last forward; token_weights is (B, T). RHO-1 passes 1/kept on kept tokens, 0
-    // elsewhere. backward() is this with 1/M on every target.
-    void backward(std::span<const float> token_weights);
-
-    // Of the last forward, before backward (which reuses the logits): the argmax token at
-    // each target (B, T), -1 elsewhere; the entropy (nats) of the predicted distribution at
-    // each target (B, T), NaN elsewhere.
-    std::vector<std::int32_t> target_argmax() const;
-    std::vector<float> target_entropy() const;
+    float forward(const std::int32_t* input_ids, const std::int32_t* labels, std::int64_t B, std::int64_t T,
+                  ForwardFor purpose) override;
+    std::span<const float> token_losses() const override { return head_.token_losses(); }
+    std::int64_t num_targets() const { return head_.num_targets(); }
+    void backward() override { backward(head_.mean_weights()); }
+    void backward(std::span<const float> token_weights) override;
+    std::vector<std::int32_t> target_argmax() const override { return head_.target_argmax(); }
+    std::vector<float> target_entropy() const override { return head_.target_entropy(); }
+    Tensor<float, D>& flat_params() override { return params_.flat(); }
+    const Tensor<float, D>& flat_params() const override { return params_.flat(); }
+    Tensor<float, D>& flat_grads() override { return grads().flat(); }
+    std::unique_ptr<CausalLm<D>> with_params(Tensor<float, D> params) const override {
+        return std::make_unique<Gpt>(config_, GptParams<D>(config_, std::move(params)));
+    }
+    void save(AtomicDirectory& out, std::span<const std::filesystem::path> extra_files = {}) const override {
+        if constexpr (std::is_same_v<D, Cpu>) save_model_dir(out, config_, params_, extra_files);
+        else save_model_dir(out, config_, copy_to(Cpu{}, params_), extra_files);
+    }
+    ShapeDifference shape_difference(const CausalLm<D>& other) const override {
+        const auto* g = dynamic_cast<const Gpt*>(&other);
+        if (!g) return {"model_type", "\"" + other.info().model_type + "\"", "\"gpt2\""};
+        const GptConfig& a = g->config();
+        const GptConfig& b = config_;
+        for (const auto& [field, x, y] : {std::tuple{"n_layer", a.n_layer, b.n_layer}, {"n_head", a.n_head, b.n_head},
+                                          {"n_embd", a.n_embd, b.n_embd}, {"vocab_size", a.vocab_size, b.vocab_size},
+                                          {"n_positions", a.n_positions, b.n_positions},
+                                          {"eos_token_id", a.eos_token_id, b.eos_token_id}})
+            if (x != y) return {field, std::to_string(x), std::to_string(y)};
+        const auto name = [](const std::string& t) { return "\"" + (t.empty() ? std::string("none") : t) + "\""; };
+        if (a.tokenizer != b.tokenizer) return {"tokclean_tokenizer", name(a.tokenizer), name(b.tokenizer)};
+        return {};
+    }
 
 private:
-    void collect_targets(const std::int32_t* input_ids, const std::int32_t* labels);
     const float* blocks_for_backward();  // returns ln_f's output (B·T, C)
     const float* blocks_for_scoring();
-    float head_forward(const float* lnf);
-    const float* host_logits() const;  // (M, V) of the last forward, readable on the host
 
     GptConfig config_;
     GptParams<D> params_;
     GptParams<D> grads_;
     GptActivations<D> acts_;
     GptScoreActivations<D> score_acts_;
-    GptHeadBuffers<D> head_;
+    TokenLmHead<D> head_;
     const std::int32_t* input_ids_ = nullptr;  // (B, T) of the last forward, where kernels read it
+    Tensor<std::int32_t, D> ids_staging_;
     std::int64_t B_ = 0, T_ = 0;
-    bool kept_for_backward_ = false;         // the last forward was ForwardFor::backward
-    bool zero_pending_ = false;              // grads_ count as zero (zero_grad())
-    std::vector<std::int64_t> head_rows_;    // (M) row b·T + j - 1 of each target (b, j)
-    std::vector<std::int64_t> loss_slots_;   // (M) slot b·T + j of each target
-    std::vector<std::int32_t> head_targets_; // (M) labels[b, j]
-    // Where the kernels read the last three (host vectors themselves on the CPU), and the
-    // staging buffers a device copies them into.
-    const std::int64_t* rows_on_device_ = nullptr;
-    const std::int32_t* targets_on_device_ = nullptr;
-    Tensor<std::int32_t, D> ids_staging_, targets_staging_;
-    Tensor<std::int64_t, D> rows_staging_;
-    mutable std::vector<float> host_staging_;  // device values read on the host
-    std::vector<float> head_weights_;          // (M) d(objective)/d(loss_m) of backward()
+    bool kept_for_backward_ = false;  // the last forward was ForwardFor::backward
+    bool zero_pending_ = false;       // grads_ count as zero (zero_grad())
 };
-
-template <class D>
-void Gpt<D>::collect_targets(const std::int32_t* input_ids, const std::int32_t* labels) {
-    const std::int64_t V = config_.vocab_size;
-    head_rows_.clear();
-    loss_slots_.clear();
-    head_targets_.clear();
-    for (std::int64_t b = 0; b < B_; ++b)
-        for (std::int64_t j = 0; j < T_; ++j) {
-            const std::int64_t at = b * T_ + j;
-            if (input_ids[at] < 0 || input_ids[at] >= V)
-                fail("token id ", input_ids[at], " at batch row ", b, ", position ", j,
-                     " is outside [0, vocab_size = ", V, ")");
-            const std::int32_t y = labels[at];
-            if (y == ignore_label || j == 0) continue;
-            if (y < 0 || y >= V)
-                fail("label ", y, " at batch row ", b, ", position ", j,
-                     " is neither -100 nor in [0, vocab_size = ", V, ")");
-            head_rows_.push_back(at - 1);
-            loss_slots_.push_back(at);
-            head_targets_.push_back(y);
-        }
-}
 
 template <class D>
 float Gpt<D>::forward(const std::int32_t* input_ids, const std::int32_t* labels, std::int64_t B,
@@ -143,15 +119,11 @@ float Gpt<D>::forward(const std::int32_t* input_ids, const std::int32_t* labels,
     B_ = B;
     T_ = T;
     kept_for_backward_ = false;
-    collect_targets(input_ids, labels);
-    const D dev{};
-    input_ids_ = upload(dev, input_ids, B * T, ids_staging_);
-    rows_on_device_ = upload(dev, head_rows_.data(), num_targets(), rows_staging_);
-    targets_on_device_ = upload(dev, head_targets_.data(), num_targets(), targets_staging_);
-    head_.reserve(c, B * T, num_targets());
+    head_.collect(input_ids, labels, B, T, c.vocab_size);
+    input_ids_ = upload(D{}, input_ids, B * T, ids_staging_);
     const float* lnf = purpose == ForwardFor::backward ? blocks_for_backward() : blocks_for_scoring();
     kept_for_backward_ = purpose == ForwardFor::backward;
-    return head_forward(lnf);
+    return head_.forward(lnf, params_[GptParam::wte].data(), c.n_embd);
 }
 
 template <class D>
@@ -207,107 +179,27 @@ const float* Gpt<D>::blocks_for_scoring() {
     return a.ln.data();
 }
 
-// Token-sparse LM head: logits (M, V) = head_in (M, C) · wteᵀ, then the cross-entropy.
-template <class D>
-float Gpt<D>::head_forward(const float* lnf) {
-    const std::int64_t C = config_.n_embd, V = config_.vocab_size, M = num_targets();
-    auto& h = head_;
-    const D dev{};
-    std::fill_n(h.token_losses.data(), B_ * T_, std::numeric_limits<float>::quiet_NaN());
-    if (M == 0) return 0.0f;
-    gather_rows(dev, h.head_in.data(), lnf, rows_on_device_, M, C);
-    matmul(dev, h.logits.data(), h.head_in.data(), params_[GptParam::wte].data(), M, V, C,
-           Transpose::no, Transpose::yes);
-    cross_entropy_forward(dev, h.head_losses.data(), h.logits.data(), targets_on_device_, M, V,
-                          h.lse.data());
-    const float* losses = download(dev, std::as_const(h.head_losses).data(), M, host_staging_);  // (M)
-    double sum = 0.0;
-    for (std::int64_t m = 0; m < M; ++m) {
-        h.token_losses.data()[loss_slots_[m]] = losses[m];
-        sum += losses[m];
-    }
-    return static_cast<float>(sum / static_cast<double>(M));
-}
-
-template <class D>
-void Gpt<D>::backward() {
-    const std::int64_t M = num_targets();
-    std::vector<float> weights(static_cast<std::size_t>(B_ * T_), 0.0f);
-    for (std::int64_t m = 0; m < M; ++m)
-        weights[static_cast<std::size_t>(loss_slots_[m])] = 1.0f / static_cast<float>(M);
-    backward(weights);
-}
-
-template <class D>
-const float* Gpt<D>::host_logits() const {
-    return download(D{}, head_.logits.data(), num_targets() * config_.vocab_size, host_staging_);
-}
-
-template <class D>
-std::vector<std::int32_t> Gpt<D>::target_argmax() const {
-    const std::int64_t V = config_.vocab_size;
-    std::vector<std::int32_t> out(static_cast<std::size_t>(B_ * T_), -1);
-    const float* logits = host_logits();  // (M, V)
-    for (std::size_t m = 0; m < loss_slots_.size(); ++m) {
-        const float* row = logits + static_cast<std::int64_t>(m) * V;
-        out[static_cast<std::size_t>(loss_slots_[m])] =
-            static_cast<std::int32_t>(std::max_element(row, row + V) - row);  // first maximum
-    }
-    return out;
-}
-
-template <class D>
-std::vector<float> Gpt<D>::target_entropy() const {
-    const std::int64_t V = config_.vocab_size;
-    std::vector<float> out(static_cast<std::size_t>(B_ * T_), std::numeric_limits<float>::quiet_NaN());
-    const float* logits = host_logits();  // (M, V)
-    for (std::size_t m = 0; m < loss_slots_.size(); ++m) {
-        const float* row = logits + static_cast<std::int64_t>(m) * V;
-        const float mx = *std::max_element(row, row + V);
-        double z = 0.0, zx = 0.0;  // Σ e^(x - mx), Σ (x - mx) e^(x - mx)
-        for (std::int64_t v = 0; v < V; ++v) {
-            const double e = std::exp(static_cast<double>(row[v] - mx));
-            z += e;
-            zx += (row[v] - mx) * e;
-        }
-        out[static_cast<std::size_t>(loss_slots_[m])] = static_cast<float>(std::log(z) - zx / z);
-    }
-    return out;
-}
-
 template <class D>
 void Gpt<D>::backward(std::span<const float> token_weights) {
     const GptConfig& c = config_;
-    const std::int64_t B = B_, T = T_, L = c.n_layer, C = c.n_embd, NH = c.n_head,
-                       V = c.vocab_size, BT = B * T, M = num_targets();
+    const std::int64_t B = B_, T = T_, L = c.n_layer, C = c.n_embd, NH = c.n_head, BT = B * T;
     TOKCLEAN_CHECK(kept_for_backward_, "backward() after a forward that did not keep its "
                    "activations (ForwardFor::scoring) or after another backward()");
     auto& a = acts_;
-    auto& h = head_;
     const D dev{};
     const std::int64_t att_stride = GptActivations<D>::att_stride(c, B, T);
     TOKCLEAN_CHECK(static_cast<std::int64_t>(token_weights.size()) == BT, "token_weights of ",
                    token_weights.size(), " entries for a (", B, ", ", T, ") batch");
-    if (M == 0) return;  // no target: the objective is a constant
+    if (num_targets() == 0) return;  // no target: the objective is a constant
     if (grads_.flat().empty()) grads_ = GptParams<D>(config_);
     auto& g = grads_;
     // After zero_grad() the first write of each gradient goes over the buffer.
     const GradWrite first = zero_pending_ ? GradWrite::overwrite : GradWrite::accumulate;
 
-    // LM head: d(objective)/d(loss_m) = weight of that token; dlogits overwrite the logits.
-    head_weights_.resize(static_cast<std::size_t>(M));
-    for (std::int64_t m = 0; m < M; ++m)
-        head_weights_[static_cast<std::size_t>(m)] = token_weights[static_cast<std::size_t>(loss_slots_[m])];
-    const float* dlosses = upload(dev, std::as_const(head_weights_).data(), M, h.dhead_losses);  // (M)
-    cross_entropy_backward(dev, h.logits.data(), h.logits.data(), targets_on_device_, dlosses, M, V,
-                           h.lse.data());
+    // LM head: every row of wte's gradient gets the head's (V, C) product, then the
+    // embedding's rows; dln receives d(ln_f output).
+    head_.backward(token_weights, params_[GptParam::wte].data(), g[GptParam::wte].data(), a.dln.data(), C, first);
     kept_for_backward_ = false;  // the logits are gone
-    matmul(dev, h.dhead_in.data(), h.logits.data(), params_[GptParam::wte].data(), M, C, V);
-    // Every row of wte's gradient gets the head's (V, C) product, then the embedding's rows.
-    matmul(dev, g[GptParam::wte].data(), h.logits.data(), h.head_in.data(), V, C, M,
-           Transpose::yes, Transpose::no, first);
-    fill_zero(dev, a.dln.data(), BT * C);
-    scatter_add_rows(dev, a.dln.data(), h.dhead_in.data(), rows_on_device_, M, C);
     fill_zero(dev, a.dresidual.data(), BT * C);
     layernorm_backward(dev, a.dresidual.data(), g[GptParam::lnf_w].data(),
                        g[GptParam::lnf_b].data(), a.dln.data(),

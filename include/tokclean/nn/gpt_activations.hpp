@@ -124,35 +124,4 @@ struct GptScoreActivations {
     }
 };
 
-// The token-sparse LM head of either forward, and its backward scratch.
-template <class D = Cpu>
-struct GptHeadBuffers {
-    std::int64_t BT = 0, M = 0;  // capacity: positions, target rows
-
-    Tensor<float, Cpu> token_losses; // (B, T)  NaN where not a target; on the host on any device
-    Tensor<float, D> head_in;      // (M, C)  ln_f rows that predict a target
-    Tensor<float, D> logits;       // (M, V)  becomes dlogits in backward
-    Tensor<float, D> lse;          // (M)     logsumexp of each logits row
-    Tensor<float, D> head_losses;  // (M)
-    Tensor<float, D> dhead_in;     // (M, C)
-    Tensor<float, D> dhead_losses; // (M)
-
-    void reserve(const GptConfig& c, std::int64_t bt, std::int64_t m) {
-        if (bt > BT) {
-            BT = bt;
-            token_losses = Tensor<float, Cpu>(Shape{BT});
-        }
-        if (m > M) {
-            M = m;
-            const std::int64_t C = c.n_embd, V = c.vocab_size;
-            head_in = Tensor<float, D>(Shape{M, C});
-            logits = Tensor<float, D>(Shape{M, V});
-            lse = Tensor<float, D>(Shape{M});
-            head_losses = Tensor<float, D>(Shape{M});
-            dhead_in = Tensor<float, D>(Shape{M, C});
-            dhead_losses = Tensor<float, D>(Shape{M});
-        }
-    }
-};
-
 }  // namespace tokclean

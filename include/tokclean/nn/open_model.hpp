@@ -5,9 +5,13 @@
 //
 //   OpenedModel base = open_model("base");
 //   std::vector<Example> pool = read_examples("pool.jsonl", base.read_options()).examples;
-//   Gpt<Cpu> model = base.take_model();
+//   std::unique_ptr<CausalLm<Cpu>> model = base.take_model();   // the weights, on the CPU
 //   ...
-//   base.save("tuned", model.params());   // config, weights, and the tokenizer files it came with
+//   base.save("tuned", *model);   // config, weights, and the tokenizer files it came with
+//
+// Any architecture tokclean knows (config.json's model_type: see nn/load_model.hpp). The
+// weights are read by take_model(), on the device asked for; opening reads config.json and
+// the tokenizer only.
 #include <filesystem>
 #include <optional>
 #include <type_traits>
@@ -18,7 +22,8 @@
 #include "tokclean/data/byte_tokenizer.hpp"
 #include "tokclean/data/gpt2_bpe.hpp"
 #include "tokclean/data/jsonl_reader.hpp"
-#include "tokclean/nn/gpt.hpp"
+#include "tokclean/nn/causal_lm.hpp"
+#include "tokclean/nn/load_model.hpp"
 #include "tokclean/nn/model_dir.hpp"
 
 namespace tokclean {
@@ -27,9 +32,9 @@ namespace tokclean {
 class ModelTokenizer {
 public:
     ModelTokenizer() = default;
-    ModelTokenizer(const std::filesystem::path& dir, const GptConfig& config) {
-        if (config.tokenizer == "byte") byte_.emplace(config.eos_token_id);
-        else if (config.tokenizer == "gpt2-bpe") bpe_.emplace(Gpt2Bpe::from_model_dir(dir));
+    ModelTokenizer(const std::filesystem::path& dir, const ModelInfo& info) {
+        if (info.tokenizer == "byte") byte_.emplace(info.eos_token_id);
+        else if (info.tokenizer == "gpt2-bpe") bpe_.emplace(Gpt2Bpe::from_model_dir(dir));
     }
     // A reference for the readers (valid while this object lives and is not moved); empty
     // when the model has no tokenizer.
@@ -49,18 +54,17 @@ private:
 
 struct OpenedModel {
     std::filesystem::path dir;
-    GptConfig config;
-    GptParams<Cpu> params;  // moved out by take_model()
+    ModelInfo info;
     ModelTokenizer tokenizer;
 
     // How to read data for this model: ids checked against its vocabulary, text through its
-    // tokenizer, examples cut at n_positions (max_len 0 and strict are the caller's to change).
-    // The options refer to this object's tokenizer: keep the OpenedModel alive (and unmoved)
-    // while reading.
+    // tokenizer, examples cut at its longest sequence (max_len 0 and strict are the caller's to
+    // change). The options refer to this object's tokenizer: keep the OpenedModel alive (and
+    // unmoved) while reading.
     ReadOptions read_options() const {
         ReadOptions ro;
-        ro.vocab_size = config.vocab_size;
-        ro.max_len = static_cast<std::size_t>(config.n_positions);
+        ro.vocab_size = info.vocab_size;
+        ro.max_len = static_cast<std::size_t>(info.max_positions);
         ro.tokenizer = tokenizer.ref();
         if (!tokenizer)
             ro.missing_tokenizer = "the model has no tokenizer (" + (dir / config_file_name).string() +
@@ -68,41 +72,31 @@ struct OpenedModel {
         return ro;
     }
 
-    // The weights as a model on device D (moved on the CPU, copied to a device); once only.
+    // The weights, read now, as a model on device D.
     template <Device D = Cpu>
-    Gpt<D> take_model() {
-        TOKCLEAN_CHECK(params.numel() > 0, "take_model() called twice for ", dir.string());
-        if constexpr (std::is_same_v<D, Cpu>) return Gpt<D>(config, std::move(params));
-        else {
-            Gpt<D> m(config, copy_to(D{}, params));
-            params = GptParams<Cpu>();
-            return m;
-        }
+    std::unique_ptr<CausalLm<D>> take_model() const {
+        return load_causal_lm<D>(dir);
     }
 
-    // The files a saved copy keeps beside config.json and model.safetensors: the tokenizer's.
+    // The files a saved copy keeps beside config.json and the weights: the tokenizer's.
     std::vector<std::filesystem::path> kept_files() const { return tokenizer_files(dir); }
 
-    // Saves `weights` (of this model's shape) as a model directory at `out` with this model's
-    // config and tokenizer files, atomically (see save_model_dir).
-    void save(const std::filesystem::path& out, const GptParams<Cpu>& weights) const {
-        save_model_dir(out, config, weights, kept_files());
+    // Saves `model` (this one, trained further) as a model directory at `out` with this
+    // model's tokenizer files, atomically (an existing `out` is replaced only when nothing in
+    // it would be lost: see AtomicDirectory).
+    template <Device D>
+    void save(const std::filesystem::path& out, const CausalLm<D>& model) const {
+        AtomicDirectory dir_out(out);
+        model.save(dir_out, kept_files());
     }
 };
 
-// Opens `dir`: config.json, the weights (F32, F16 or BF16) and the tokenizer. Errors name the
-// file and what is wrong (see tests/README.md's inventory).
+// Opens `dir`: config.json (any architecture tokclean knows) and the tokenizer it declares.
+// Errors name the file and what is wrong (see tests/README.md's inventory).
 inline OpenedModel open_model(const std::filesystem::path& dir) {
-    LoadedModel m = load_model_dir(dir);
-    ModelTokenizer tok(dir, m.config);
-    return {dir, std::move(m.config), std::move(m.params), std::move(tok)};
-}
-
-// config.json and the tokenizer alone, to read data for the model without loading its weights.
-inline OpenedModel open_model_without_weights(const std::filesystem::path& dir) {
-    GptConfig config = load_gpt_config(dir);
-    ModelTokenizer tok(dir, config);
-    return {dir, std::move(config), GptParams<Cpu>(), std::move(tok)};
+    ModelInfo info = read_model_info(dir);
+    ModelTokenizer tok(dir, info);
+    return {dir, std::move(info), std::move(tok)};
 }
 
 }  // namespace tokclean

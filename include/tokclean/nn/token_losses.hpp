@@ -30,7 +30,7 @@ inline void require_finite_target_losses(const Example& ex, std::span<const floa
 // Calls sink(example index, losses of that example) in file order. A non-finite loss at a
 // target is an Error (require_finite_target_losses; `source` names the data).
 template <class D>
-void score_examples(Gpt<D>& model, std::span<const Example> data, std::int64_t batch_size,
+void score_examples(CausalLm<D>& model, std::span<const Example> data, std::int64_t batch_size,
                     const std::function<void(std::size_t, std::span<const float>)>& sink,
                     std::string_view source = {}) {
     for_each_batch(data, batch_size, [&](std::size_t first, const Batch& batch) {

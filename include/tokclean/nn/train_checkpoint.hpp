@@ -33,6 +33,7 @@
 #include "tokclean/io/json_fields.hpp"
 #include "tokclean/io/owned_directory.hpp"
 #include "tokclean/io/safetensors.hpp"
+#include "tokclean/nn/load_model.hpp"
 #include "tokclean/nn/model_dir.hpp"
 #include "tokclean/nn/trainer.hpp"
 
@@ -86,13 +87,17 @@ public:
         const TrainState s = t.state();
         const std::string weights = "step_" + std::to_string(s.step);
         if (weights == current_) return;  // nothing changed since it was saved or loaded
-        const Gpt<D>& model = t.model();
-        if constexpr (std::is_same_v<D, Cpu>) {
-            write_weights(dir_ / weights, model.config(), model.params(), t.optimizer().first_moment(),
-                          t.optimizer().second_moment());
-        } else {
-            write_weights(dir_ / weights, model.config(), copy_to(Cpu{}, model.params()),
-                          copy_to(Cpu{}, t.optimizer().first_moment()), copy_to(Cpu{}, t.optimizer().second_moment()));
+        {
+            // The optimiser's moments, then the model (its own directory layout), as one
+            // directory that appears whole.
+            AtomicDirectory out(dir_ / weights);
+            if constexpr (std::is_same_v<D, Cpu>) {
+                write_moments(out.path(), t.optimizer().first_moment(), t.optimizer().second_moment());
+            } else {
+                write_moments(out.path(), copy_to(Cpu{}, t.optimizer().first_moment()),
+                              copy_to(Cpu{}, t.optimizer().second_moment()));
+            }
+            t.model().save(out);
         }
 
         nlohmann::json rng = nlohmann::json::array();
@@ -161,16 +166,14 @@ public:
             fail(w.str(), ": field 'weights': expected \"step_", s.step, "\", got ",
                  json_describe(nlohmann::json(weights)));
         const std::filesystem::path wdir = dir_ / weights;
-        Gpt<D>& model = trainer.model();
-        LoadedModel m = load_model_dir(wdir);
-        const GptConfig& a = m.config;
-        const GptConfig& b = model.config();
-        if (a.n_layer != b.n_layer || a.n_head != b.n_head || a.n_embd != b.n_embd || a.vocab_size != b.vocab_size ||
-            a.n_positions != b.n_positions)
-            fail((wdir / config_file_name).string(), ": the checkpoint's model (n_layer ", a.n_layer, ", n_head ",
-                 a.n_head, ", n_embd ", a.n_embd, ", vocab_size ", a.vocab_size, ", n_positions ", a.n_positions,
-                 ") is not the shape of the model being trained (", b.n_layer, ", ", b.n_head, ", ", b.n_embd, ", ",
-                 b.vocab_size, ", ", b.n_positions, ")");
+        CausalLm<D>& model = trainer.model();
+        const std::unique_ptr<CausalLm<Cpu>> saved = load_causal_lm<Cpu>(wdir);  // on the host
+        const ModelInfo a = saved->info(), b = model.info();
+        const std::int64_t na = saved->flat_params().numel(), nb = model.flat_params().numel();
+        if (a.model_type != b.model_type || a.vocab_size != b.vocab_size || na != nb)
+            fail((wdir / config_file_name).string(), ": the checkpoint's model (", a.model_type, ", vocab_size ",
+                 a.vocab_size, ", ", na, " parameters) is not the model being trained (", b.model_type,
+                 ", vocab_size ", b.vocab_size, ", ", nb, " parameters)");
         const SafetensorsFile opt(wdir / "optimizer.safetensors");
         // The moments are read on the host: in place on the CPU, into copies for a device.
         auto& d1 = trainer.optimizer().first_moment();
@@ -197,10 +200,11 @@ public:
                 fail(opt.where(), ": tensor '", name, "': element ", bad - dst->span().begin(), " is ", *bad,
                      dst == &m2 ? " (expected finite and >= 0)" : " (expected finite)");
         }
+        const Tensor<float, Cpu>& weights_on_host = saved->flat_params();
         if constexpr (std::is_same_v<D, Cpu>) {
-            std::copy(m.params.flat().span().begin(), m.params.flat().span().end(), model.params().flat().span().begin());
+            std::copy(weights_on_host.span().begin(), weights_on_host.span().end(), model.flat_params().span().begin());
         } else {
-            model.params() = copy_to(D{}, m.params);
+            model.flat_params() = copy_to(D{}, weights_on_host);
             d1 = copy_to(D{}, m1);
             d2 = copy_to(D{}, m2);
         }
@@ -213,10 +217,8 @@ public:
     void remove() { owned_.remove_contents(); }
 
 private:
-    // A model directory plus the optimizer's moments, from host tensors.
-    static void write_weights(const std::filesystem::path& dir, const GptConfig& config, const GptParams<Cpu>& params,
-                              const Tensor<float, Cpu>& m1, const Tensor<float, Cpu>& m2) {
-        save_model_dir(dir, config, params);
+    // The optimizer's moments, from host tensors, into `dir`.
+    static void write_moments(const std::filesystem::path& dir, const Tensor<float, Cpu>& m1, const Tensor<float, Cpu>& m2) {
         const auto n = m1.numel();
         const SafetensorsEntry moments[] = {{"exp_avg", m1.data(), Shape{n}}, {"exp_avg_sq", m2.data(), Shape{n}}};
         save_safetensors(dir / "optimizer.safetensors", moments, {{"format", "tokclean"}});

@@ -1,7 +1,7 @@
 #pragma once
-// Supervised training of a Gpt with PyTorch's meaning of every knob: AdamW (β 0.9/0.999,
-// ε 1e-8, decoupled weight decay on every parameter, as torch.optim.AdamW over
-// model.parameters()), loss = mean cross-entropy over the target tokens of each batch,
+// Supervised training of a CausalLm (any architecture) with PyTorch's meaning of every knob:
+// AdamW (β 0.9/0.999, ε 1e-8, decoupled weight decay on every parameter, as
+// torch.optim.AdamW over model.parameters()), loss = mean cross-entropy over the target tokens of each batch,
 // one optimizer step per batch, Hugging Face's warm-up schedules, optional global-norm
 // clipping. Batches come from a BatchSchedule (file order or seeded shuffle per epoch).
 #include <chrono>
@@ -16,6 +16,7 @@
 
 #include "tokclean/data/batch.hpp"
 #include "tokclean/data/example.hpp"
+#include "tokclean/nn/causal_lm.hpp"
 #include "tokclean/nn/gpt.hpp"
 #include "tokclean/optim/adamw.hpp"
 #include "tokclean/optim/clip.hpp"
@@ -77,7 +78,7 @@ struct TrainState {
 template <class D>
 class Trainer {
 public:
-    Trainer(Gpt<D>& model, std::span<const Example> data, TrainOptions opt)
+    Trainer(CausalLm<D>& model, std::span<const Example> data, TrainOptions opt)
         : model_(model), data_(data), opt_(std::move(opt)), schedule_(checked_size(data), batch_size(opt_),
                                                                         opt_.shuffle, opt_.seed) {
         check_options(opt_);
@@ -88,7 +89,7 @@ public:
         lr_.emplace(opt_.schedule, opt_.lr, total_, opt_.warmup_ratio);
         AdamWHyper hyper;
         hyper.weight_decay = static_cast<float>(opt_.weight_decay);
-        optimizer_ = AdamW<D>(model.params().numel(), hyper);
+        optimizer_ = AdamW<D>(model.flat_params().numel(), hyper);
     }
 
     std::int64_t total_steps() const { return total_; }
@@ -96,7 +97,7 @@ public:
     bool done() const { return step_ >= total_; }
     const TrainOptions& options() const { return opt_; }
     const TrainReport& report() const { return report_; }
-    Gpt<D>& model() { return model_; }
+    CausalLm<D>& model() { return model_; }
     AdamW<D>& optimizer() { return optimizer_; }
     const AdamW<D>& optimizer() const { return optimizer_; }
 
@@ -117,18 +118,18 @@ public:
         } else {
             model_.backward();
         }
-        const double norm = clip_grad_norm(model_.grads().flat(), opt_.grad_clip);
+        const double norm = clip_grad_norm(model_.flat_grads(), opt_.grad_clip);
         if (!std::isfinite(loss) || !std::isfinite(norm))
             fail("training step ", step_ + 1, " of ", total_, ": the ", std::isfinite(loss) ? "gradient norm" : "loss",
                  " is ", std::isnan(loss) || std::isnan(norm) ? "nan" : "inf",
                  " (the model's numbers overflow: lower the learning rate, or check the model's weights); "
                  "stopped before the update");
         const double rate = lr_->lr_at(step_);
-        optimizer_.step(model_.params().flat(), model_.grads().flat(), static_cast<float>(rate));
+        optimizer_.step(model_.flat_params(), model_.flat_grads(), static_cast<float>(rate));
         // On the CPU every step (a read of the weights, cheap beside the step); on a device
         // after the last step only, so that a written model is never non-finite.
         const bool check_weights = std::is_same_v<D, Cpu> || step_ + 1 == total_;
-        if (const auto bad = check_weights ? first_non_finite(model_.params().flat()) : -1; bad >= 0)
+        if (const auto bad = check_weights ? first_non_finite(model_.flat_params()) : -1; bad >= 0)
             fail("training step ", step_ + 1, " of ", total_, ": the update made weight ", bad,
                  " non-finite (learning rate ", rate, " is far too high)");
         report_.tokens += B * T;
@@ -191,7 +192,7 @@ private:
         return static_cast<std::size_t>(o.batch_size);
     }
 
-    Gpt<D>& model_;
+    CausalLm<D>& model_;
     std::span<const Example> data_;
     TrainOptions opt_;
     BatchSchedule schedule_;
@@ -205,7 +206,7 @@ private:
 
 // Trains `model` for the whole run (see Trainer), calling on_step after every step.
 template <class D>
-TrainReport train(Gpt<D>& model, std::span<const Example> data, const TrainOptions& opt,
+TrainReport train(CausalLm<D>& model, std::span<const Example> data, const TrainOptions& opt,
                   const std::function<void(const TrainStep&)>& on_step = {}) {
     Trainer<D> trainer(model, data, opt);
     while (!trainer.done()) {

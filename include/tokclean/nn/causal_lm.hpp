@@ -1,0 +1,98 @@
+#pragma once
+// The model interface: what the cleaner, the trainer, AdamW, training checkpoints, RHO-1's
+// rule, eval and generate need of a causal language model, whatever its architecture.
+// GPT-2 (nn/gpt.hpp) and the Llama family (nn/llama.hpp) implement it; a user's own model
+// plugs in by deriving from CausalLm<D>. Everything above this interface is written once per
+// device, not once per architecture (one instantiation of the cleaner and the trainer).
+//
+//   float mean = model.forward(input_ids, labels, B, T);   // host arrays (B, T)
+//   std::span<const float> losses = model.token_losses();  // (B, T), NaN where not a target
+//   model.zero_grad();
+//   model.backward();                                       // flat_grads() += d mean / d θ
+//
+// The parameters are one flat buffer (flat_params(), and its gradient flat_grads() of the same
+// size), which is what the optimiser, gradient clipping and checkpoints see; each
+// architecture keeps its own named views into it.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "tokclean/core/device.hpp"
+#include "tokclean/core/tensor.hpp"
+#include "tokclean/io/atomic_file.hpp"
+
+namespace tokclean {
+
+// What a forward keeps. For backward (the default): every layer's activations. For scoring:
+// only what token_losses(), target_argmax() and target_entropy() read; backward() then
+// refuses. Both give the same losses, bit for bit.
+enum class ForwardFor : bool { backward, scoring };
+
+// What every model says of itself (from its config.json).
+struct ModelInfo {
+    std::string model_type;          // "gpt2", "llama", "mistral", "qwen2", "qwen3", ...
+    std::int32_t vocab_size = 0;     // rows of the embedding and of the logits
+    std::int64_t max_positions = 0;  // the longest sequence it takes (n_positions, max_position_embeddings)
+    std::int32_t eos_token_id = 0;
+    std::string tokenizer;           // "byte", "gpt2-bpe", ... or "" (none: pre-tokenized data only)
+};
+
+// The first config.json field in which two models differ ("n_layer", "1", "2"); none: empty.
+struct ShapeDifference {
+    std::string field, other, mine;  // the field, the other model's value, this model's
+    explicit operator bool() const { return !field.empty(); }
+};
+
+template <Device D = Cpu>
+class CausalLm {
+public:
+    using device_type = D;
+    virtual ~CausalLm() = default;
+
+    virtual ModelInfo info() const = 0;
+
+    // Runs the model on input_ids (B, T) and labels (B, T) (host arrays, Hugging Face's label
+    // convention: the loss at j predicts labels[j] from the tokens before j; -100 and position
+    // 0 are not targets); returns the mean loss over the targets (0 when there are none).
+    virtual float forward(const std::int32_t* input_ids, const std::int32_t* labels, std::int64_t B, std::int64_t T,
+                          ForwardFor purpose) = 0;
+    float forward(const std::int32_t* input_ids, const std::int32_t* labels, std::int64_t B, std::int64_t T) {
+        return forward(input_ids, labels, B, T, ForwardFor::backward);
+    }
+    // Of the last forward: (B, T) losses, NaN where not a target (host memory); and, before
+    // backward (which reuses the logits), the argmax at each target (-1 elsewhere) and the
+    // entropy (nats) of the predicted distribution (NaN elsewhere).
+    virtual std::span<const float> token_losses() const = 0;
+    virtual std::vector<std::int32_t> target_argmax() const = 0;
+    virtual std::vector<float> target_entropy() const = 0;
+
+    // Gradients accumulate into flat_grads(), which zero_grad() sets to zero. backward(): of
+    // the last forward's mean loss; backward(w): of Σ w[b, j] · loss[b, j], w (B, T) (RHO-1
+    // passes 1/kept on kept tokens, 0 elsewhere). Once per forward made for backward.
+    virtual void zero_grad() = 0;
+    virtual void backward() = 0;
+    virtual void backward(std::span<const float> token_weights) = 0;
+
+    // Every parameter as one flat buffer, and its gradient (allocated at first use).
+    virtual Tensor<float, D>& flat_params() = 0;
+    virtual const Tensor<float, D>& flat_params() const = 0;
+    virtual Tensor<float, D>& flat_grads() = 0;
+
+    // A model of the same architecture and configuration holding `params` (a flat buffer of
+    // flat_params().numel() values): the self-evolving reference's next θ, a checkpoint's.
+    virtual std::unique_ptr<CausalLm> with_params(Tensor<float, D> params) const = 0;
+
+    // Writes the model as a Hugging Face directory (config.json and weights in the layout
+    // transformers loads) into `out`'s temporary directory, with `extra_files` (tokenizer
+    // files) copied beside, and commits it.
+    virtual void save(AtomicDirectory& out, std::span<const std::filesystem::path> extra_files = {}) const = 0;
+
+    // Nothing when `other` has this model's architecture and shape (the same ids mean the same
+    // tokens, the same parameters); else the first config.json field that differs.
+    virtual ShapeDifference shape_difference(const CausalLm& other) const = 0;
+};
+
+}  // namespace tokclean

@@ -1,0 +1,63 @@
+#pragma once
+// A model directory loaded as the CausalLm its config.json names (model_type; absent: "gpt2",
+// as transformers' own GPT-2 files have it): the one place that knows every architecture.
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <type_traits>
+
+#include "tokclean/io/json_fields.hpp"
+#include "tokclean/nn/causal_lm.hpp"
+#include "tokclean/nn/gpt.hpp"
+#include "tokclean/nn/model_dir.hpp"
+
+namespace tokclean {
+
+namespace detail {
+inline void require_model_dir(const std::filesystem::path& dir) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec))
+        fail(dir.string(), ": not a model directory (expected a directory with config.json and model weights)");
+}
+
+[[noreturn]] inline void unknown_model_type(const std::filesystem::path& dir, const std::string& type) {
+    fail((dir / config_file_name).string(), ": field 'model_type': \"", printable(type),
+         "\" is not supported (tokclean reads \"gpt2\")");
+}
+}  // namespace detail
+
+// config.json's model_type ("gpt2" when absent).
+inline std::string model_type_of(const std::filesystem::path& dir) {
+    const auto path = dir / config_file_name;
+    const nlohmann::json j = read_json_file(path);
+    const JsonWhere w{path.string(), 0};
+    require_object(j, w);
+    return optional_string(j, "model_type", "gpt2", w);
+}
+
+// What config.json says of the model (any architecture), without reading the weights.
+inline ModelInfo read_model_info(const std::filesystem::path& dir) {
+    detail::require_model_dir(dir);
+    const std::string type = model_type_of(dir);
+    if (type == "gpt2") {
+        const GptConfig c = load_gpt_config(dir);
+        return {"gpt2", c.vocab_size, c.n_positions, c.eos_token_id, c.tokenizer};
+    }
+    detail::unknown_model_type(dir, type);
+}
+
+// The weights of `dir` as a model on device D (read on the host, then copied to a device).
+// Errors name the file and what is wrong; an unknown model_type names the ones tokclean has.
+template <Device D = Cpu>
+std::unique_ptr<CausalLm<D>> load_causal_lm(const std::filesystem::path& dir) {
+    detail::require_model_dir(dir);
+    const std::string type = model_type_of(dir);
+    if (type == "gpt2") {
+        LoadedModel m = load_model_dir(dir);
+        if constexpr (std::is_same_v<D, Cpu>) return std::make_unique<Gpt<D>>(m.config, std::move(m.params));
+        else return std::make_unique<Gpt<D>>(m.config, copy_to(D{}, m.params));
+    }
+    detail::unknown_model_type(dir, type);
+}
+
+}  // namespace tokclean
