@@ -152,7 +152,7 @@ inline void micro_kernel(std::int64_t kc, const float* __restrict a, const float
                          float* c, std::int64_t ldc, int rows, int cols, bool add,
                          const float* bias) {
     __m512 c0[mr], c1[mr];
-#pragma GCC unroll 16
+TOKCLEAN_UNROLL_16
     for (int i = 0; i < mr; ++i) {
         c0[i] = _mm512_setzero_ps();
         c1[i] = _mm512_setzero_ps();
@@ -160,7 +160,7 @@ inline void micro_kernel(std::int64_t kc, const float* __restrict a, const float
     }
     for (std::int64_t k = 0; k < kc; ++k) {
         const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-#pragma GCC unroll 16
+TOKCLEAN_UNROLL_16
         for (int i = 0; i < mr; ++i) {
             const __m512 ai = _mm512_set1_ps(a[i]);
             c0[i] = _mm512_fmadd_ps(ai, b0, c0[i]);
@@ -172,7 +172,7 @@ inline void micro_kernel(std::int64_t kc, const float* __restrict a, const float
     const __mmask16 m0 = lanes(cols), m1 = lanes(cols - 16);
     const __m512 bias0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
     const __m512 bias1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
-#pragma GCC unroll 16
+TOKCLEAN_UNROLL_16
     for (int i = 0; i < mr; ++i) {
         if (i >= rows) break;
         float* row = c + i * ldc;
