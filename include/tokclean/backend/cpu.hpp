@@ -9,7 +9,10 @@
 #include "tokclean/backend/cpu/layernorm.hpp"
 #include "tokclean/backend/cpu/matmul.hpp"
 #include "tokclean/backend/cpu/residual.hpp"
+#include "tokclean/backend/cpu/rmsnorm.hpp"
+#include "tokclean/backend/cpu/rope.hpp"
 #include "tokclean/backend/cpu/rows.hpp"
+#include "tokclean/backend/cpu/swiglu.hpp"
 #include "tokclean/backend/ops.hpp"
 
 static_assert(tokclean::BackendOps<tokclean::Cpu>, "the CPU backend lacks an op of backend/ops.hpp");

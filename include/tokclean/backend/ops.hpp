@@ -12,8 +12,9 @@
 // Conventions
 //   - Buffers are raw pointers into the device's memory (index buffers too: ids, targets,
 //     rows), contiguous and row-major; the shape of each is written next to it, as (B, T, C).
-//     B batch, T sequence length, C channels, NH heads (hs = C / NH), V vocabulary, N or M
-//     rows or elements, IC / OC a linear layer's input / output channels.
+//     B batch, T sequence length, C channels, NH heads (hs = C / NH), KVH key / value heads
+//     and hd their width (grouped-query attention), V vocabulary, N or M rows or elements,
+//     IC / OC a linear layer's input / output channels, I the MLP's intermediate width.
 //   - float32 values, std::int32_t token ids and targets, std::int64_t sizes and row indices.
 //   - Forward outputs are written over (`=`).
 //   - Gradients ACCUMULATE (`+=`) unless said otherwise: parameter gradients sum over
@@ -61,12 +62,45 @@
 //   attention_state_size(D, B, T, C, NH) -> std::int64_t
 //     B·NH·T·T by default (nn/gpt_activations.hpp); a backend may overload it (cuda: cuDNN's
 //     fused attention keeps its statistics and output instead).
+//   attention_forward(D, out, att, qkv, B, T, heads)          grouped-query form (AttentionHeads)
+//     qkv (B, T, (NH + 2·KVH)·hd): per position [q heads (NH·hd) | k heads (KVH·hd) | v heads
+//     (KVH·hd)], NH = heads.query, KVH = heads.kv, hd = heads.dim; query head h uses kv head
+//     h / (NH / KVH); scale 1/sqrt(hd). out (B, T, NH·hd). att as above, (B, NH, T, T).
+//     The multi-head form is the case {NH, NH, C / NH}.
+//   attention_backward(D, dqkv, dout, qkv, att, B, T, heads)                       accumulates
+//     dqkv (B, T, (NH + 2·KVH)·hd) += from dout (B, T, NH·hd); a kv head's dK, dV sum over
+//     its query heads.
 //
 // GELU, tanh approximation
 //   gelu_forward(D, out, inp, N)
 //     out (N) = 0.5 inp (1 + tanh(sqrt(2/pi) (inp + 0.044715 inp³))); out may be inp.
 //   gelu_backward(D, dinp, inp, dout, N, write [= accumulate])
 //     dinp (N) += gelu'(inp (N)) · dout (N); with overwrite dinp may be dout (in place).
+//
+// RMSNorm over heads of rows (Llama family: per position with heads = 1; Qwen3's q / k norm
+// per head inside the qkv rows)
+//   rmsnorm_forward(D, out, rstd, inp, weight, N, C, eps, heads [= 1], stride [= heads·C])
+//     for n < N, h < heads, x = inp[n·stride + h·C, +C): out at the same place = x · rstd ·
+//     weight (C), rstd[n·heads + h] = 1/sqrt(mean(x²) + eps) saved (N, heads). Only those
+//     floats of out are written; out != inp.
+//   rmsnorm_backward(D, dinp, dweight, dout, inp, weight, rstd, N, C, heads [= 1],
+//                    stride [= heads·C], write [= accumulate])
+//     dinp (laid out as inp) += from dout (laid out as out), `=` with overwrite; dweight (C)
+//     always accumulates.
+//
+// Rotary position embeddings, rotate_half layout (tables: nn/rope.hpp)
+//   rope_forward(D, x, cos, sin, B, T, heads, hd, stride)                          in place
+//     x (B, T, stride), heads [0, heads) of hd floats at offset h·hd of each position; cos,
+//     sin (T, hd/2); at position t, for i < hd/2, (a, b) = (x[i], x[i + hd/2]) becomes
+//     (a·cos[t][i] - b·sin[t][i], b·cos[t][i] + a·sin[t][i]).
+//   rope_backward(D, dx, cos, sin, B, T, heads, hd, stride)                        in place
+//     dx (laid out as x) becomes its adjoint image: the rotation by the opposite angles.
+//
+// SwiGLU on the fused gate | up projection
+//   swiglu_forward(D, out, gate_up, N, I)
+//     out (N, I) = silu(gate) · up, silu(g) = g·σ(g); gate_up (N, 2I), row n [gate (I) | up (I)].
+//   swiglu_backward(D, dgate_up, gate_up, dout, N, I, write [= overwrite])            writes
+//     dgate_up (N, 2I) = the gradient from dout (N, I); += with accumulate.
 //
 // Residual connection
 //   residual_forward(D, out, a, b, N)          out (N) = a (N) + b (N).
@@ -93,6 +127,8 @@
 //     (AdamWHyper below); step counts from 1.
 //
 // Outside this header's concept, beside the tensors they take:
+//   the grouped-query attention form, rmsnorm_*, rope_*, swiglu_*: the CPU backend only so
+//     far (backend/cpu), so BackendOps does not require them yet.
 //   copy_to(D, tensor), upload(D, host, n, staging), download(D, data, n, staging):
 //     core/tensor.hpp (Cpu), backend/cuda/tensor.cuh (Cuda).
 //   clip_grad_norm(Tensor<float, D>& grads, max_norm): optim/clip.hpp (Cpu),
@@ -106,6 +142,13 @@ namespace tokclean {
 
 // Whether a product's operand is used as stored or transposed (matmul's trans_a, trans_b).
 enum class Transpose : bool { no = false, yes = true };
+
+// The heads of grouped-query attention: `query` query heads share `kv` key / value heads
+// (query / kv of them each; query a multiple of kv), every head `dim` floats wide. GPT-2's multi-head attention is
+// {NH, NH, C / NH}.
+struct AttentionHeads {
+    std::int64_t query = 0, kv = 0, dim = 0;
+};
 
 // AdamW's hyper-parameters (adamw_update), PyTorch's names and defaults but the learning rate.
 struct AdamWHyper {

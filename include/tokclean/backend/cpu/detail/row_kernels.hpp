@@ -5,8 +5,9 @@
 //     -m flags allow; their bits follow those flags (vector width, FMA contraction);
 //   AVX-512: intrinsics (simd_avx512.hpp), compiled in every x86-64 build whatever its flags,
 //     run where cpu_kernels() chose them (core/cpu_features.hpp); the same bits under any flags.
-// The ops (attention.hpp, cross_entropy.hpp, gelu.hpp, layernorm.hpp, adamw.hpp) spread the
-// rows and blocks over the threads and run the chosen kernel on each.
+// The ops (attention.hpp, cross_entropy.hpp, gelu.hpp, layernorm.hpp, rmsnorm.hpp, rope.hpp,
+// swiglu.hpp, adamw.hpp) spread the rows and blocks over the threads and run the chosen kernel
+// on each.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -165,6 +166,112 @@ inline void layernorm_backward_row(float* dx, float* pw, float* pb, const float*
         pb[c] += d[c];
         pw[c] += norm * d[c];
         dx[c] += (dnorm - dnorm_mean - norm * dnorm_norm_mean) * s;
+    }
+}
+
+// RMSNorm (rmsnorm.hpp).
+// Forward: o (C) = (x · rstd) · weight, rstd = 1 / sqrt(mean(x²) + eps), returning rstd. The
+// weight multiplies the normalised value, as Hugging Face's LlamaRMSNorm does.
+inline void rmsnorm_forward_row(float* o, float* rstd, const float* x, const float* weight, std::int64_t C,
+                                float eps) {
+    float ss = 0.0f;
+#pragma omp simd reduction(+ : ss)
+    for (std::int64_t c = 0; c < C; ++c) ss += x[c] * x[c];
+    const float s = 1.0f / std::sqrt(ss / static_cast<float>(C) + eps);
+#pragma omp simd
+    for (std::int64_t c = 0; c < C; ++c) o[c] = (x[c] * s) * weight[c];
+    *rstd = s;
+}
+
+// Backward of one row, with n = x · s and dn = weight · d: dx (C) = or += s (dn - n · mean(dn · n))
+// (write), pw (C) += n · d.
+inline void rmsnorm_backward_row(float* dx, float* pw, const float* x, const float* d, const float* weight,
+                                 float s, std::int64_t C, GradWrite write) {
+    float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+    for (std::int64_t c = 0; c < C; ++c) dot += weight[c] * d[c] * (x[c] * s);
+    dot /= static_cast<float>(C);
+    // Two loops rather than a choice per element, which keeps the compiler from vectorising.
+    if (write == GradWrite::overwrite) {
+#pragma omp simd
+        for (std::int64_t c = 0; c < C; ++c) {
+            const float norm = x[c] * s;
+            pw[c] += norm * d[c];
+            dx[c] = (weight[c] * d[c] - norm * dot) * s;
+        }
+    } else {
+#pragma omp simd
+        for (std::int64_t c = 0; c < C; ++c) {
+            const float norm = x[c] * s;
+            pw[c] += norm * d[c];
+            dx[c] += (weight[c] * d[c] - norm * dot) * s;
+        }
+    }
+}
+
+// RoPE (rope.hpp).
+// One position's heads, head h at x + h · hd, rotated in place in rotate_half's pairs
+// (i, i + hd/2) by the angles whose cos, sin (hd/2) are given: (a, b) becomes
+// (a cos - b sin, b cos + a sin). The adjoint turns the other way: (a cos + b sin, b cos - a sin).
+inline void rope_position(float* x, const float* cos, const float* sin, std::int64_t heads, std::int64_t hd) {
+    const std::int64_t half = hd / 2;
+    for (std::int64_t h = 0; h < heads; ++h) {
+        float* a = x + h * hd;
+        float* b = a + half;
+#pragma omp simd
+        for (std::int64_t i = 0; i < half; ++i) {
+            const float u = a[i], v = b[i];
+            a[i] = u * cos[i] - v * sin[i];
+            b[i] = v * cos[i] + u * sin[i];
+        }
+    }
+}
+
+inline void rope_adjoint_position(float* x, const float* cos, const float* sin, std::int64_t heads,
+                                  std::int64_t hd) {
+    const std::int64_t half = hd / 2;
+    for (std::int64_t h = 0; h < heads; ++h) {
+        float* a = x + h * hd;
+        float* b = a + half;
+#pragma omp simd
+        for (std::int64_t i = 0; i < half; ++i) {
+            const float u = a[i], v = b[i];
+            a[i] = u * cos[i] + v * sin[i];
+            b[i] = v * cos[i] - u * sin[i];
+        }
+    }
+}
+
+// SwiGLU (swiglu.hpp).
+// σ(g) = 1 / (1 + e^-g): fast_exp keeps a few ulp over the whole range (e^-g saturates only
+// where σ is 1 in float, or below 1e-38).
+#pragma omp declare simd notinbranch
+inline float sigmoid(float g) { return 1.0f / (1.0f + fast_exp(-g)); }
+
+// The kernels on one block: out (n) = silu(gate) · up, silu(g) = g σ(g); dgate (n), dup (n)
+// = or += the gradients from dout (n): dup = silu(g) · dout, dgate = up · dout · silu'(g),
+// silu'(g) = σ(g) (1 + g (1 - σ(g))).
+inline void swiglu_forward_block(float* out, const float* gate, const float* up, std::int64_t n) {
+#pragma omp simd
+    for (std::int64_t i = 0; i < n; ++i) out[i] = gate[i] * sigmoid(gate[i]) * up[i];
+}
+
+inline void swiglu_backward_block(float* dgate, float* dup, const float* gate, const float* up,
+                                  const float* dout, std::int64_t n, GradWrite write) {
+    if (write == GradWrite::overwrite) {
+#pragma omp simd
+        for (std::int64_t i = 0; i < n; ++i) {
+            const float g = gate[i], s = sigmoid(g);
+            dup[i] = g * s * dout[i];
+            dgate[i] = up[i] * dout[i] * (s * (1.0f + g * (1.0f - s)));
+        }
+    } else {
+#pragma omp simd
+        for (std::int64_t i = 0; i < n; ++i) {
+            const float g = gate[i], s = sigmoid(g);
+            dup[i] += g * s * dout[i];
+            dgate[i] += up[i] * dout[i] * (s * (1.0f + g * (1.0f - s)));
+        }
     }
 }
 
@@ -356,6 +463,102 @@ inline void layernorm_backward_row_avx512(float* dx, float* pw, float* pb, const
 }
 
 TOKCLEAN_TARGET_AVX512
+inline void rmsnorm_forward_row_avx512(float* o, float* rstd, const float* x, const float* weight, std::int64_t C,
+                                       float eps) {
+    __m512 acc = _mm512_setzero_ps();
+    for (std::int64_t c = 0; c < C; c += simd_width) {
+        const __m512 xc = _mm512_maskz_loadu_ps(lanes(C - c), x + c);
+        acc = _mm512_fmadd_ps(xc, xc, acc);
+    }
+    const float s = 1.0f / std::sqrt(hsum(acc) / static_cast<float>(C) + eps);
+    const __m512 vs = _mm512_set1_ps(s);
+    for (std::int64_t c = 0; c < C; c += simd_width) {
+        const __mmask16 k = lanes(C - c);
+        const __m512 norm = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + c), vs);
+        _mm512_mask_storeu_ps(o + c, k, _mm512_mul_ps(norm, _mm512_maskz_loadu_ps(k, weight + c)));
+    }
+    *rstd = s;
+}
+
+TOKCLEAN_TARGET_AVX512
+inline void rmsnorm_backward_row_avx512(float* dx, float* pw, const float* x, const float* d, const float* weight,
+                                        float s, std::int64_t C, GradWrite write) {
+    const __m512 vs = _mm512_set1_ps(s);
+    __m512 acc = _mm512_setzero_ps();
+    for (std::int64_t c = 0; c < C; c += simd_width) {  // masked lanes: d = 0 adds nothing
+        const __mmask16 k = lanes(C - c);
+        const __m512 dn = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, weight + c), _mm512_maskz_loadu_ps(k, d + c));
+        acc = _mm512_fmadd_ps(dn, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + c), vs), acc);
+    }
+    const __m512 dot = _mm512_set1_ps(hsum(acc) / static_cast<float>(C));
+    for (std::int64_t c = 0; c < C; c += simd_width) {
+        const __mmask16 k = lanes(C - c);
+        const __m512 dc = _mm512_maskz_loadu_ps(k, d + c);
+        const __m512 norm = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + c), vs);
+        _mm512_mask_storeu_ps(pw + c, k, _mm512_fmadd_ps(norm, dc, _mm512_maskz_loadu_ps(k, pw + c)));
+        // (dn - norm · dot) · s, dn = weight · d
+        const __m512 g = _mm512_fnmadd_ps(norm, dot, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, weight + c), dc));
+        _mm512_mask_storeu_ps(dx + c, k,
+                              write == GradWrite::overwrite
+                                  ? _mm512_mul_ps(g, vs)
+                                  : _mm512_fmadd_ps(g, vs, _mm512_maskz_loadu_ps(k, dx + c)));
+    }
+}
+
+// Each product rounded on its own before the add (unfused), as torch computes
+// q · cos + rotate_half(q) · sin.
+template <bool adjoint>
+TOKCLEAN_TARGET_AVX512 inline void rope_position_avx512(float* x, const float* cos, const float* sin,
+                                                        std::int64_t heads, std::int64_t hd) {
+    const std::int64_t half = hd / 2;
+    for (std::int64_t h = 0; h < heads; ++h) {
+        float* a = x + h * hd;
+        float* b = a + half;
+        for (std::int64_t i = 0; i < half; i += simd_width) {
+            const __mmask16 k = lanes(half - i);
+            const __m512 c = _mm512_maskz_loadu_ps(k, cos + i), s = _mm512_maskz_loadu_ps(k, sin + i);
+            const __m512 u = _mm512_maskz_loadu_ps(k, a + i), v = _mm512_maskz_loadu_ps(k, b + i);
+            const __m512 uc = unfused(_mm512_mul_ps(u, c)), vs = unfused(_mm512_mul_ps(v, s));
+            const __m512 vc = unfused(_mm512_mul_ps(v, c)), us = unfused(_mm512_mul_ps(u, s));
+            _mm512_mask_storeu_ps(a + i, k, adjoint ? _mm512_add_ps(uc, vs) : _mm512_sub_ps(uc, vs));
+            _mm512_mask_storeu_ps(b + i, k, adjoint ? _mm512_sub_ps(vc, us) : _mm512_add_ps(vc, us));
+        }
+    }
+}
+
+TOKCLEAN_TARGET_AVX512
+inline void swiglu_forward_block_avx512(float* out, const float* gate, const float* up, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; i += simd_width) {
+        const __mmask16 m = lanes(n - i);
+        const __m512 g = _mm512_maskz_loadu_ps(m, gate + i);
+        const __m512 silu = _mm512_mul_ps(g, sigmoid16(g));
+        _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(silu, _mm512_maskz_loadu_ps(m, up + i)));
+    }
+}
+
+TOKCLEAN_TARGET_AVX512
+inline void swiglu_backward_block_avx512(float* dgate, float* dup, const float* gate, const float* up,
+                                         const float* dout, std::int64_t n, GradWrite write) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (std::int64_t i = 0; i < n; i += simd_width) {
+        const __mmask16 m = lanes(n - i);
+        const __m512 g = _mm512_maskz_loadu_ps(m, gate + i), d = _mm512_maskz_loadu_ps(m, dout + i);
+        const __m512 s = sigmoid16(g);
+        const __m512 du = _mm512_mul_ps(_mm512_mul_ps(g, s), d);
+        // silu'(g) = s (1 + g (1 - s))
+        const __m512 slope = _mm512_mul_ps(s, _mm512_fmadd_ps(g, _mm512_sub_ps(one, s), one));
+        const __m512 dg = _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, up + i), d), slope);
+        if (write == GradWrite::overwrite) {
+            _mm512_mask_storeu_ps(dup + i, m, du);
+            _mm512_mask_storeu_ps(dgate + i, m, dg);
+        } else {
+            _mm512_mask_storeu_ps(dup + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, dup + i), du));
+            _mm512_mask_storeu_ps(dgate + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, dgate + i), dg));
+        }
+    }
+}
+
+TOKCLEAN_TARGET_AVX512
 inline void adamw_block_avx512(float* params, float* m, float* v, const float* grads, std::int64_t n,
                                const AdamWStep& k) {
     const __m512 beta1 = _mm512_set1_ps(k.beta1), beta2 = _mm512_set1_ps(k.beta2);
@@ -397,20 +600,36 @@ struct RowKernels {
                               const float* bias, std::int64_t C, float eps);
     void (*layernorm_backward)(float* dx, float* pw, float* pb, const float* x, const float* d,
                                const float* weight, float m, float s, std::int64_t C);
+    // rmsnorm.hpp
+    void (*rmsnorm_forward)(float* o, float* rstd, const float* x, const float* weight, std::int64_t C, float eps);
+    void (*rmsnorm_backward)(float* dx, float* pw, const float* x, const float* d, const float* weight, float s,
+                             std::int64_t C, GradWrite write);
+    // rope.hpp
+    void (*rope)(float* x, const float* cos, const float* sin, std::int64_t heads, std::int64_t hd);
+    void (*rope_adjoint)(float* x, const float* cos, const float* sin, std::int64_t heads, std::int64_t hd);
+    // swiglu.hpp
+    void (*swiglu_forward)(float* out, const float* gate, const float* up, std::int64_t n);
+    void (*swiglu_backward)(float* dgate, float* dup, const float* gate, const float* up, const float* dout,
+                            std::int64_t n, GradWrite write);
     // adamw.hpp
     void (*adamw)(float* params, float* m, float* v, const float* grads, std::int64_t n, const AdamWStep& k);
 };
 
 // The kernels of this process's CPU (decided once).
 inline const RowKernels& row_kernels() {
-    static constexpr RowKernels portable{causal_softmax_row, attention_dscore_row, logsumexp,
-                                         softmax_grad_row,   gelu_forward_block,   gelu_backward_block,
-                                         layernorm_forward_row, layernorm_backward_row, adamw_block};
+    static constexpr RowKernels portable{causal_softmax_row,    attention_dscore_row,   logsumexp,
+                                         softmax_grad_row,      gelu_forward_block,     gelu_backward_block,
+                                         layernorm_forward_row, layernorm_backward_row, rmsnorm_forward_row,
+                                         rmsnorm_backward_row,  rope_position,          rope_adjoint_position,
+                                         swiglu_forward_block,  swiglu_backward_block,  adamw_block};
 #if TOKCLEAN_HAVE_AVX512_KERNELS
     static constexpr RowKernels avx512{causal_softmax_row_avx512,    attention_dscore_row_avx512,
                                        logsumexp_avx512,             softmax_grad_row_avx512,
                                        gelu_forward_block_avx512,    gelu_backward_block_avx512,
                                        layernorm_forward_row_avx512, layernorm_backward_row_avx512,
+                                       rmsnorm_forward_row_avx512,   rmsnorm_backward_row_avx512,
+                                       rope_position_avx512<false>,  rope_position_avx512<true>,
+                                       swiglu_forward_block_avx512,  swiglu_backward_block_avx512,
                                        adamw_block_avx512};
 #endif
     static const RowKernels& chosen = TOKCLEAN_CPU_DISPATCH(portable, avx512);
