@@ -354,14 +354,13 @@ def forward(params: Params, config: dict, input_ids: torch.Tensor,
 # Losses
 
 
-def token_nll(params: Params, config: dict, input_ids: torch.Tensor, labels: torch.Tensor,
-              fused: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Per-token negative log-likelihoods with the HF label shift.
+def shifted_nll(logits: torch.Tensor, labels: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Per-token negative log-likelihoods of any causal LM's logits, with the HF label shift.
 
-    Returns (nll, mask), both (B, T): nll[b, j] = -log softmax(logits[b, j-1])[labels[b, j]]
-    where mask[b, j] is true (j >= 1 and labels[b, j] != -100), and 0 elsewhere.
+    logits: (B, T, V), labels: (B, T). Returns (nll, mask), both (B, T):
+    nll[b, j] = -log softmax(logits[b, j-1])[labels[b, j]] where mask[b, j] is true
+    (j >= 1 and labels[b, j] != -100), and 0 elsewhere.
     """
-    logits = forward(params, config, input_ids, fused)                   # (B, T, V)
     B, T, V = logits.shape
     target = labels[:, 1:]                                               # (B, T-1)
     valid = target != IGNORE_INDEX                                       # (B, T-1)
@@ -376,21 +375,35 @@ def token_nll(params: Params, config: dict, input_ids: torch.Tensor, labels: tor
     return torch.cat([first, nll], dim=1), mask                          # (B, T), (B, T)
 
 
+def scored_or_nan(nll: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The per-token losses of `shifted_nll` with NaN where not scored."""
+    return torch.where(mask, nll, torch.full_like(nll, float("nan")))
+
+
+def mean_over_scored(nll: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Training loss: mean of the per-token losses over every scored entry of the batch."""
+    count = int(mask.sum())
+    if count == 0:
+        raise ValueError("batch has no target tokens")
+    return nll.sum() / count
+
+
+def token_nll(params: Params, config: dict, input_ids: torch.Tensor, labels: torch.Tensor,
+              fused: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Per-token negative log-likelihoods with the HF label shift (see `shifted_nll`)."""
+    return shifted_nll(forward(params, config, input_ids, fused), labels)
+
+
 def per_token_losses(params: Params, config: dict, input_ids: torch.Tensor,
                      labels: torch.Tensor, fused: bool = False) -> torch.Tensor:
     """(B, T) cross-entropies of predicting labels[b, j] from position j-1; NaN if not scored."""
-    nll, mask = token_nll(params, config, input_ids, labels, fused)
-    return torch.where(mask, nll, torch.full_like(nll, float("nan")))
+    return scored_or_nan(*token_nll(params, config, input_ids, labels, fused))
 
 
 def batch_mean_loss(params: Params, config: dict, input_ids: torch.Tensor,
                     labels: torch.Tensor, fused: bool = False) -> torch.Tensor:
     """Training loss: mean of the per-token losses over every scored entry of the batch."""
-    nll, mask = token_nll(params, config, input_ids, labels, fused)
-    count = int(mask.sum())
-    if count == 0:
-        raise ValueError("batch has no target tokens")
-    return nll.sum() / count
+    return mean_over_scored(*token_nll(params, config, input_ids, labels, fused))
 
 
 # ----------------------------------------------------------------------------------------------
