@@ -1,5 +1,9 @@
-// tokclean side of the GPT-2 benchmark; the same shapes and modes as pytorch_baseline.py:
-//   bench_model --shape tiny|gpt2-small --mode train|score --reps N --warmup W --threads T
+// tokclean side of the model benchmark; the same shapes and modes as pytorch_baseline.py:
+//   bench_model --shape tiny|gpt2-small|smollm-135m|tinyllama-1.1b --mode train|score
+//               --reps N --warmup W --threads T
+// GPT-2 shapes (tiny, gpt2-small) and Llama shapes (SmolLM-135M: hidden 576, 30 layers, 9 heads,
+// 3 key/value heads, MLP 1536, vocab 49152, tied; TinyLlama-1.1B: hidden 2048, 22 layers, 32
+// heads, 4 key/value heads, MLP 5632, vocab 32000), random weights.
 // train: forward + mean loss + backward + AdamW step; score: a scoring forward (no
 // activations kept, as PyTorch's no_grad) + per-token losses with the first quarter of every
 // sequence as prompt (label -100). One JSON line on stdout, with the CPU kernels that ran
@@ -19,30 +23,52 @@
 #include "tokclean/core/threads.hpp"
 #include "tokclean/nn/gpt.hpp"
 #include "tokclean/nn/gpt_init.hpp"
+#include "tokclean/nn/llama.hpp"
+#include "tokclean/nn/llama_init.hpp"
 #include "tokclean/optim/adamw.hpp"
 
 using namespace tokclean;
 
+// A benchmark shape: the model, its batch, and the sizes its FLOPs are counted from.
 struct BenchShape {
-    GptConfig config;
+    std::unique_ptr<CausalLm<Cpu>> model;
     std::int64_t batch, seq;
+    double layers, block_weights, attention_width, vocab, width;  // per layer: matmul weights; NH·hd
 };
 
 BenchShape bench_shape(const std::string& name) {
-    if (name == "tiny") return {GptConfig::pretokenized(4, 4, 256, 512, 256), 8, 256};
-    return {GptConfig::gpt2_small(), 4, 128};
+    if (name == "tiny" || name == "gpt2-small") {
+        const GptConfig c = name == "tiny" ? GptConfig::pretokenized(4, 4, 256, 512, 256) : GptConfig::gpt2_small();
+        const double C = c.n_embd;
+        return {std::make_unique<Gpt<Cpu>>(c, gpt_init(c, 0)), name == "tiny" ? 8 : 4, name == "tiny" ? 256 : 128,
+                static_cast<double>(c.n_layer), 12.0 * C * C, C, static_cast<double>(c.vocab_size), C};
+    }
+    LlamaShape s;
+    s.tokenizer = "";
+    s.max_positions = 2048;
+    if (name == "smollm-135m") {
+        s.n_layer = 30, s.hidden = 576, s.heads = 9, s.kv_heads = 3, s.intermediate = 1536, s.vocab_size = 49152;
+        s.tied = true;
+    } else {  // tinyllama-1.1b
+        s.n_layer = 22, s.hidden = 2048, s.heads = 32, s.kv_heads = 4, s.intermediate = 5632, s.vocab_size = 32000;
+    }
+    s.eos_token_id = 0;
+    const LlamaConfig c = llama_config(s, name);
+    const double C = static_cast<double>(c.hidden);
+    const double weights = C * static_cast<double>(c.qkv_width() + c.q_width()) + 3.0 * C * static_cast<double>(c.intermediate);
+    return {std::make_unique<Llama<Cpu>>(c, llama_init(c, 0)), 4, 128, static_cast<double>(c.n_layer), weights,
+            static_cast<double>(c.q_width()), static_cast<double>(c.vocab_size), C};
 }
 
-// Model FLOPs of one step (matmuls only, the convention of MFU): forward 2·N_matmul per
-// token, plus causal attention (QKᵀ and PV over the T(T+1)/2 pairs s <= t: 2·2·C per pair
-// per layer); the LM head counts only the rows that are targets. Backward is twice the
+// Model FLOPs of one step (matmuls only, the convention of MFU): forward 2 FLOPs per block
+// weight per token, plus causal attention (QKᵀ and PV over the T(T+1)/2 pairs s <= t: 2·2·NH·hd
+// per pair per layer); the LM head counts only the rows that are targets. Backward is twice the
 // forward. Work a kernel does beyond this (the masked half of diagonal blocks) is not counted.
 double step_flops(const BenchShape& s, std::int64_t targets, bool train) {
-    const double L = s.config.n_layer, C = s.config.n_embd, V = s.config.vocab_size;
     const double T = static_cast<double>(s.seq), tokens = static_cast<double>(s.batch * s.seq);
     const double pairs = static_cast<double>(s.batch) * T * (T + 1.0) / 2.0;
-    const double fwd = tokens * 2.0 * L * (12.0 * C * C) + L * pairs * 4.0 * C +
-                       2.0 * static_cast<double>(targets) * C * V;
+    const double fwd = tokens * 2.0 * s.layers * s.block_weights + s.layers * pairs * 4.0 * s.attention_width +
+                       2.0 * static_cast<double>(targets) * s.width * s.vocab;
     return train ? 3.0 * fwd : fwd;
 }
 
@@ -53,10 +79,10 @@ double cpu_seconds() {
 }
 
 int main(int argc, char** argv) {
-    CLI::App app{"tokclean GPT-2 benchmark"};
+    CLI::App app{"tokclean model benchmark"};
     std::string shape = "tiny", mode = "train";
     int reps = 5, warmup = 1, threads = 2;
-    app.add_option("--shape", shape)->check(CLI::IsMember({"tiny", "gpt2-small"}));
+    app.add_option("--shape", shape)->check(CLI::IsMember({"tiny", "gpt2-small", "smollm-135m", "tinyllama-1.1b"}));
     app.add_option("--mode", mode)->check(CLI::IsMember({"train", "score"}));
     app.add_option("--reps", reps);
     app.add_option("--warmup", warmup);
@@ -65,18 +91,22 @@ int main(int argc, char** argv) {
     set_cpu_threads(threads);
 
     const BenchShape s = bench_shape(shape);
-    Gpt<Cpu> model(s.config, gpt_init(s.config, 0));
+    CausalLm<Cpu>& model = *s.model;
+    const std::int64_t vocab = model.info().vocab_size;
     const bool train = mode == "train";
     Rng rng(1);
     std::vector<std::int32_t> ids(static_cast<std::size_t>(s.batch * s.seq));
-    for (auto& id : ids) id = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(s.config.vocab_size)));
+    for (auto& id : ids) id = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(vocab)));
     std::vector<std::int32_t> labels = ids;
     if (!train)
         for (std::int64_t b = 0; b < s.batch; ++b)
             for (std::int64_t t = 0; t < s.seq / 4; ++t) labels[static_cast<std::size_t>(b * s.seq + t)] = ignore_label;
     // The optimizer's moments (2 x the parameters) only when training, as on PyTorch's side.
     AdamW<Cpu> optimizer;
-    if (train) optimizer = AdamW<Cpu>(model.params().numel(), AdamWHyper{});
+    if (train) optimizer = AdamW<Cpu>(model.flat_params().numel(), AdamWHyper{});
+    std::int64_t targets = 0;  // labels after position 0 that are not -100
+    for (std::int64_t b = 0; b < s.batch; ++b)
+        for (std::int64_t t = 1; t < s.seq; ++t) targets += labels[static_cast<std::size_t>(b * s.seq + t)] != ignore_label;
 
     std::vector<double> times, cpu_times;
     for (int r = 0; r < warmup + reps; ++r) {
@@ -86,7 +116,7 @@ int main(int argc, char** argv) {
             model.forward(ids.data(), labels.data(), s.batch, s.seq);
             model.zero_grad();
             model.backward();
-            optimizer.step(model.params().flat(), model.grads().flat(), 1e-4f);
+            optimizer.step(model.flat_params(), model.flat_grads(), 1e-4f);
         } else {
             model.forward(ids.data(), labels.data(), s.batch, s.seq, ForwardFor::scoring);
         }
@@ -103,7 +133,7 @@ int main(int argc, char** argv) {
     const double cpu_median = cpu_times[cpu_times.size() / 2];
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
-    const double flops = step_flops(s, model.num_targets(), train);
+    const double flops = step_flops(s, targets, train);
     std::printf("{\"impl\": \"tokclean\", \"shape\": \"%s\", \"mode\": \"%s\", \"batch\": %lld, \"seq\": %lld, "
                 "\"reps\": %d, \"median_s\": %.6f, \"tokens_per_s\": %.1f, \"gflops\": %.1f, "
                 "\"cpu_s\": %.6f, \"peak_rss_mb\": %.1f, \"threads\": %d, \"cpu_kernels\": \"%s\"}\n",

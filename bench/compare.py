@@ -1,10 +1,11 @@
 #!/usr/bin/python3
-"""Side-by-side GPT-2 benchmark: tokclean (bench_model) and PyTorch (pytorch_baseline.py) on
-the same shapes and modes, in one run, 2 threads each; then the sgemm peak of the machine
+"""Side-by-side model benchmark: tokclean (bench_model) and PyTorch (pytorch_baseline.py) on
+the same shapes and modes (GPT-2: tiny, gpt2-small; Llama: smollm-135m, tinyllama-1.1b), in one
+run, 2 threads each; then the sgemm peak of the machine
 (bench_gemm: tokclean's GEMM, Eigen's, OpenBLAS's when installed) that the achieved GFLOP/s
 are measured against. Prints a Markdown table with tokens/s and the ratio tokclean / PyTorch.
 
-    /usr/bin/python3 bench/compare.py --build build [--reps 5] [--shapes tiny gpt2-small]
+    /usr/bin/python3 bench/compare.py --build build [--reps 5] [--shapes tiny gpt2-small smollm-135m tinyllama-1.1b]
 
 PyTorch runs with OPENBLAS_CORETYPE=SkylakeX (Debian's OpenBLAS otherwise picks a slow
 generic kernel on this CPU) and OMP_NUM_THREADS=2. Other processes on the machine ruin the

@@ -1,8 +1,10 @@
 #!/usr/bin/python3
-"""PyTorch side of the GPT-2 benchmark: times the reference GPT-2 (tests/python/gpt2_reference.py).
+"""PyTorch side of the model benchmark: times the reference GPT-2 (tests/python/gpt2_reference.py)
+and the reference Llama family (tests/python/llama_reference.py, Hugging Face's eager modeling
+code in its own words: repeat_kv, matmul attention with a causal mask, RMSNorm in float32).
 
     OPENBLAS_CORETYPE=SkylakeX /usr/bin/python3 bench/pytorch_baseline.py \
-        --shape tiny|gpt2-small --mode train|score --reps N --warmup W --threads 2
+        --shape tiny|gpt2-small|smollm-135m|tinyllama-1.1b --mode train|score --reps N --warmup W --threads 2
 
 Modes (random weights, std 0.02, and random token batches, fixed seeds):
   train  forward + batch mean loss + backward + AdamW step (lr 1e-4)
@@ -26,6 +28,7 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "python"))
 import gpt2_reference as ref  # noqa: E402
+import llama_reference as llama_ref  # noqa: E402
 
 SHAPES = {
     "tiny": dict(vocab_size=512, n_layer=4, n_head=4, n_embd=256, n_positions=256,
@@ -33,6 +36,33 @@ SHAPES = {
     "gpt2-small": dict(vocab_size=50257, n_layer=12, n_head=12, n_embd=768, n_positions=1024,
                        batch=4, seq=128),
 }
+LLAMA_SHAPES = {
+    "smollm-135m": dict(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                        num_attention_heads=9, num_key_value_heads=3, tie_word_embeddings=True,
+                        batch=4, seq=128),
+    "tinyllama-1.1b": dict(vocab_size=32000, hidden_size=2048, intermediate_size=5632, num_hidden_layers=22,
+                           num_attention_heads=32, num_key_value_heads=4, tie_word_embeddings=False,
+                           batch=4, seq=128),
+}
+
+
+def llama_model(name: str, seed: int):
+    """(config, params, per_token_losses, batch_mean_loss) of a Llama shape, random weights."""
+    shape = dict(LLAMA_SHAPES[name])
+    shape.pop("batch"), shape.pop("seq")
+    config = llama_ref.make_config("llama", max_position_embeddings=2048, rope_theta=10000.0, rms_norm_eps=1e-6,
+                                   bos_token_id=None, eos_token_id=0, **shape)
+    return (config, llama_ref.init_params(config, std=0.02, seed=seed), llama_ref.per_token_losses,
+            llama_ref.batch_mean_loss)
+
+
+def gpt2_model(name: str, seed: int):
+    shape = SHAPES[name]
+    config = ref.make_config(shape["n_layer"], shape["n_head"], shape["n_embd"],
+                             shape["vocab_size"], shape["n_positions"])
+    return (config, ref.init_params(config, std=0.02, seed=seed),
+            lambda p, c, i, l: ref.per_token_losses(p, c, i, l, fused=True),
+            lambda p, c, i, l: ref.batch_mean_loss(p, c, i, l, fused=True))
 LR = 1e-4
 IGNORE = ref.IGNORE_INDEX
 
@@ -50,7 +80,7 @@ def loaded_blas() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--shape", choices=sorted(SHAPES), default="tiny")
+    ap.add_argument("--shape", choices=sorted(SHAPES) + sorted(LLAMA_SHAPES), default="tiny")
     ap.add_argument("--mode", choices=["train", "score"], default="train")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
@@ -65,11 +95,10 @@ def main() -> None:
     if "openblas" not in blas.lower() and "mkl" not in blas.lower():
         print(f"warning: torch is using {blas} (not OpenBLAS/MKL); matmuls will be very slow",
               file=sys.stderr)
-    shape = SHAPES[args.shape]
+    shape = SHAPES.get(args.shape) or LLAMA_SHAPES[args.shape]
     B, T = shape["batch"], shape["seq"]
-    config = ref.make_config(shape["n_layer"], shape["n_head"], shape["n_embd"],
-                             shape["vocab_size"], shape["n_positions"])
-    params = ref.init_params(config, std=0.02, seed=args.seed)
+    config, params, per_token_losses, batch_mean_loss = (
+        gpt2_model if args.shape in SHAPES else llama_model)(args.shape, args.seed)
     for t in params.values():
         t.requires_grad_(args.mode == "train")
 
@@ -85,13 +114,13 @@ def main() -> None:
 
         def rep() -> None:
             opt.zero_grad(set_to_none=True)
-            loss = ref.batch_mean_loss(params, config, input_ids, labels, fused=True)
+            loss = batch_mean_loss(params, config, input_ids, labels)
             loss.backward()
             opt.step()
     else:
         def rep() -> None:
             with torch.no_grad():
-                losses = ref.per_token_losses(params, config, input_ids, labels, fused=True)
+                losses = per_token_losses(params, config, input_ids, labels)
             if not bool(torch.isfinite(losses[:, T // 4:]).all()):
                 raise RuntimeError("non-finite loss")
 

@@ -322,7 +322,7 @@ BOOST_AUTO_TEST_CASE(config_rows) {
         {"C5b", config_with(fixture_config_with([](json& c) { c["n_positions"] = -4; })), score_m,
          {"m/config.json: field 'n_positions': expected a positive integer, got -4"}},
         {"C6", config_with(fixture_config_with([](json& c) { c["model_type"] = "bert"; })), score_m,
-         {"m/config.json: field 'model_type': \"bert\" is not supported (tokclean reads \"gpt2\")"}},
+         {"m/config.json: field 'model_type': \"bert\" is not supported (tokclean reads gpt2, llama, mistral, qwen2 and qwen3)"}},
         {"C7", config_with(fixture_config_with([](json& c) { c["activation_function"] = "relu"; })), score_m,
          {"m/config.json: field 'activation_function'", "is not supported"}},
         {"C8", config_with(fixture_config_with([](json& c) { c["eos_token_id"] = 97; })), score_m,

@@ -33,6 +33,7 @@ struct DemoFlags {
     std::int64_t warmup_epochs = 60;
     double lr = 3e-3;
     fs::path json;  // optional: the results as JSON (bench/reproduce.py reads it)
+    std::string arch = "gpt2";
 
     static constexpr VerbHelp help{"demo", "the paper's pipeline and its baselines on the shipped task"};
     template <class Self, class V>
@@ -46,6 +47,8 @@ struct DemoFlags {
         v.option("--warmup-epochs", f.warmup_epochs, "epochs of the reference's warm-up", positive_integer());
         v.option("--lr", f.lr, "peak learning rate of the SFT arms and the warm-up", finite_at_least(0));
         v.option("--json", f.json, "also write the results as JSON to this file");
+        v.option("--arch", f.arch, "architecture of the base model",
+                 one_of({"gpt2", "llama", "mistral", "qwen2", "qwen3"}));
     }
 };
 
@@ -63,10 +66,40 @@ namespace demo_detail {
 using Clock = std::chrono::steady_clock;
 inline double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-inline std::vector<Example> read_for(const fs::path& file, const GptConfig& c, const ByteTokenizer& tok) {
+// The demo's byte-level base, freshly initialised: GPT-2 with 3 layers, 4 heads, width 128
+// and 96 positions, or a Llama-family model of the same depth and width (2 key/value heads,
+// MLP width 344: the parameters of GPT-2's 4·128 MLP in SwiGLU's three matrices).
+inline std::unique_ptr<CausalLm<Cpu>> demo_base(const std::string& arch, std::uint64_t seed) {
+    if (arch == "gpt2") {
+        GptConfig c;
+        c.n_layer = 3;
+        c.n_head = 4;
+        c.n_embd = 128;
+        c.n_positions = 96;
+        return std::make_unique<Gpt<Cpu>>(c, gpt_init(c, seed));
+    }
+    LlamaShape s;
+    s.model_type = arch;
+    s.n_layer = 3;
+    s.heads = 4;
+    s.kv_heads = 2;
+    s.hidden = 128;
+    s.intermediate = 344;
+    s.max_positions = 96;
+    const LlamaConfig c = llama_config(s);
+    return std::make_unique<Llama<Cpu>>(c, llama_init(c, seed));
+}
+
+// Saves `model` as a model directory `dir`.
+inline void save_demo_model(const CausalLm<Cpu>& model, const fs::path& dir) {
+    AtomicDirectory out(dir);
+    model.save(out);
+}
+
+inline std::vector<Example> read_for(const fs::path& file, const ModelInfo& m, const ByteTokenizer& tok) {
     ReadOptions ro;
-    ro.vocab_size = c.vocab_size;
-    ro.max_len = static_cast<std::size_t>(c.n_positions);
+    ro.vocab_size = m.vocab_size;
+    ro.max_len = static_cast<std::size_t>(m.max_positions);
     ro.strict = true;
     ro.tokenizer = &tok;
     return read_examples(file, ro).examples;
@@ -151,11 +184,8 @@ inline void run_demo(const GlobalFlags& g, const DemoFlags& f) {
     fs::create_directories(f.work);
     const auto start = Clock::now();
 
-    GptConfig c;  // a byte-level GPT-2: 3 layers, 4 heads, d 128, 96 positions
-    c.n_layer = 3;
-    c.n_head = 4;
-    c.n_embd = 128;
-    c.n_positions = 96;
+    const std::unique_ptr<CausalLm<Cpu>> base = demo_base(f.arch, f.seed);
+    const ModelInfo c = base->info();
     const ByteTokenizer tok(c.eos_token_id);
     auto pretrain = read_for(f.data / "pretrain.jsonl", c, tok);
     // Each document ends with EOS, as in GPT-2's pre-training: the base knows where text ends.
@@ -180,40 +210,39 @@ inline void run_demo(const GlobalFlags& g, const DemoFlags& f) {
     sft.seed = f.seed;
 
     log(g, "[1/5] pre-train the base on " + std::to_string(pretrain.size()) + " chit-chat lines");
-    Gpt<Cpu> base(c, gpt_init(c, f.seed));
     TrainOptions pre = sft;
     pre.epochs = f.pretrain_epochs;
     pre.batch_size = 32;
     pre.lr = 3e-3;
     pre.schedule = ScheduleKind::cosine;
-    train(base, std::span<const Example>(pretrain), pre);
-    save_model_dir(f.work / "base", c, base.params());
+    train(*base, std::span<const Example>(pretrain), pre);
+    save_demo_model(*base, f.work / "base");
 
     log(g, "[2/5] warm-up reference: the base fine-tuned on " + std::to_string(warmup.size()) + " clean examples");
-    Gpt<Cpu> ref(c, base.params().clone());
+    const std::unique_ptr<CausalLm<Cpu>> ref = base->with_params(base->flat_params().clone());
     TrainOptions warm = sft;
     warm.epochs = f.warmup_epochs;
     const auto warm_start = Clock::now();
-    train(ref, std::span<const Example>(warmup), warm);
-    save_model_dir(f.work / "reference", c, ref.params());
+    train(*ref, std::span<const Example>(warmup), warm);
+    save_demo_model(*ref, f.work / "reference");
 
     std::vector<DemoArm> arms;
     std::vector<DemoArm> chunk_rows;  // the self-evolving arm's kinds, chunk by chunk (not evaluated)
     // Not an arm: the reference alone, to show how well it knows the task it judges by.
-    arms.push_back(evaluated_arm("(reference: warm-up set only)", ref, heldout, since(warm_start), {}, false));
+    arms.push_back(evaluated_arm("(reference: warm-up set only)", *ref, heldout, since(warm_start), {}, false));
     auto sft_arm = [&](const std::string& name, const std::vector<Example>& labelled, bool cleaning,
                        Clock::time_point t0) {
         log(g, "    " + name + ": fine-tune the base on the labelled pool");
-        Gpt<Cpu> model(c, base.params().clone());
-        train(model, std::span<const Example>(labelled), sft);
-        arms.push_back(evaluated_arm(name, model, heldout, since(t0), kind_counts(labelled, kinds), cleaning));
+        const std::unique_ptr<CausalLm<Cpu>> model = base->with_params(base->flat_params().clone());
+        train(*model, std::span<const Example>(labelled), sft);
+        arms.push_back(evaluated_arm(name, *model, heldout, since(t0), kind_counts(labelled, kinds), cleaning));
     };
     auto clean_arm = [&](const std::string& name, AnyThreshold policy, const char* file) {
         const auto t0 = Clock::now();
         TokenCleaner<Cpu, LossDelta, AnyThreshold, FixedReference<Cpu>> cleaner(LossDelta{}, std::move(policy),
-                                                                                FixedReference<Cpu>{&ref}, 32);
+                                                                                FixedReference<Cpu>{ref.get()}, 32);
         CleanedSet cleaned;
-        cleaner.run(base, pool, [&](std::size_t, const CleanedSet& s) { cleaned = s; });
+        cleaner.run(*base, pool, [&](std::size_t, const CleanedSet& s) { cleaned = s; });
         write_cleaned(f.work / file, {&cleaned}, true);
         sft_arm(name, cleaned.examples, true, t0);
     };
@@ -230,13 +259,13 @@ inline void run_demo(const GlobalFlags& g, const DemoFlags& f) {
         SelfEvolving<Cpu> evolving;
         evolving.chunks = 5;
         evolving.train = sft;
-        evolving.warmup = &ref;  // θ_1
+        evolving.warmup = ref.get();  // θ_1
         evolving.log = quiet_log;
         TokenCleaner<Cpu, LossDelta, AnyThreshold, SelfEvolving<Cpu>> cleaner(LossDelta{}, GlobalTopK{f.keep},
                                                                              evolving, 32);
         std::vector<CleanedSet> chunks;
         const std::unique_ptr<CausalLm<Cpu>> final_model =
-            cleaner.run(base, pool, [&](std::size_t, const CleanedSet& s) { chunks.push_back(s); });
+            cleaner.run(*base, pool, [&](std::size_t, const CleanedSet& s) { chunks.push_back(s); });
         std::vector<Example> labelled;
         std::vector<const CleanedSet*> parts;
         for (const auto& ch : chunks) {

@@ -10,6 +10,8 @@
 #include "tokclean/io/file_hash.hpp"
 #include "tokclean/io/number_format.hpp"
 #include "tokclean/nn/gpt_init.hpp"
+#include "tokclean/nn/llama.hpp"
+#include "tokclean/nn/llama_init.hpp"
 #include "tokclean/nn/token_losses.hpp"
 #include "tokclean/nn/train_checkpoint.hpp"
 #include "tokclean/nn/trainer.hpp"
@@ -18,33 +20,110 @@ namespace tokclean::cli {
 
 struct InitFlags {
     fs::path out;
+    std::string arch = "gpt2";
     int layers = 4, heads = 4, embd = 256, positions = 256;
+    int kv_heads = 0, intermediate = 0, head_dim = 0;  // Llama family; 0: the default
+    double rope_theta = 10000.0;
+    bool tie = false;
     std::string tokenizer = "byte";
     int vocab = 0;
     std::uint64_t seed = 0;
     bool force = false;
 
-    static constexpr VerbHelp help{"init", "write a freshly initialised GPT-2 model directory",
+    static constexpr VerbHelp help{"init", "write a freshly initialised model directory (GPT-2 or Llama family)",
         "\nExample:\n  tokclean init --out base --layers 4 --heads 4 --embd 256 --positions 256 --tokenizer byte\n"
         "  tokclean init --out base --tokenizer gpt2-files/    # vocab.json + merges.txt or tokenizer.json\n"
-        "Writes a Hugging Face GPT-2 directory (config.json, model.safetensors, tokenizer files).\n"};
+        "  tokclean init --out base --arch qwen3 --layers 4 --heads 8 --kv-heads 2 --embd 256 --head-dim 64\n"
+        "Writes a Hugging Face directory (config.json, model.safetensors, tokenizer files) that\n"
+        "transformers loads as GPT2LMHeadModel, LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM\n"
+        "or Qwen3ForCausalLM.\n"};
     template <class Self, class V>
     static void each_flag(Self& f, V& v) {
         v.option("--out", f.out, "model directory to create", required);
         force_flag(f.force, v);
+        v.option("--arch", f.arch, "architecture", one_of({"gpt2", "llama", "mistral", "qwen2", "qwen3"}));
         v.option("--layers", f.layers, "transformer blocks", positive_integer());
         v.option("--heads", f.heads, "attention heads", positive_integer());
-        v.option("--embd", f.embd, "embedding width", positive_integer());
+        v.option("--embd", f.embd, "embedding width (hidden_size)", positive_integer());
         v.option("--positions", f.positions, "maximum sequence length", positive_integer());
+        v.option("--kv-heads", f.kv_heads, "Llama family: key/value heads, dividing --heads (default: --heads)",
+                 positive_integer());
+        v.option("--intermediate", f.intermediate, "Llama family: MLP width (default: 4 x --embd)",
+                 positive_integer());
+        v.option("--head-dim", f.head_dim, "Llama family: width of a head, even (default: --embd / --heads)",
+                 positive_integer());
+        v.option("--rope-theta", f.rope_theta, "Llama family: RoPE base", finite_in(1.0, HUGE_VAL, "a number > 1"));
+        v.flag("--tie", f.tie, "Llama family: tie the LM head to the token embedding (GPT-2 always is)");
         v.option("--tokenizer", f.tokenizer,
-                 "'byte' (built in) or a directory with GPT-2 vocab.json + merges.txt or tokenizer.json");
+                 "'byte' (built in) or, for gpt2, a directory with GPT-2 vocab.json + merges.txt or tokenizer.json");
         v.option("--vocab", f.vocab, "vocabulary size for pre-tokenized data (no tokenizer)", positive_integer());
         v.exclusive("--vocab", "--tokenizer");
         v.option("--seed", f.seed, "initialisation seed");
     }
 };
 
+// The configuration `tokclean init --arch llama|mistral|qwen2|qwen3` writes.
+inline LlamaConfig llama_init_config(const InitFlags& f) {
+    LlamaShape s;
+    s.model_type = f.arch;
+    s.n_layer = f.layers;
+    s.hidden = f.embd;
+    s.heads = f.heads;
+    s.kv_heads = f.kv_heads;
+    s.intermediate = f.intermediate;
+    s.head_dim = f.head_dim;
+    s.max_positions = f.positions;
+    s.rope_theta = f.rope_theta;
+    s.tied = f.tie;
+    if (f.vocab > 0) {  // no tokenizer; the last id ends examples
+        s.vocab_size = f.vocab;
+        s.eos_token_id = f.vocab - 1;
+        s.tokenizer = "";
+    } else if (f.tokenizer == "byte") {
+        s.vocab_size = 257;
+        s.eos_token_id = 256;
+    } else {
+        fail("--tokenizer: ", f.arch, " models take 'byte' or --vocab N (pre-tokenized data) so far; a GPT-2 "
+             "tokenizer directory goes with --arch gpt2");
+    }
+    if (f.embd % f.heads != 0 && f.head_dim == 0)
+        fail("--embd: ", f.embd, " is not a multiple of --heads = ", f.heads, " (or give --head-dim)");
+    return llama_config(s, "--arch " + f.arch);
+}
+
+// Flags of the Llama family given with --arch gpt2 are refused rather than ignored.
+inline void refuse_llama_flags_for_gpt2(const InitFlags& f) {
+    const InitFlags defaults;
+    for (const auto& [name, given] : {std::pair{"--kv-heads", f.kv_heads != defaults.kv_heads},
+                                      {"--intermediate", f.intermediate != defaults.intermediate},
+                                      {"--head-dim", f.head_dim != defaults.head_dim},
+                                      {"--rope-theta", f.rope_theta != defaults.rope_theta},
+                                      {"--tie", f.tie != defaults.tie}})
+        if (given) fail(name, ": applies to --arch llama, mistral, qwen2 or qwen3, not gpt2");
+}
+
+inline void run_llama_init(const GlobalFlags& g, const InitFlags& f) {
+    const LlamaConfig c = llama_init_config(f);
+    const std::int64_t numel = LlamaLayout(c).numel;
+    const InterruptScope interrupts;
+    AtomicDirectory out = open_model_output(f.out, f.force, {});
+    Tensor<float, Cpu> params = [&] {
+        try {
+            return llama_init(c, f.seed);
+        } catch (const std::bad_alloc&) {
+            fail("--out ", f.out.string(), ": not enough memory for the ", numel, " parameters (",
+                 numel * 4 / (1 << 20), " MiB of float32) of this shape");
+        }
+    }();
+    stop_if_interrupted("init");
+    Llama<Cpu>(c, std::move(params)).save(out);
+    log(g, "initialised " + f.out.string() + ": " + std::to_string(numel) + " parameters");
+    std::cout << "{\"model\": " << quoted(f.out.string()) << ", \"parameters\": " << numel << "}\n";
+}
+
 inline void run_init(const GlobalFlags& g, const InitFlags& f) {
+    if (f.arch != "gpt2") return run_llama_init(g, f);
+    refuse_llama_flags_for_gpt2(f);
     GptConfig c;
     c.n_layer = f.layers;
     c.n_head = f.heads;

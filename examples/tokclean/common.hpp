@@ -44,9 +44,11 @@ struct GlobalFlags {
     }
 };
 
-// A model directory's fingerprint: its config.json and weights.
+// A model directory's fingerprint: its config.json and weight files (shards too).
 inline std::string model_fingerprint(const fs::path& dir) {
-    return hex64(file_hash(dir / std::string(weights_file_name), file_hash(dir / std::string(config_file_name))));
+    std::uint64_t h = file_hash(dir / std::string(config_file_name));
+    for (const auto& f : weight_files(dir)) h = file_hash(f, h);
+    return hex64(h);
 }
 
 // What a resumable run of a verb depends on (its flags marked Resume; see flags.hpp): a

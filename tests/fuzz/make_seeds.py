@@ -145,5 +145,22 @@ def main() -> None:
     write(root, "tokenizer", "encode_invalid_utf8", b"\x02" + b"ab\xff\xc3 \xed\xa0\x80x's 12")
 
 
+    # ---- llama_dir: Llama-family config.json (mode 0) and the shard index (mode 1) --------
+    llama = os.path.join(DATA, "llama")
+    for case in sorted(os.listdir(llama)):
+        with open(os.path.join(llama, case, "model", "config.json"), "rb") as f:
+            write(root, "llama_dir", "config_" + case, b"\x00" + f.read())
+    with open(os.path.join(llama, "llama_scaled", "model", "model.safetensors.index.json"), "rb") as f:
+        write(root, "llama_dir", "index_llama_scaled", b"\x01" + f.read())
+    write(root, "llama_dir", "config_rope_parameters", b"\x00" + json.dumps({
+        "model_type": "llama", "num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 96,
+        "num_attention_heads": 4, "num_key_value_heads": None, "vocab_size": 300, "max_position_embeddings": 64,
+        "eos_token_id": [2, 3], "tokclean_tokenizer": "byte", "rope_parameters": {
+            "rope_type": "llama3", "rope_theta": 500000.0, "factor": 32.0, "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}}).encode())
+    write(root, "llama_dir", "index_escape", b"\x01" + json.dumps(
+        {"metadata": {"total_size": 8}, "weight_map": {"a": "../x.safetensors", "b": "s.safetensors"}}).encode())
+
+
 if __name__ == "__main__":
     main()

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -207,6 +208,16 @@ public:
 
     // Flushes, fsyncs and renames the temporary over the target. Throws Error (and leaves the
     // target untouched) if any write failed, e.g. the disk is full.
+    // Copies each of `files` (a model's tokenizer files, say) into the temporary directory.
+    void copy_in(std::span<const std::filesystem::path> files) const {
+        for (const auto& src : files) {
+            std::error_code ec;
+            std::filesystem::copy_file(src, temp_ / src.filename(), std::filesystem::copy_options::overwrite_existing,
+                                       ec);
+            if (ec) fail(src.string(), ": cannot copy into ", target_.string(), ": ", ec.message());
+        }
+    }
+
     void commit() {
         TOKCLEAN_CHECK(!committed_, "commit() called twice for ", target_.string());
         out_.flush();
@@ -316,6 +327,16 @@ public:
                 if (n == entry) return true;
             return false;
         });
+    }
+
+    // Copies each of `files` (a model's tokenizer files, say) into the temporary directory.
+    void copy_in(std::span<const std::filesystem::path> files) const {
+        for (const auto& src : files) {
+            std::error_code ec;
+            std::filesystem::copy_file(src, temp_ / src.filename(), std::filesystem::copy_options::overwrite_existing,
+                                       ec);
+            if (ec) fail(src.string(), ": cannot copy into ", target_.string(), ": ", ec.message());
+        }
     }
 
     void commit() {

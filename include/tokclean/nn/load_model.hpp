@@ -9,6 +9,7 @@
 #include "tokclean/io/json_fields.hpp"
 #include "tokclean/nn/causal_lm.hpp"
 #include "tokclean/nn/gpt.hpp"
+#include "tokclean/nn/llama.hpp"
 #include "tokclean/nn/model_dir.hpp"
 
 namespace tokclean {
@@ -22,7 +23,7 @@ inline void require_model_dir(const std::filesystem::path& dir) {
 
 [[noreturn]] inline void unknown_model_type(const std::filesystem::path& dir, const std::string& type) {
     fail((dir / config_file_name).string(), ": field 'model_type': \"", printable(type),
-         "\" is not supported (tokclean reads \"gpt2\")");
+         "\" is not supported (tokclean reads gpt2, llama, mistral, qwen2 and qwen3)");
 }
 }  // namespace detail
 
@@ -43,6 +44,10 @@ inline ModelInfo read_model_info(const std::filesystem::path& dir) {
         const GptConfig c = load_gpt_config(dir);
         return {"gpt2", c.vocab_size, c.n_positions, c.eos_token_id, c.tokenizer};
     }
+    if (is_llama_family(type)) {
+        const LlamaConfig c = load_llama_config(dir);
+        return {type, static_cast<std::int32_t>(c.vocab_size), c.max_positions, c.eos_token_id, c.tokenizer};
+    }
     detail::unknown_model_type(dir, type);
 }
 
@@ -56,6 +61,16 @@ std::unique_ptr<CausalLm<D>> load_causal_lm(const std::filesystem::path& dir) {
         LoadedModel m = load_model_dir(dir);
         if constexpr (std::is_same_v<D, Cpu>) return std::make_unique<Gpt<D>>(m.config, std::move(m.params));
         else return std::make_unique<Gpt<D>>(m.config, copy_to(D{}, m.params));
+    }
+    if (is_llama_family(type)) {
+        LlamaConfig c = load_llama_config(dir);
+        if constexpr (std::is_same_v<D, Cpu>) {
+            Tensor<float, Cpu> params = load_llama_params(dir, c);
+            return std::make_unique<Llama<Cpu>>(std::move(c), std::move(params));
+        } else {
+            fail((dir / config_file_name).string(), ": model_type \"", type,
+                 "\" runs on the CPU only so far (its GPU ops are not written yet): use --device cpu");
+        }
     }
     detail::unknown_model_type(dir, type);
 }

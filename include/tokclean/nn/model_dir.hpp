@@ -356,12 +356,7 @@ inline void save_model_dir(AtomicDirectory& out, const GptConfig& config, const 
     for (const auto& k : gpt_param_keys(config))
         entries.push_back({k.name, detail::param_slice(params, k), k.shape});
     save_safetensors(out.path() / weights_file_name, entries, {{"format", "pt"}});
-    for (const auto& src : extra_files) {
-        std::error_code ec;
-        std::filesystem::copy_file(src, out.path() / src.filename(),
-                                   std::filesystem::copy_options::overwrite_existing, ec);
-        if (ec) fail(src.string(), ": cannot copy into ", out.target().string(), ": ", ec.message());
-    }
+    out.copy_in(extra_files);
     out.commit();
 }
 

@@ -1,0 +1,172 @@
+#pragma once
+// The parameters of a Llama-family model as one flat buffer, and its Hugging Face files.
+//
+// Flat layout (every matrix in nn.Linear's [out, in] layout, as the files store it):
+//   embed (V, C)
+//   per layer: input_norm (C) | qkv (QKV, C) | qkv_bias (QKV) [qwen2] | q_norm (hd) |
+//              k_norm (hd) [qwen3] | o (C, NH·hd) | post_norm (C) | gate_up (2I, C) | down (C, I)
+//   norm (C) | lm_head (V, C) [untied]
+// QKV = (NH + 2·KVH)·hd. q_proj, k_proj and v_proj are consecutive row blocks of qkv, gate_proj
+// and up_proj of gate_up: one product each computes them together, and each Hugging Face
+// tensor is still one contiguous slice (loading and saving are plain copies).
+//
+// Files: model.safetensors, or shards listed by model.safetensors.index.json (weight_map:
+// tensor name -> file); F32, F16 or BF16. Saved: one F32 model.safetensors.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <set>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "tokclean/core/error.hpp"
+#include "tokclean/core/shape.hpp"
+#include "tokclean/io/atomic_file.hpp"
+#include "tokclean/io/json_fields.hpp"
+#include "tokclean/io/safetensors.hpp"
+#include "tokclean/nn/llama_config.hpp"
+#include "tokclean/nn/weight_files.hpp"
+
+namespace tokclean {
+
+// Offsets (in floats) of one layer's parameters in the flat buffer; -1 where the
+// architecture has none.
+struct LlamaLayerOffsets {
+    std::int64_t input_norm, qkv, qkv_bias, q_norm, k_norm, o, post_norm, gate_up, down;
+};
+
+struct LlamaLayout {
+    std::int64_t embed = 0, norm = 0, lm_head = 0;  // lm_head = embed when tied
+    std::vector<LlamaLayerOffsets> layers;
+    std::int64_t numel = 0;
+
+    explicit LlamaLayout(const LlamaConfig& c) {
+        const std::int64_t C = c.hidden, I = c.intermediate, QKV = c.qkv_width(), hd = c.head_dim;
+        std::int64_t at = 0;
+        const auto take = [&](std::int64_t n) { const std::int64_t o = at; at += n; return o; };
+        embed = take(c.vocab_size * C);
+        for (std::int64_t l = 0; l < c.n_layer; ++l) {
+            LlamaLayerOffsets o{};
+            o.input_norm = take(C);
+            o.qkv = take(QKV * C);
+            o.qkv_bias = c.qkv_bias ? take(QKV) : -1;
+            o.q_norm = c.qk_norm ? take(hd) : -1;
+            o.k_norm = c.qk_norm ? take(hd) : -1;
+            o.o = take(C * c.q_width());
+            o.post_norm = take(C);
+            o.gate_up = take(2 * I * C);
+            o.down = take(C * I);
+            layers.push_back(o);
+        }
+        norm = take(C);
+        lm_head = c.tied ? embed : take(c.vocab_size * C);
+        numel = at;
+    }
+};
+
+// One Hugging Face tensor and its slice of the flat buffer.
+struct LlamaParamKey {
+    std::string name;  // "model.layers.3.self_attn.k_proj.weight"
+    std::int64_t offset;
+    Shape shape;
+};
+
+// Every tensor of the model's files, in module order (the order transformers saves).
+inline std::vector<LlamaParamKey> llama_param_keys(const LlamaConfig& c) {
+    const LlamaLayout lay(c);
+    const std::int64_t C = c.hidden, I = c.intermediate, hd = c.head_dim, QW = c.q_width(), KW = c.kv_width();
+    std::vector<LlamaParamKey> keys;
+    keys.push_back({"model.embed_tokens.weight", lay.embed, Shape{c.vocab_size, C}});
+    for (std::int64_t l = 0; l < c.n_layer; ++l) {
+        const auto& o = lay.layers[static_cast<std::size_t>(l)];
+        const std::string p = "model.layers." + std::to_string(l) + ".";
+        keys.push_back({p + "self_attn.q_proj.weight", o.qkv, Shape{QW, C}});
+        keys.push_back({p + "self_attn.k_proj.weight", o.qkv + QW * C, Shape{KW, C}});
+        keys.push_back({p + "self_attn.v_proj.weight", o.qkv + (QW + KW) * C, Shape{KW, C}});
+        if (c.qkv_bias) {
+            keys.push_back({p + "self_attn.q_proj.bias", o.qkv_bias, Shape{QW}});
+            keys.push_back({p + "self_attn.k_proj.bias", o.qkv_bias + QW, Shape{KW}});
+            keys.push_back({p + "self_attn.v_proj.bias", o.qkv_bias + QW + KW, Shape{KW}});
+        }
+        if (c.qk_norm) {
+            keys.push_back({p + "self_attn.q_norm.weight", o.q_norm, Shape{hd}});
+            keys.push_back({p + "self_attn.k_norm.weight", o.k_norm, Shape{hd}});
+        }
+        keys.push_back({p + "self_attn.o_proj.weight", o.o, Shape{C, QW}});
+        keys.push_back({p + "mlp.gate_proj.weight", o.gate_up, Shape{I, C}});
+        keys.push_back({p + "mlp.up_proj.weight", o.gate_up + I * C, Shape{I, C}});
+        keys.push_back({p + "mlp.down_proj.weight", o.down, Shape{C, I}});
+        keys.push_back({p + "input_layernorm.weight", o.input_norm, Shape{C}});
+        keys.push_back({p + "post_attention_layernorm.weight", o.post_norm, Shape{C}});
+    }
+    keys.push_back({"model.norm.weight", lay.norm, Shape{C}});
+    if (!c.tied) keys.push_back({"lm_head.weight", lay.lm_head, Shape{c.vocab_size, C}});
+    return keys;
+}
+
+// Reads the weights of `dir` into a flat buffer of `c`'s layout. Errors name the file and the
+// tensor: an unknown tensor, a missing one, a shape other than config.json implies, a
+// non-finite value, a tied model's lm_head.weight that is not embed_tokens. RoPE's
+// rotary_emb.inv_freq buffers of older checkpoints are ignored (recomputed from the config).
+inline Tensor<float, Cpu> load_llama_params(const std::filesystem::path& dir, const LlamaConfig& c) {
+    const auto files = weights_detail::open_weight_files(dir);
+    const auto keys = llama_param_keys(c);
+    std::set<std::string, std::less<>> wanted;
+    for (const auto& k : keys) wanted.insert(k.name);
+    for (const auto& [name, file] : files.holder) {
+        if (wanted.count(name)) continue;
+        if (name.ends_with(".rotary_emb.inv_freq")) continue;
+        if (c.tied && name == "lm_head.weight") continue;  // checked below
+        fail(file->where(), ": unknown tensor '", detail::printable(name), "' (not a parameter of this ", c.model_type,
+             " model: see config.json)");
+    }
+    for (const auto& k : keys) {
+        const auto it = files.holder.find(k.name);
+        if (it == files.holder.end())
+            fail((files.files.size() > 1 ? dir / weights_index_file_name : dir / "model.safetensors").string(),
+                 ": missing tensor '", k.name, "' (expected shape ", k.shape.str(), ")");
+        const auto& t = it->second->tensor(k.name);
+        if (t.shape.size() != static_cast<std::size_t>(k.shape.rank()) || !(SafetensorsFile::to_shape(t.shape) == k.shape))
+            fail(it->second->where(), ": tensor '", k.name, "': shape ", t.shape_str(), " but config.json implies ",
+                 k.shape.str());
+    }
+    Tensor<float, Cpu> flat(Shape{LlamaLayout(c).numel});
+    for (const auto& k : keys) {
+        const SafetensorsFile& f = *files.holder.find(k.name)->second;
+        const std::span<float> dst(flat.data() + k.offset, static_cast<std::size_t>(k.shape.numel()));
+        f.read_float(k.name, dst);
+        for (std::size_t e = 0; e < dst.size(); ++e)
+            if (!std::isfinite(dst[e]))
+                fail(f.where(), ": tensor '", k.name, "': element ", e, " is ", dst[e], " (weights must be finite)");
+    }
+    if (c.tied) {
+        if (const auto it = files.holder.find("lm_head.weight"); it != files.holder.end()) {
+            const auto head = it->second->to_float("lm_head.weight");
+            const std::int64_t n = c.vocab_size * c.hidden;
+            if (head.numel() != n || !std::equal(head.data(), head.data() + n, flat.data()))
+                fail(it->second->where(), ": tensor 'lm_head.weight' differs from model.embed_tokens.weight, but "
+                     "config.json says tie_word_embeddings");
+        }
+    }
+    return flat;
+}
+
+// Writes config.json (the one read, with torch_dtype "float32") and model.safetensors (F32,
+// Hugging Face names) into `dir` (an AtomicDirectory's temporary directory).
+inline void save_llama_files(const std::filesystem::path& dir, const LlamaConfig& c, const float* params) {
+    nlohmann::ordered_json j = c.source;
+    j["torch_dtype"] = "float32";
+    if (j.contains("dtype")) j["dtype"] = "float32";
+    AtomicFile config(dir / "config.json");
+    config.write(j.dump(2) + "\n");
+    config.commit();
+    std::vector<SafetensorsEntry> entries;
+    for (const auto& k : llama_param_keys(c)) entries.push_back({k.name, params + k.offset, k.shape});
+    save_safetensors(dir / "model.safetensors", entries, {{"format", "pt"}});
+}
+
+}  // namespace tokclean
