@@ -5,14 +5,39 @@
 // or missing term in a backward shows up at O(1), so the tolerance below separates the two.
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <vector>
+
+#include <omp.h>
 
 #include <boost/test/unit_test.hpp>
 
 #include "tokclean/core/rng.hpp"
 
 namespace tokclean::test {
+
+// Backward passes that accumulate are checked over a buffer pre-filled with this value: they
+// must add to it, not overwrite it; minus_prefill takes it off again.
+inline constexpr float prefill = 0.25f;
+
+inline std::vector<float> minus_prefill(std::vector<float> g) {
+    for (auto& x : g) x -= prefill;
+    return g;
+}
+
+inline bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
+    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// Runs f with n OpenMP threads, restoring the previous count.
+template <class F>
+void with_threads(int n, F&& f) {
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(n);
+    f();
+    omp_set_num_threads(saved);
+}
 
 inline std::vector<float> random_vector(std::size_t n, std::uint64_t seed, double scale = 1.0) {
     Rng rng(seed);

@@ -1,7 +1,8 @@
 # The README's library examples, run as users run them (ctest's library_examples):
 #   cmake -DTOKCLEAN=... -DCLEAN_POOL=... -DEVOLVE_POOL=... -DMODEL_ALONE=... -DDATA=... -DWORK=... -P library_examples.cmake
-# Two byte-level models (base, reference) made by `tokclean init`; clean_pool must write the
-# bytes `tokclean clean` writes; evolve_pool and model_alone must run to the end.
+# Two byte-level models (base, reference) made by `tokclean init`, GPT-2 and then Qwen3;
+# clean_pool must write the bytes `tokclean clean` writes; evolve_pool and model_alone must run
+# to the end.
 function(run)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(NOT rc EQUAL 0)
@@ -31,4 +32,19 @@ foreach(f config.json model.safetensors cleaned.jsonl)
   endif()
 endforeach()
 run(${MODEL_ALONE} ${WORK}/base)
-message(STATUS "library examples: all ran; clean_pool equals tokclean clean byte for byte")
+
+# The same programs, unchanged, on Llama-family models (Qwen3 shape, grouped-query attention).
+set(llama_shape --arch qwen3 --layers 1 --heads 4 --kv-heads 2 --embd 16 --head-dim 8 --intermediate 24
+    --positions 64 --tokenizer byte)
+run(${TOKCLEAN} --quiet init --out ${WORK}/llama_base ${llama_shape} --seed 1)
+run(${TOKCLEAN} --quiet init --out ${WORK}/llama_ref ${llama_shape} --seed 2)
+run(${CLEAN_POOL} ${WORK}/llama_base ${WORK}/llama_ref ${DATA} ${WORK}/llama_example.jsonl)
+run(${TOKCLEAN} --quiet clean --base ${WORK}/llama_base --ref ${WORK}/llama_ref --data ${DATA}
+    --out ${WORK}/llama_cli.jsonl --keep 0.6 --with-scores)
+execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${WORK}/llama_example.jsonl ${WORK}/llama_cli.jsonl
+                RESULT_VARIABLE differ)
+if(differ)
+  message(FATAL_ERROR "clean_pool's output on the Llama-family models differs from tokclean clean's")
+endif()
+run(${MODEL_ALONE} ${WORK}/llama_base)
+message(STATUS "library examples: all ran; clean_pool equals tokclean clean byte for byte (GPT-2 and Qwen3)")

@@ -24,27 +24,12 @@ using namespace tokclean;
 using tokclean::test::check_gradient;
 using tokclean::test::random_vector;
 using tokclean::test::weighted_sum;
+using tokclean::test::bit_identical;
+using tokclean::test::minus_prefill;
+using tokclean::test::prefill;
+using tokclean::test::with_threads;
 
 namespace {
-constexpr float prefill = 0.25f;  // backward must add to this, not overwrite it
-
-std::vector<float> minus_prefill(std::vector<float> g) {
-    for (auto& x : g) x -= prefill;
-    return g;
-}
-
-bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
-// Runs f with n OpenMP threads, restoring the previous count.
-template <class F>
-void with_threads(int n, F&& f) {
-    const int saved = omp_get_max_threads();
-    omp_set_num_threads(n);
-    f();
-    omp_set_num_threads(saved);
-}
 
 // c (M, N) = [c +] op(a) op(b) [+ bias] in double, and Σ |op(a)| |op(b)| per element (the
 // scale of its rounding error), for row-major a, b stored as matmul documents.

@@ -6,11 +6,13 @@
 #define BOOST_TEST_MODULE llama_model
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -22,9 +24,13 @@
 #include "tokclean/nn/load_model.hpp"
 #include "tokclean/nn/token_losses.hpp"
 #include "tokclean/nn/trainer.hpp"
+#include "pytorch_fixtures.hpp"
 #include "temp_dir.hpp"
 
 using namespace tokclean;
+using tokclean::test::check_losses;
+using tokclean::test::read_json;
+using tokclean::test::score_all;
 using test_support::TempDir;
 namespace fs = std::filesystem;
 
@@ -33,42 +39,10 @@ namespace {
 const fs::path fixtures = fs::path(TOKCLEAN_TEST_DATA) / "llama";
 const char* const cases[] = {"llama_scaled", "llama_tied", "mistral_one_kv", "qwen2_tied_bias", "qwen3_head_dim"};
 
-nlohmann::json read_json(const fs::path& p) {
-    std::ifstream in(p);
-    BOOST_REQUIRE_MESSAGE(in, "missing fixture " << p);
-    return nlohmann::json::parse(in);
-}
-
 std::vector<Example> case_examples(const fs::path& dir, const CausalLm<Cpu>& model) {
     ReadOptions ro;
     ro.vocab_size = model.info().vocab_size;
     return read_examples(dir / "data.jsonl", ro).examples;
-}
-
-std::vector<std::vector<float>> score_all(CausalLm<Cpu>& model, const std::vector<Example>& data,
-                                          std::int64_t batch_size) {
-    std::vector<std::vector<float>> out(data.size());
-    score_examples(model, std::span<const Example>(data), batch_size,
-                   [&](std::size_t i, std::span<const float> l) { out[i].assign(l.begin(), l.end()); });
-    return out;
-}
-
-// Per-token losses (null = not a target) within a relative tolerance.
-void check_losses(const nlohmann::json& expected, const std::vector<std::vector<float>>& got, double rel_tol) {
-    BOOST_REQUIRE_EQUAL(expected.size(), got.size());
-    for (std::size_t i = 0; i < got.size(); ++i) {
-        BOOST_REQUIRE_EQUAL(expected[i].size(), got[i].size());
-        for (std::size_t j = 0; j < got[i].size(); ++j) {
-            BOOST_TEST_CONTEXT("example " << i << ", position " << j) {
-                if (expected[i][j].is_null()) {
-                    BOOST_TEST(std::isnan(got[i][j]));
-                } else {
-                    const double e = expected[i][j].get<double>();
-                    BOOST_TEST(std::abs(got[i][j] - e) <= rel_tol * std::abs(e), got[i][j] << " vs " << e);
-                }
-            }
-        }
-    }
 }
 
 const LlamaConfig& config_of(const CausalLm<Cpu>& m) {
@@ -233,6 +207,63 @@ BOOST_AUTO_TEST_CASE(a_saved_model_loads_back_with_every_value_and_config_field)
             BOOST_TEST(got.dump() == want.dump());
         }
     }
+}
+
+// Above the shard size the weights are split as transformers splits them, with the index; the
+// directory loads back unchanged, and a later save of another sharding replaces it whole.
+BOOST_AUTO_TEST_CASE(a_model_above_the_shard_size_is_saved_in_shards_with_an_index) {
+    const auto model = load_causal_lm<Cpu>(fixtures / "llama_tied" / "model");
+    const LlamaConfig& c = dynamic_cast<const Llama<Cpu>&>(*model).config();
+    const auto& params = model->flat_params();
+    TempDir tmp("llama_shards");
+    const fs::path m = tmp.path / "m";
+    const std::int64_t max_bytes = 8 * 1024;  // a few tensors a shard
+    {
+        AtomicDirectory out(m);
+        save_llama_files(out.path(), c, params.data(), max_bytes);
+        out.commit();
+    }
+    BOOST_TEST(!fs::exists(m / "model.safetensors"));
+    const auto index = read_json(m / "model.safetensors.index.json");
+    std::set<std::string> files;
+    std::vector<std::string> names;
+    for (const auto& [name, file] : index["weight_map"].items()) {
+        names.push_back(name);
+        files.insert(file.get<std::string>());
+        BOOST_TEST(is_weight_file_name(file.get<std::string>()), file);
+    }
+    BOOST_TEST(std::is_sorted(names.begin(), names.end()));
+    BOOST_TEST(names.size() == llama_param_keys(c).size());
+    BOOST_REQUIRE(files.size() > 2);
+    BOOST_TEST(files.count(shard_file_name(files.size(), files.size())) == 1u);
+    BOOST_TEST(index["metadata"]["total_size"].get<std::int64_t>() == params.numel() * 4);
+    std::int64_t on_disk = 0;
+    for (const auto& f : files) {
+        const SafetensorsFile shard(m / f);
+        std::int64_t bytes = 0;
+        for (const auto& name : shard.names()) bytes += static_cast<std::int64_t>(shard.tensor(name).end - shard.tensor(name).begin);
+        BOOST_TEST((bytes <= max_bytes || shard.names().size() == 1), f << ": " << bytes << " bytes");  // a big tensor alone
+        on_disk += static_cast<std::int64_t>(shard.names().size());
+    }
+    BOOST_TEST(on_disk == static_cast<std::int64_t>(names.size()));  // each tensor in one shard
+    const auto back = load_causal_lm<Cpu>(m);
+    BOOST_TEST(std::equal(params.data(), params.data() + params.numel(), back->flat_params().data()));
+
+    // Saved again as one file over it: the shards are weights the new model replaces.
+    {
+        AtomicDirectory out(m);
+        out.expect_files({"config.json", "model.safetensors"}, is_weight_file_name);
+        model->save(out);
+    }
+    BOOST_TEST(fs::exists(m / "model.safetensors"));
+    BOOST_TEST(!fs::exists(m / "model.safetensors.index.json"));
+    BOOST_TEST(!fs::exists(m / shard_file_name(1, files.size())));
+    // A file of the user's is never one of them.
+    std::ofstream(m / "notes.txt") << "mine";
+    BOOST_CHECK_THROW(AtomicDirectory(m).expect_files({"config.json", "model.safetensors"}, is_weight_file_name), Error);
+    BOOST_TEST(!is_weight_file_name("model-1-of-2.safetensors"));
+    BOOST_TEST(!is_weight_file_name("model-0000a-of-00002.safetensors"));
+    BOOST_TEST(is_weight_file_name("model-00001-of-00002.safetensors"));
 }
 
 // A fresh model (tokclean init --arch): the config as asked, read back unchanged from its

@@ -22,18 +22,12 @@ using namespace tokclean;
 using tokclean::test::check_gradient;
 using tokclean::test::random_vector;
 using tokclean::test::weighted_sum;
+using tokclean::test::bit_identical;
+using tokclean::test::minus_prefill;
+using tokclean::test::prefill;
+using tokclean::test::with_threads;
 
 namespace {
-constexpr float prefill = 0.25f;  // an accumulating backward must add to this, not overwrite it
-
-std::vector<float> minus_prefill(std::vector<float> g) {
-    for (auto& x : g) x -= prefill;
-    return g;
-}
-
-bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
 
 // |x - y| <= rel · |y| + abs for every element.
 bool close(const std::vector<float>& x, const std::vector<float>& y, double rel, double abs = 0.0) {
@@ -41,15 +35,6 @@ bool close(const std::vector<float>& x, const std::vector<float>& y, double rel,
     for (std::size_t i = 0; i < x.size(); ++i)
         if (!(std::abs(double(x[i]) - y[i]) <= rel * std::abs(double(y[i])) + abs)) return false;
     return true;
-}
-
-// Runs f with n OpenMP threads, restoring the previous count.
-template <class F>
-void with_threads(int n, F&& f) {
-    const int saved = omp_get_max_threads();
-    omp_set_num_threads(n);
-    f();
-    omp_set_num_threads(saved);
 }
 
 // Distance in units in the last place of `expect`.
@@ -531,7 +516,7 @@ BOOST_AUTO_TEST_CASE(the_avx512_llama_kernels_match_the_portable_ones) {
             const auto xs = random_vector(heads * n, 63), cs = random_vector(n / 2, 64), sn = random_vector(n / 2, 65);
             for (int adjoint = 0; adjoint < 2; ++adjoint) {
                 std::vector<float> r1 = xs, r2 = xs;
-                (adjoint ? rope_adjoint_position : rope_position)(r1.data(), cs.data(), sn.data(), heads, n);
+                (adjoint ? rope_position<true> : rope_position<false>)(r1.data(), cs.data(), sn.data(), heads, n);
                 (adjoint ? rope_position_avx512<true> : rope_position_avx512<false>)(r2.data(), cs.data(), sn.data(),
                                                                                      heads, n);
                 BOOST_TEST(close(r2, r1, 1e-6, 1e-6));

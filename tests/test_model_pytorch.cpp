@@ -18,50 +18,22 @@
 #include "tokclean/nn/token_losses.hpp"
 #include "tokclean/nn/trainer.hpp"
 
+#include "pytorch_fixtures.hpp"
+
 using namespace tokclean;
+using tokclean::test::check_losses;
+using tokclean::test::read_json;
+using tokclean::test::score_all;
 namespace fs = std::filesystem;
 
 namespace {
 
 const fs::path fixtures = fs::path(TOKCLEAN_TEST_DATA) / "gpt2_tiny";
 
-nlohmann::json read_json(const fs::path& p) {
-    std::ifstream in(p);
-    BOOST_REQUIRE_MESSAGE(in, "missing fixture " << p);
-    return nlohmann::json::parse(in);
-}
-
 std::vector<Example> fixture_examples(const GptConfig& c) {
     ReadOptions ro;
     ro.vocab_size = c.vocab_size;
     return read_examples(fixtures / "data.jsonl", ro).examples;
-}
-
-// Compares per-token losses (null = not a target) within a relative tolerance.
-void check_losses(const nlohmann::json& expected, const std::vector<std::vector<float>>& got,
-                  double rel_tol) {
-    BOOST_REQUIRE_EQUAL(expected.size(), got.size());
-    for (std::size_t i = 0; i < got.size(); ++i) {
-        BOOST_REQUIRE_EQUAL(expected[i].size(), got[i].size());
-        for (std::size_t j = 0; j < got[i].size(); ++j) {
-            BOOST_TEST_CONTEXT("example " << i << ", position " << j) {
-                if (expected[i][j].is_null()) {
-                    BOOST_TEST(std::isnan(got[i][j]));
-                } else {
-                    const double e = expected[i][j].get<double>();
-                    BOOST_TEST(std::abs(got[i][j] - e) <= rel_tol * std::abs(e));
-                }
-            }
-        }
-    }
-}
-
-std::vector<std::vector<float>> score_all(Gpt<Cpu>& model, const std::vector<Example>& data,
-                                          std::int64_t batch_size) {
-    std::vector<std::vector<float>> out(data.size());
-    score_examples(model, std::span<const Example>(data), batch_size,
-                   [&](std::size_t i, std::span<const float> l) { out[i].assign(l.begin(), l.end()); });
-    return out;
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 // data is pre-tokenized, or text for a model with the byte tokenizer (load_model_dir); with it,
 // nn/open_model.hpp opens each directory with whatever tokenizer it declares (GPT-2 BPE too).
 #include <cstdio>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -30,7 +31,9 @@ int main(int argc, char** argv) try {
 #ifdef TOKCLEAN_CONSUMER_OPEN_MODEL
     OpenedModel base_dir = open_model(argv[1]), ref_dir = open_model(argv[2]);
     const std::vector<Example> pool = read_examples(argv[3], base_dir.read_options()).examples;
-    Gpt<Cpu> base = base_dir.take_model(), ref = ref_dir.take_model();
+    const std::unique_ptr<CausalLm<Cpu>> base_model = base_dir.take_model(), ref_model = ref_dir.take_model();
+    CausalLm<Cpu>& base = *base_model;
+    CausalLm<Cpu>& ref = *ref_model;
 #else
     LoadedModel b = load_model_dir(argv[1]), r = load_model_dir(argv[2]);
     std::optional<ByteTokenizer> bytes;

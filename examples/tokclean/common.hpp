@@ -196,7 +196,7 @@ void force_flag(Bool& force, V& v) {
 // in beside config.json and model.safetensors.
 inline AtomicDirectory open_model_output(const fs::path& out, bool force, const std::vector<fs::path>& extra_files) {
     AtomicDirectory dir(out, force ? ExistingDirectory::keep_other_files : ExistingDirectory::replace_if_nothing_lost);
-    dir.expect_files(model_dir_file_names(extra_files));
+    dir.expect_files(model_dir_file_names(extra_files), is_weight_file_name);  // weights: one file or shards
     return dir;
 }
 

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -208,16 +209,6 @@ public:
 
     // Flushes, fsyncs and renames the temporary over the target. Throws Error (and leaves the
     // target untouched) if any write failed, e.g. the disk is full.
-    // Copies each of `files` (a model's tokenizer files, say) into the temporary directory.
-    void copy_in(std::span<const std::filesystem::path> files) const {
-        for (const auto& src : files) {
-            std::error_code ec;
-            std::filesystem::copy_file(src, temp_ / src.filename(), std::filesystem::copy_options::overwrite_existing,
-                                       ec);
-            if (ec) fail(src.string(), ": cannot copy into ", target_.string(), ": ", ec.message());
-        }
-    }
-
     void commit() {
         TOKCLEAN_CHECK(!committed_, "commit() called twice for ", target_.string());
         out_.flush();
@@ -305,7 +296,8 @@ public:
     // Moved from: the new object owns the temporary (the old one no longer removes it).
     AtomicDirectory(AtomicDirectory&& o) noexcept
         : target_(std::move(o.target_)), temp_(std::move(o.temp_)), existing_(o.existing_),
-          lock_(std::move(o.lock_)), committed_(std::exchange(o.committed_, true)) {}
+          replaced_(std::move(o.replaced_)), lock_(std::move(o.lock_)),
+          committed_(std::exchange(o.committed_, true)) {}
 
     ~AtomicDirectory() {
         if (!committed_) {
@@ -321,8 +313,12 @@ public:
 
     // Refuses now (before the work that produces the files) an existing target that commit()
     // would refuse: one holding an entry outside `names`, the files the new directory will hold.
-    void expect_files(const std::vector<std::string>& names) const {
+    // Entries `replaced` accepts are replaced even where the new directory holds no file of
+    // that name (a model's weight files, whose sharding may differ between two saves).
+    void expect_files(const std::vector<std::string>& names, std::function<bool(std::string_view)> replaced = {}) {
+        replaced_ = std::move(replaced);
         check_nothing_lost([&](const std::string& entry) {
+            if (replaced_ && replaced_(entry)) return true;
             for (const auto& n : names)
                 if (n == entry) return true;
             return false;
@@ -348,7 +344,9 @@ public:
             if (!fs::is_directory(target_, ec))
                 fail(target_.string(), ": exists and is not a directory");
             if (existing_ == ExistingDirectory::keep_other_files) return merge_into_target();
-            check_nothing_lost([&](const std::string& entry) { return fs::exists(temp_ / entry, ec); });
+            check_nothing_lost([&](const std::string& entry) {
+                return fs::exists(temp_ / entry, ec) || (replaced_ && replaced_(entry));
+            });
             old = detail::sibling_temp_name(target_, "old");
             fs::rename(target_, old, ec);
             if (ec)
@@ -402,6 +400,7 @@ private:
     std::filesystem::path target_;
     std::filesystem::path temp_;
     ExistingDirectory existing_ = ExistingDirectory::replace_if_nothing_lost;
+    std::function<bool(std::string_view)> replaced_;  // see expect_files
     FileLock lock_;
     bool committed_ = false;
 };

@@ -30,23 +30,6 @@ namespace tokclean {
 
 namespace llama_detail {
 
-// dembed (V, C) += dx (BT, C) at rows ids (BT). Threads split the channels, so repeated tokens
-// never race and every sum keeps one order for any thread count.
-inline void token_embedding_backward(float* dembed, const float* dx, const std::int64_t* ids, std::int64_t BT,
-                                     std::int64_t C) {
-    constexpr std::int64_t block = 16;
-    const std::int64_t blocks = (C + block - 1) / block;
-#pragma omp parallel for schedule(static)
-    for (std::int64_t cb = 0; cb < blocks; ++cb) {
-        const std::int64_t c0 = cb * block, c1 = std::min(C, c0 + block);
-        for (std::int64_t n = 0; n < BT; ++n) {
-            float* row = dembed + ids[n] * C;
-            const float* d = dx + n * C;
-            for (std::int64_t c = c0; c < c1; ++c) row[c] += d[c];
-        }
-    }
-}
-
 // dbias (N) += Σ over the M rows of d (M, N); rows in order, for any thread count.
 inline void bias_backward(float* dbias, const float* d, std::int64_t M, std::int64_t N) {
 #pragma omp parallel for schedule(static)
@@ -337,7 +320,7 @@ void Llama<D>::backward(std::span<const float> token_weights) {
                                            C, QKV, GradWrite::overwrite);
         rmsnorm_backward(dev, dx, g(o.input_norm), a.dnorm.data(), x, p(o.input_norm), a.rstd1.data() + l * BT, BT, C);
     }
-    llama_detail::token_embedding_backward(g(layout_.embed), dx, ids_.data(), BT, C);
+    scatter_add_repeated_rows(dev, g(layout_.embed), dx, ids_.data(), BT, C);  // the token embedding
 }
 
 // config.json of a Llama-family model directory (its fields' order kept for saving).

@@ -11,7 +11,7 @@
 // tensor is still one contiguous slice (loading and saving are plain copies).
 //
 // Files: model.safetensors, or shards listed by model.safetensors.index.json (weight_map:
-// tensor name -> file); F32, F16 or BF16. Saved: one F32 model.safetensors.
+// tensor name -> file); F32, F16 or BF16. Saved: F32, sharded above 5 GB as transformers does.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -155,18 +155,49 @@ inline Tensor<float, Cpu> load_llama_params(const std::filesystem::path& dir, co
     return flat;
 }
 
-// Writes config.json (the one read, with torch_dtype "float32") and model.safetensors (F32,
-// Hugging Face names) into `dir` (an AtomicDirectory's temporary directory).
-inline void save_llama_files(const std::filesystem::path& dir, const LlamaConfig& c, const float* params) {
+// Above this many bytes of weights a saved model is split into shards, as transformers'
+// save_pretrained does by default (max_shard_size "5GB").
+inline constexpr std::int64_t default_max_shard_bytes = 5'000'000'000;
+
+// Writes config.json (the one read, with torch_dtype "float32") and the weights (F32, Hugging
+// Face names, module order) into `dir` (an AtomicDirectory's temporary directory): one
+// model.safetensors, or, above `max_shard_bytes`, shards model-0000i-of-0000n.safetensors filled
+// in order (a tensor starts a new shard when it would overflow the current one) and
+// model.safetensors.index.json ({"metadata": {"total_size"}, "weight_map"}, keys sorted).
+inline void save_llama_files(const std::filesystem::path& dir, const LlamaConfig& c, const float* params,
+                             std::int64_t max_shard_bytes = default_max_shard_bytes) {
     nlohmann::ordered_json j = c.source;
     j["torch_dtype"] = "float32";
     if (j.contains("dtype")) j["dtype"] = "float32";
     AtomicFile config(dir / "config.json");
     config.write(j.dump(2) + "\n");
     config.commit();
-    std::vector<SafetensorsEntry> entries;
-    for (const auto& k : llama_param_keys(c)) entries.push_back({k.name, params + k.offset, k.shape});
-    save_safetensors(dir / "model.safetensors", entries, {{"format", "pt"}});
+    std::vector<std::vector<SafetensorsEntry>> shards(1);
+    std::int64_t in_shard = 0, total = 0;
+    for (const auto& k : llama_param_keys(c)) {
+        const std::int64_t bytes = k.shape.numel() * static_cast<std::int64_t>(sizeof(float));
+        if (!shards.back().empty() && in_shard + bytes > max_shard_bytes) {
+            shards.emplace_back();
+            in_shard = 0;
+        }
+        shards.back().push_back({k.name, params + k.offset, k.shape});
+        in_shard += bytes;
+        total += bytes;
+    }
+    if (shards.size() == 1) {
+        save_safetensors(dir / "model.safetensors", shards[0], {{"format", "pt"}});
+        return;
+    }
+    nlohmann::json weight_map = nlohmann::json::object();  // sorted by tensor name
+    for (std::size_t i = 0; i < shards.size(); ++i) {
+        const std::string file = shard_file_name(i + 1, shards.size());
+        save_safetensors(dir / file, shards[i], {{"format", "pt"}});
+        for (const auto& e : shards[i]) weight_map[e.name] = file;
+    }
+    const nlohmann::json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
+    AtomicFile index_file(dir / std::string(weights_index_file_name));
+    index_file.write(index.dump(2) + "\n");
+    index_file.commit();
 }
 
 }  // namespace tokclean

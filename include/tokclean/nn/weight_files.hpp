@@ -2,6 +2,7 @@
 // The weight files of a Hugging Face model directory: one model.safetensors, or shards that
 // model.safetensors.index.json lists ({"metadata": {...}, "weight_map": {tensor: file}}), as
 // transformers saves models above its shard size.
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -19,6 +20,27 @@
 namespace tokclean {
 
 inline constexpr std::string_view weights_index_file_name = "model.safetensors.index.json";
+
+// "model-00002-of-00005.safetensors": shard i (1-based) of n, transformers' naming.
+inline std::string shard_file_name(std::size_t i, std::size_t n) {
+    char name[64];
+    std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", i, n);
+    return name;
+}
+
+// A name a saved model's weights may have: model.safetensors, the index, or a shard.
+inline bool is_weight_file_name(std::string_view name) {
+    if (name == "model.safetensors" || name == weights_index_file_name) return true;
+    // model-DDDDD-of-DDDDD.safetensors
+    constexpr std::string_view head = "model-", mid = "-of-", tail = ".safetensors";
+    if (name.size() != head.size() + 5 + mid.size() + 5 + tail.size()) return false;
+    if (!name.starts_with(head) || !name.ends_with(tail) || name.substr(head.size() + 5, mid.size()) != mid)
+        return false;
+    for (std::size_t at : {head.size(), head.size() + 5 + mid.size()})
+        for (std::size_t d = 0; d < 5; ++d)
+            if (name[at + d] < '0' || name[at + d] > '9') return false;
+    return true;
+}
 
 namespace weights_detail {
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "tokclean/backend/cpu/rows.hpp"
 #include "tokclean/core/device.hpp"
 
 namespace tokclean {
@@ -20,26 +21,19 @@ inline void embedding_forward(Cpu, float* out, const std::int32_t* ids, const fl
         }
 }
 
-// Accumulates dwte (V, C) and dwpe (maxT, C) from dout (B, T, C). Threads split the channels,
-// so rows of repeated tokens never race and the sums keep one order for any thread count.
+// Accumulates dwte (V, C) and dwpe (maxT, C) from dout (B, T, C), each sum in (b, t) order for
+// any thread count.
 inline void embedding_backward(Cpu, float* dwte, float* dwpe, const float* dout,
                                const std::int32_t* ids, std::int64_t B, std::int64_t T,
                                std::int64_t C) {
-    constexpr std::int64_t block = 16;
-    const std::int64_t blocks = (C + block - 1) / block;
+    scatter_add_repeated_rows(Cpu{}, dwte, dout, ids, B * T, C);
 #pragma omp parallel for schedule(static)
-    for (std::int64_t cb = 0; cb < blocks; ++cb) {
-        const std::int64_t c0 = cb * block, c1 = std::min(C, c0 + block);
-        for (std::int64_t b = 0; b < B; ++b)
-            for (std::int64_t t = 0; t < T; ++t) {
-                const float* d = dout + (b * T + t) * C;
-                float* te = dwte + static_cast<std::int64_t>(ids[b * T + t]) * C;
-                float* pe = dwpe + t * C;
-                for (std::int64_t c = c0; c < c1; ++c) {
-                    te[c] += d[c];
-                    pe[c] += d[c];
-                }
-            }
+    for (std::int64_t t = 0; t < T; ++t) {
+        float* pe = dwpe + t * C;
+        for (std::int64_t b = 0; b < B; ++b) {
+            const float* d = dout + (b * T + t) * C;
+            for (std::int64_t c = 0; c < C; ++c) pe[c] += d[c];
+        }
     }
 }
 

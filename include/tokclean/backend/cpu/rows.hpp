@@ -39,4 +39,22 @@ inline void scatter_add_rows(Cpu, float* out, const float* in, const std::int64_
     }
 }
 
+// out[rows[m]] (N, C) += in (M, C) where rows may repeat (an embedding's backward: the same
+// token at several positions). Threads split the channels, so repeated rows never race and
+// every sum keeps one order (m ascending) for any thread count.
+template <class Index>
+void scatter_add_repeated_rows(Cpu, float* out, const float* in, const Index* rows, std::int64_t M, std::int64_t C) {
+    constexpr std::int64_t block = 16;
+    const std::int64_t blocks = (C + block - 1) / block;
+#pragma omp parallel for schedule(static)
+    for (std::int64_t cb = 0; cb < blocks; ++cb) {
+        const std::int64_t c0 = cb * block, c1 = std::min(C, c0 + block);
+        for (std::int64_t m = 0; m < M; ++m) {
+            float* o = out + static_cast<std::int64_t>(rows[m]) * C;
+            const float* i = in + m * C;
+            for (std::int64_t c = c0; c < c1; ++c) o[c] += i[c];
+        }
+    }
+}
+
 }  // namespace tokclean

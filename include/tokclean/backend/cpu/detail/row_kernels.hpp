@@ -213,7 +213,8 @@ inline void rmsnorm_backward_row(float* dx, float* pw, const float* x, const flo
 // One position's heads, head h at x + h · hd, rotated in place in rotate_half's pairs
 // (i, i + hd/2) by the angles whose cos, sin (hd/2) are given: (a, b) becomes
 // (a cos - b sin, b cos + a sin). The adjoint turns the other way: (a cos + b sin, b cos - a sin).
-inline void rope_position(float* x, const float* cos, const float* sin, std::int64_t heads, std::int64_t hd) {
+template <bool adjoint>
+void rope_position(float* x, const float* cos, const float* sin, std::int64_t heads, std::int64_t hd) {
     const std::int64_t half = hd / 2;
     for (std::int64_t h = 0; h < heads; ++h) {
         float* a = x + h * hd;
@@ -221,23 +222,8 @@ inline void rope_position(float* x, const float* cos, const float* sin, std::int
 #pragma omp simd
         for (std::int64_t i = 0; i < half; ++i) {
             const float u = a[i], v = b[i];
-            a[i] = u * cos[i] - v * sin[i];
-            b[i] = v * cos[i] + u * sin[i];
-        }
-    }
-}
-
-inline void rope_adjoint_position(float* x, const float* cos, const float* sin, std::int64_t heads,
-                                  std::int64_t hd) {
-    const std::int64_t half = hd / 2;
-    for (std::int64_t h = 0; h < heads; ++h) {
-        float* a = x + h * hd;
-        float* b = a + half;
-#pragma omp simd
-        for (std::int64_t i = 0; i < half; ++i) {
-            const float u = a[i], v = b[i];
-            a[i] = u * cos[i] + v * sin[i];
-            b[i] = v * cos[i] - u * sin[i];
+            a[i] = adjoint ? u * cos[i] + v * sin[i] : u * cos[i] - v * sin[i];
+            b[i] = adjoint ? v * cos[i] - u * sin[i] : v * cos[i] + u * sin[i];
         }
     }
 }
@@ -620,7 +606,7 @@ inline const RowKernels& row_kernels() {
     static constexpr RowKernels portable{causal_softmax_row,    attention_dscore_row,   logsumexp,
                                          softmax_grad_row,      gelu_forward_block,     gelu_backward_block,
                                          layernorm_forward_row, layernorm_backward_row, rmsnorm_forward_row,
-                                         rmsnorm_backward_row,  rope_position,          rope_adjoint_position,
+                                         rmsnorm_backward_row,  rope_position<false>,   rope_position<true>,
                                          swiglu_forward_block,  swiglu_backward_block,  adamw_block};
 #if TOKCLEAN_HAVE_AVX512_KERNELS
     static constexpr RowKernels avx512{causal_softmax_row_avx512,    attention_dscore_row_avx512,
