@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "tokclean/clean/threshold_policies.hpp"
-#include "tokclean/nn/gpt.hpp"
+#include "tokclean/nn/causal_lm.hpp"
 #include "tokclean/nn/trainer.hpp"
 
 namespace tokclean {

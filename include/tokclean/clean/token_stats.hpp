@@ -7,7 +7,7 @@
 
 #include "tokclean/clean/token_scores.hpp"
 #include "tokclean/data/example.hpp"
-#include "tokclean/nn/gpt.hpp"
+#include "tokclean/nn/causal_lm.hpp"
 #include "tokclean/nn/token_losses.hpp"
 
 namespace tokclean {

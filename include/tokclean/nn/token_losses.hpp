@@ -12,7 +12,7 @@
 
 #include "tokclean/data/batch.hpp"
 #include "tokclean/data/example.hpp"
-#include "tokclean/nn/gpt.hpp"
+#include "tokclean/nn/causal_lm.hpp"
 
 namespace tokclean {
 
