@@ -16,6 +16,9 @@
 #                         clean, save the cleaned set
 #   + open_model          the same, opening the directories with nn/open_model.hpp (any
 #                         tokenizer, so the GPT-2 BPE is compiled in)
+#   SEPARATE_COMPILATION  the same with TOKCLEAN_SEPARATE_COMPILATION (core/compiled_once.hpp):
+#                         the models, the JSONL reader and writer compiled once, in the
+#                         implementation TU of the next row
 # and, where the time goes: the third-party headers alone, the CPU kernels (Eigen's GEMM is
 # instantiated where they are included), the BPE's Unicode tables, and the consumer's front
 # end alone (parsing and template instantiation, no code generation).
@@ -33,6 +36,12 @@ empty_main() {  # empty_main HEADER -> path of a .cpp that includes HEADER and d
     local file
     file=$work/empty_$(basename "$1" .hpp).cpp
     printf '#include <%s>\nint main() { return 0; }\n' "$1" >"$file"
+    echo "$file"
+}
+
+implementation_tu() {  # the one .cpp of a TOKCLEAN_SEPARATE_COMPILATION program that defines the rest
+    local file=$work/implementation.cpp
+    printf '#include <tokclean/implementation.hpp>\n' >"$file"
     echo "$file"
 }
 
@@ -70,6 +79,10 @@ measure "clean_consumer.cpp, tokclean/tokclean.hpp" "$consumer"
 measure "clean_consumer.cpp, tokclean/cleaning.hpp" "$consumer" "-DTOKCLEAN_CONSUMER_HEADER=<tokclean/cleaning.hpp>"
 measure "clean_consumer.cpp, tokclean/cleaning.hpp + open_model" "$consumer" \
     "-DTOKCLEAN_CONSUMER_HEADER=<tokclean/cleaning.hpp>" -DTOKCLEAN_CONSUMER_OPEN_MODEL
+measure "clean_consumer.cpp, cleaning.hpp + open_model, TOKCLEAN_SEPARATE_COMPILATION" "$consumer" \
+    "-DTOKCLEAN_CONSUMER_HEADER=<tokclean/cleaning.hpp>" -DTOKCLEAN_CONSUMER_OPEN_MODEL -DTOKCLEAN_SEPARATE_COMPILATION
+measure "its implementation TU (tokclean/implementation.hpp), once per program" "$(implementation_tu)" \
+    -DTOKCLEAN_SEPARATE_COMPILATION
 echo
 echo "Where the time goes:"
 echo

@@ -1,5 +1,6 @@
 # The README's library examples, run as users run them (ctest's library_examples):
-#   cmake -DTOKCLEAN=... -DCLEAN_POOL=... -DEVOLVE_POOL=... -DMODEL_ALONE=... -DDATA=... -DWORK=... -P library_examples.cmake
+#   cmake -DTOKCLEAN=... -DCLEAN_POOL=... -DEVOLVE_POOL=... -DMODEL_ALONE=... -DCLEAN_POOL_SEPARATE=...
+#         -DDATA=... -DWORK=... -P library_examples.cmake
 # Two byte-level models (base, reference) made by `tokclean init`, GPT-2 and then Qwen3;
 # clean_pool must write the bytes `tokclean clean` writes; evolve_pool and model_alone must run
 # to the end.
@@ -47,4 +48,15 @@ if(differ)
   message(FATAL_ERROR "clean_pool's output on the Llama-family models differs from tokclean clean's")
 endif()
 run(${MODEL_ALONE} ${WORK}/llama_base)
-message(STATUS "library examples: all ran; clean_pool equals tokclean clean byte for byte (GPT-2 and Qwen3)")
+
+# clean_pool built with TOKCLEAN_SEPARATE_COMPILATION (the models compiled once, in another
+# translation unit): the same bytes, for both architectures.
+foreach(prefix "" "llama_")
+  run(${CLEAN_POOL_SEPARATE} ${WORK}/${prefix}base ${WORK}/${prefix}ref ${DATA} ${WORK}/${prefix}separate.jsonl)
+  execute_process(COMMAND ${CMAKE_COMMAND} -E compare_files ${WORK}/${prefix}separate.jsonl ${WORK}/${prefix}cli.jsonl
+                  RESULT_VARIABLE differ)
+  if(differ)
+    message(FATAL_ERROR "clean_pool_separate's output (${prefix}base) differs from tokclean clean's")
+  endif()
+endforeach()
+message(STATUS "library examples: all ran; clean_pool equals tokclean clean byte for byte (GPT-2 and Qwen3, header-only and compiled separately)")

@@ -9,7 +9,7 @@
 // Then it selects again from the recorded scores (keep 30%) without running a model.
 #include <cstdio>
 
-#include <tokclean/tokclean.hpp>
+#include <tokclean/cleaning.hpp>
 
 int main(int argc, char** argv) try {
     using namespace tokclean;

@@ -14,16 +14,22 @@
 //   reselect                           clean/reselect.hpp
 //   ByteTokenizer                      data/byte_tokenizer.hpp (text data for "byte" models)
 //   AtomicFile                         io/atomic_file.hpp
-// Text data for a model whose tokenizer is GPT-2's BPE needs data/gpt2_bpe.hpp (or
-// nn/open_model.hpp, which opens a model directory with its tokenizer) besides this header;
+//   open_model, OpenedModel            nn/open_model.hpp (any architecture, with its tokenizer)
 // SelfEvolving is clean/self_evolving.hpp, Rho1 clean/rho1.hpp.
-// Compile times (bench/compile_time.sh, bench/RESULTS.md "Compile time of a consumer"): this
-// header saves under a second and 90 MB against the umbrella; most of a cleaning program's
-// time is Eigen's GEMM, nlohmann-json and the code the program itself instantiates.
+// With TOKCLEAN_SEPARATE_COMPILATION (core/compiled_once.hpp) this header leaves out
+// tokclean/model.hpp: the models are opened with open_model and compiled once, in the
+// translation unit that includes <tokclean/implementation.hpp>. Compile times:
+// bench/compile_time.sh, bench/RESULTS.md "Compile time of a consumer".
 #include "tokclean/clean/any_threshold.hpp"
 #include "tokclean/clean/reference.hpp"
 #include "tokclean/clean/reselect.hpp"
 #include "tokclean/clean/threshold_policies.hpp"
+#include "tokclean/core/compiled_once.hpp"
+#include "tokclean/core/threads.hpp"
 #include "tokclean/data/byte_tokenizer.hpp"
 #include "tokclean/io/atomic_file.hpp"
+#include "tokclean/nn/open_model.hpp"
+#include "tokclean/nn/token_losses.hpp"
+#if TOKCLEAN_DEFINE_COMPILED_ONCE
 #include "tokclean/model.hpp"
+#endif

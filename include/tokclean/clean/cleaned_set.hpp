@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tokclean/clean/token_stats.hpp"
+#include "tokclean/core/compiled_once.hpp"
 #include "tokclean/data/example.hpp"
 #include "tokclean/data/jsonl_reader.hpp"
 #include "tokclean/io/atomic_file.hpp"
@@ -98,12 +99,17 @@ inline std::string cleaned_jsonl_line(const Example& ex, std::span<const float> 
 // Writes `set` as a cleaned JSONL file (one cleaned_jsonl_line per example; with_scores adds
 // "scores", which read_cleaned_file and `tokclean select` read back), atomically: the file
 // appears whole or not at all.
-inline void save_cleaned(const std::filesystem::path& path, const CleanedSet& set, bool with_scores = false) {
+TOKCLEAN_COMPILED_ONCE void save_cleaned(const std::filesystem::path& path, const CleanedSet& set, bool with_scores = false)
+#if TOKCLEAN_DEFINE_COMPILED_ONCE
+{
     AtomicFile out(path);
     for (std::size_t i = 0; i < set.examples.size(); ++i)
         out.write(cleaned_jsonl_line(set.examples[i], set.scores[i], with_scores));
     out.commit();
 }
+#else
+    ;
+#endif
 
 // Reads back what cleaned_jsonl_line wrote with scores (`clean --with-scores`, the chunk files
 // of self-evolving cleaning): the examples, checked as pre-tokenized data for `vocab_size`,

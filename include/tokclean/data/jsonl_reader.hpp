@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tokclean/core/compiled_once.hpp"
 #include "tokclean/core/error.hpp"
 #include "tokclean/data/example.hpp"
 #include "tokclean/io/file_hash.hpp"
@@ -369,7 +370,9 @@ private:
 
 // All examples of a JSONL file. A file without any example is an error (nothing to train on
 // or score is almost certainly a wrong path or an empty export).
-inline ReadResult read_examples(const std::filesystem::path& path, const ReadOptions& options) {
+TOKCLEAN_COMPILED_ONCE ReadResult read_examples(const std::filesystem::path& path, const ReadOptions& options)
+#if TOKCLEAN_DEFINE_COMPILED_ONCE
+{
     ExampleReader reader(path, options);
     ReadResult result;
     Example ex;
@@ -379,5 +382,8 @@ inline ReadResult read_examples(const std::filesystem::path& path, const ReadOpt
     if (result.examples.empty()) fail(path.string(), ": no examples (the file has no non-blank line)");
     return result;
 }
+#else
+    ;
+#endif
 
 }  // namespace tokclean

@@ -95,4 +95,9 @@ public:
     virtual ShapeDifference shape_difference(const CausalLm& other) const = 0;
 };
 
+// The model a directory holds, on device D: its architecture from config.json's model_type.
+// Defined in nn/load_model.hpp (compiled once for Cpu with TOKCLEAN_SEPARATE_COMPILATION).
+template <Device D = Cpu>
+std::unique_ptr<CausalLm<D>> load_causal_lm(const std::filesystem::path& dir);
+
 }  // namespace tokclean

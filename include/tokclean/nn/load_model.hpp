@@ -7,6 +7,7 @@
 #include <type_traits>
 
 #include "tokclean/io/json_fields.hpp"
+#include "tokclean/core/compiled_once.hpp"
 #include "tokclean/nn/causal_lm.hpp"
 #include "tokclean/nn/gpt.hpp"
 #include "tokclean/nn/llama.hpp"
@@ -53,7 +54,7 @@ inline ModelInfo read_model_info(const std::filesystem::path& dir) {
 
 // The weights of `dir` as a model on device D (read on the host, then copied to a device).
 // Errors name the file and what is wrong; an unknown model_type names the ones tokclean has.
-template <Device D = Cpu>
+template <Device D>
 std::unique_ptr<CausalLm<D>> load_causal_lm(const std::filesystem::path& dir) {
     detail::require_model_dir(dir);
     const std::string type = model_type_of(dir);
@@ -74,5 +75,10 @@ std::unique_ptr<CausalLm<D>> load_causal_lm(const std::filesystem::path& dir) {
     }
     detail::unknown_model_type(dir, type);
 }
+
+#if !TOKCLEAN_DEFINE_COMPILED_ONCE
+// Instantiated once, in <tokclean/implementation.hpp>'s translation unit.
+extern template std::unique_ptr<CausalLm<Cpu>> load_causal_lm<Cpu>(const std::filesystem::path&);
+#endif
 
 }  // namespace tokclean

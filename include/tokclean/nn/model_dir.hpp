@@ -24,22 +24,9 @@
 #include "tokclean/io/safetensors.hpp"
 #include "tokclean/nn/gpt_config.hpp"
 #include "tokclean/nn/gpt_params.hpp"
+#include "tokclean/nn/model_files.hpp"
 
 namespace tokclean {
-
-inline constexpr std::string_view config_file_name = "config.json";
-inline constexpr std::string_view weights_file_name = "model.safetensors";
-
-// Tokenizer files that may sit beside config.json (copy them along when saving a model).
-inline std::vector<std::filesystem::path> tokenizer_files(const std::filesystem::path& dir) {
-    std::vector<std::filesystem::path> out;
-    for (const char* name : {"vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json",
-                             "special_tokens_map.json"}) {
-        std::error_code ec;
-        if (std::filesystem::is_regular_file(dir / name, ec)) out.push_back(dir / name);
-    }
-    return out;
-}
 
 // ---- config.json ----------------------------------------------------------------------
 

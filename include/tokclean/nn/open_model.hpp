@@ -13,18 +13,23 @@
 // weights are read by take_model(), on the device asked for; opening reads config.json and
 // the tokenizer only.
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <type_traits>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "tokclean/core/compiled_once.hpp"
 #include "tokclean/data/byte_tokenizer.hpp"
 #include "tokclean/data/gpt2_bpe.hpp"
 #include "tokclean/data/jsonl_reader.hpp"
+#include "tokclean/io/atomic_file.hpp"
 #include "tokclean/nn/causal_lm.hpp"
+#include "tokclean/nn/model_files.hpp"
+#if TOKCLEAN_DEFINE_COMPILED_ONCE  // else every architecture is compiled once, elsewhere
 #include "tokclean/nn/load_model.hpp"
-#include "tokclean/nn/model_dir.hpp"
+#endif
 
 namespace tokclean {
 
@@ -93,10 +98,15 @@ struct OpenedModel {
 
 // Opens `dir`: config.json (any architecture tokclean knows) and the tokenizer it declares.
 // Errors name the file and what is wrong (see tests/README.md's inventory).
-inline OpenedModel open_model(const std::filesystem::path& dir) {
+TOKCLEAN_COMPILED_ONCE OpenedModel open_model(const std::filesystem::path& dir)
+#if TOKCLEAN_DEFINE_COMPILED_ONCE
+{
     ModelInfo info = read_model_info(dir);
     ModelTokenizer tok(dir, info);
     return {dir, std::move(info), std::move(tok)};
 }
+#else
+    ;
+#endif
 
 }  // namespace tokclean
