@@ -21,13 +21,13 @@ build() {
   say "configure ($BUILD, sm_90) and build"
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true
   cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DTOKCLEAN_CUDA=ON
-  cmake --build "$BUILD" -j"$(nproc)" --target test_cuda_ops test_cuda_model bench_gpu test_model test_backend_cpu
+  cmake --build "$BUILD" -j"$(nproc)" --target test_cuda_ops test_cuda_model test_cuda_llama bench_gpu test_model test_backend_cpu
 }
 
 tests() {
   say "CUDA tests (against the CPU backend)"
   local failed=0
-  for t in test_cuda_ops test_cuda_model; do
+  for t in test_cuda_ops test_cuda_model test_cuda_llama; do
     set +e
     "$BUILD/tests/cuda/$t" --log_level=test_suite --report_level=short
     rc=$?

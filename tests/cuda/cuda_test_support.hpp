@@ -9,8 +9,7 @@
 //   tf32: 2e-3 (≈ 4× the operand rounding unit 2⁻¹¹ = 4.9e-4 of TF32's 10-bit mantissa: an
 //         inner product of rounded operands is off by about √2·2⁻¹¹ relative, whatever K);
 //   bf16: 1.6e-2 (≈ 4× bfloat16's 2⁻⁸ = 3.9e-3, by the same argument).
-// Whole-model tolerances (losses, gradients through a few layers of products) are stated at
-// their tests.
+// Whole-model tolerances: model_tolerance below.
 #include <boost/test/unit_test.hpp>
 
 #include <cmath>
@@ -85,6 +84,34 @@ public:
 private:
     CudaMath saved_;
 };
+
+// Whole-model tolerances (losses, gradients), relative L2 over a tensor:
+//   fp32: losses 1e-5, gradients 1e-5 (float32 both sides; sums in another order).
+//   tf32: losses 5e-3, gradients 2e-2: each product is off by ~7e-4 (√2·2⁻¹¹); a gradient
+//         passes through ~10 of them (two blocks, the head), and the errors add.
+//   bf16: losses 2e-2, gradients 1e-1: the same with bfloat16's 2⁻⁸ (~8× TF32's error), plus
+//         fused attention's bfloat16 probabilities.
+struct ModelTolerances {
+    double loss, grad;
+};
+inline ModelTolerances model_tolerance(CudaMath m) {
+    return m == CudaMath::fp32 ? ModelTolerances{1e-5, 1e-5}
+           : m == CudaMath::tf32 ? ModelTolerances{5e-3, 2e-2}
+                                 : ModelTolerances{2e-2, 1e-1};
+}
+
+// A (B, T) batch over V; the first quarter of each row is prompt (-100), and the last row
+// is shorter (right padding, -100), as make_batch pads.
+inline void random_batch(std::uint64_t seed, std::int64_t B, std::int64_t T, std::int64_t V,
+                         std::vector<std::int32_t>& ids, std::vector<std::int32_t>& labels) {
+    Rng rng(seed);
+    ids.resize(static_cast<std::size_t>(B * T));
+    for (auto& id : ids) id = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(V)));
+    labels = ids;
+    for (std::int64_t b = 0; b < B; ++b)
+        for (std::int64_t t = 0; t < T; ++t)
+            if (t < T / 4 || (b == B - 1 && t >= T - 5)) labels[static_cast<std::size_t>(b * T + t)] = -100;
+}
 
 inline constexpr CudaMath all_modes[] = {CudaMath::fp32, CudaMath::tf32, CudaMath::bf16};
 

@@ -1,13 +1,7 @@
 // The whole GPT-2 on the GPU against the same model on the CPU: per-token losses and every
 // parameter's gradient on fresh random weights and batches, in each math mode; a short AdamW
 // training run; scoring and cleaning through the same library code with Device = Cuda.
-//
-// Whole-model tolerances (relative L2 over a tensor, see cuda_test_support.hpp):
-//   fp32: losses 1e-5, gradients 1e-5 (float32 both sides; sums in another order).
-//   tf32: losses 5e-3, gradients 2e-2: each product is off by ~7e-4 (√2·2⁻¹¹); a gradient
-//         passes through ~10 of them (two blocks, the head), and the errors add.
-//   bf16: losses 2e-2, gradients 1e-1: the same with bfloat16's 2⁻⁸ (~8× TF32's error), plus
-//         fused attention's bfloat16 probabilities.
+// Whole-model tolerances: model_tolerance in cuda_test_support.hpp.
 #define BOOST_TEST_MODULE cuda_model
 #define BOOST_TEST_NO_MAIN
 #include <boost/test/unit_test.hpp>
@@ -32,26 +26,6 @@ namespace {
 // Several heads, blocks and a head size cuDNN's fused attention takes (64).
 GptConfig test_config() { return GptConfig::pretokenized(2, 2, 128, 300, 96); }
 
-struct Tolerances {
-    double loss, grad;
-};
-Tolerances model_tolerance(CudaMath m) {
-    return m == CudaMath::fp32 ? Tolerances{1e-5, 1e-5} : m == CudaMath::tf32 ? Tolerances{5e-3, 2e-2} : Tolerances{2e-2, 1e-1};
-}
-
-// A (B, T) batch over V; the first quarter of each row is prompt (-100), and the last row
-// is shorter (right padding, -100), as make_batch pads.
-void random_batch(std::uint64_t seed, std::int64_t B, std::int64_t T, std::int64_t V, std::vector<std::int32_t>& ids,
-                  std::vector<std::int32_t>& labels) {
-    Rng rng(seed);
-    ids.resize(static_cast<std::size_t>(B * T));
-    for (auto& id : ids) id = static_cast<std::int32_t>(rng.below(static_cast<std::uint64_t>(V)));
-    labels = ids;
-    for (std::int64_t b = 0; b < B; ++b)
-        for (std::int64_t t = 0; t < T; ++t)
-            if (t < T / 4 || (b == B - 1 && t >= T - 5)) labels[static_cast<std::size_t>(b * T + t)] = -100;
-}
-
 std::vector<float> values(const Tensor<float, Cpu>& t) { return {t.data(), t.data() + t.numel()}; }
 std::vector<float> values(const Tensor<float, Cuda>& t) { return on_host(t); }
 
@@ -69,7 +43,7 @@ BOOST_AUTO_TEST_CASE(losses_and_every_gradient_match_the_cpu_model) {
     for (const CudaMath mode : all_modes) {
         BOOST_TEST_CONTEXT("mode " << cuda_math_name(mode)) {
             const MathScope scope(mode);
-            const Tolerances tol = model_tolerance(mode);
+            const ModelTolerances tol = model_tolerance(mode);
             const GptParams<Cpu> init = gpt_init(c, 21);
             Gpt<Cpu> cpu(c, init.clone());
             Gpt<Cuda> gpu(c, copy_to(Cuda{}, init));

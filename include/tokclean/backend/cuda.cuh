@@ -1,6 +1,6 @@
 #pragma once
 // The GPU backend (nvcc only; link tokclean::cuda): every op of backend/ops.hpp as an
-// overload on the Cuda tag, so Gpt<Cuda>, AdamW<Cuda> and the cleaner run the same code on
+// overload on the Cuda tag, so Gpt<Cuda>, Llama<Cuda>, AdamW<Cuda> and the cleaner run the same code on
 // the device. Device memory comes from a caching allocator; every op runs on one stream
 // (context.cuh); products run on cuBLASLt in the math mode set by set_cuda_math().
 //
@@ -18,7 +18,10 @@
 #include "tokclean/backend/cuda/gelu.cuh"
 #include "tokclean/backend/cuda/layernorm.cuh"
 #include "tokclean/backend/cuda/matmul.cuh"
+#include "tokclean/backend/cuda/rmsnorm.cuh"
+#include "tokclean/backend/cuda/rope.cuh"
 #include "tokclean/backend/cuda/rows.cuh"
+#include "tokclean/backend/cuda/swiglu.cuh"
 #include "tokclean/backend/cuda/tensor.cuh"
 #include "tokclean/backend/ops.hpp"
 

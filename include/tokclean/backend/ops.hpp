@@ -70,6 +70,9 @@
 //   attention_backward(D, dqkv, dout, qkv, att, B, T, heads)                       accumulates
 //     dqkv (B, T, (NH + 2·KVH)·hd) += from dout (B, T, NH·hd); a kv head's dK, dV sum over
 //     its query heads.
+//   attention_state_size(D, B, T, heads) -> std::int64_t
+//     floats of att for the grouped-query form: B·NH·T·T by default (below); cuda: the
+//     multi-head form's when KVH = NH.
 //
 // GELU, tanh approximation
 //   gelu_forward(D, out, inp, N)
@@ -120,6 +123,10 @@
 //   copy_values(D, out, in, N)                 out (N) = in (N).
 //   gather_rows(D, out, in, rows, M, C)        out (M, C) = in[rows[m]]; in (N, C), rows (M) in [0, N).
 //   scatter_add_rows(D, out, in, rows, M, C)   out[rows[m]] (N, C) += in (M, C); rows distinct.
+//   scatter_add_repeated_rows(D, out, in, rows, M, C)                              accumulates
+//     out[rows[m]] (N, C) += in (M, C); rows (int32 or int64) may repeat (an embedding's
+//     backward); each row's sum in m order, the same bits on every run.
+//   sum_rows(D, out, in, M, N)                 out (N) += Σ_m in (M, N) (a bias's gradient).
 //
 // Optimiser
 //   adamw_update(D, params, m, v, grads, N, hyper, step)
@@ -127,8 +134,6 @@
 //     (AdamWHyper below); step counts from 1.
 //
 // Outside this header's concept, beside the tensors they take:
-//   the grouped-query attention form, rmsnorm_*, rope_*, swiglu_*: the CPU backend only so
-//     far (backend/cpu), so BackendOps does not require them yet.
 //   copy_to(D, tensor), upload(D, host, n, staging), download(D, data, n, staging):
 //     core/tensor.hpp (Cpu), backend/cuda/tensor.cuh (Cuda).
 //   clip_grad_norm(Tensor<float, D>& grads, max_norm): optim/clip.hpp (Cpu),
@@ -186,6 +191,25 @@ concept BackendOps = Device<D> && requires(D d, float* out, const float* in, con
     gather_rows(d, out, in, rows, n, n);
     scatter_add_rows(d, out, in, rows, n, n);
     adamw_update(d, out, out, out, in, n, hyper, n);
+    // The Llama family's.
+    attention_forward(d, out, out, in, n, n, AttentionHeads{});
+    attention_backward(d, out, in, in, in, n, n, AttentionHeads{});
+    rmsnorm_forward(d, out, out, in, in, n, n, eps, n, n);
+    rmsnorm_backward(d, out, out, in, in, in, in, n, n, n, n, write);
+    rope_forward(d, out, in, in, n, n, n, n, n);
+    rope_backward(d, out, in, in, n, n, n, n, n);
+    swiglu_forward(d, out, in, n, n);
+    swiglu_backward(d, out, in, in, n, n, write);
+    scatter_add_repeated_rows(d, out, in, rows, n, n);
+    scatter_add_repeated_rows(d, out, in, ids, n, n);
+    sum_rows(d, out, in, n, n);
 };
+
+// Floats of att for the grouped-query form: the probabilities (B, NH, T, T), unless the
+// device's backend overloads this.
+template <class D>
+std::int64_t attention_state_size(D, std::int64_t B, std::int64_t T, AttentionHeads heads) {
+    return B * heads.query * T * T;
+}
 
 }  // namespace tokclean

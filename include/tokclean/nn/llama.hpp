@@ -4,9 +4,10 @@
 // the flat parameter buffer (nn/llama_params.hpp). The layers are the backend's RMSNorm, RoPE,
 // grouped-query attention and SwiGLU ops; the head is the token-sparse one GPT-2 uses.
 //
-// CPU only so far (the CUDA backend lacks the Llama ops). A forward for scoring runs the same
-// kernels as one for backward, so the losses agree bit for bit; it keeps every layer's
-// activations too (the shared-buffer scoring path of GPT-2 is not written yet).
+// On any backend with those ops: Llama<Cpu> here; Llama<Cuda> where the program includes
+// backend/cuda.cuh (nvcc). A forward for scoring runs the same kernels as one for backward,
+// so the losses agree bit for bit; it keeps one layer's activations, every layer writing
+// over them. The ids and RoPE tables are host arrays, uploaded where the kernels read them.
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
@@ -30,33 +31,25 @@ namespace tokclean {
 
 namespace llama_detail {
 
-// dbias (N) += Σ over the M rows of d (M, N); rows in order, for any thread count.
-inline void bias_backward(float* dbias, const float* d, std::int64_t M, std::int64_t N) {
-#pragma omp parallel for schedule(static)
-    for (std::int64_t n = 0; n < N; ++n) {
-        float s = 0.0f;
-        for (std::int64_t m = 0; m < M; ++m) s += d[m * N + n];
-        dbias[n] += s;
-    }
-}
-
 // out (N, OC) = x (N, IC) · W (OC, IC)ᵀ [+ bias (OC)], or += with accumulate.
-inline void linear_rows(float* out, const float* x, const float* w, const float* bias, std::int64_t N,
-                        std::int64_t IC, std::int64_t OC, GradWrite write = GradWrite::overwrite) {
-    matmul(Cpu{}, out, x, w, N, OC, IC, Transpose::no, Transpose::yes, write, bias);
+template <class D>
+void linear_rows(D dev, float* out, const float* x, const float* w, const float* bias, std::int64_t N,
+                 std::int64_t IC, std::int64_t OC, GradWrite write = GradWrite::overwrite) {
+    matmul(dev, out, x, w, N, OC, IC, Transpose::no, Transpose::yes, write, bias);
 }
 // dx (N, IC) = (or +=) dout (N, OC) · W (OC, IC); dW (OC, IC) += dout ᵀ · x.
-inline void linear_rows_backward(float* dx, float* dw, const float* dout, const float* x, const float* w,
-                                 std::int64_t N, std::int64_t IC, std::int64_t OC, GradWrite dx_write) {
-    matmul(Cpu{}, dx, dout, w, N, IC, OC, Transpose::no, Transpose::no, dx_write);
-    matmul(Cpu{}, dw, dout, x, OC, IC, N, Transpose::yes, Transpose::no, GradWrite::accumulate);
+template <class D>
+void linear_rows_backward(D dev, float* dx, float* dw, const float* dout, const float* x, const float* w,
+                          std::int64_t N, std::int64_t IC, std::int64_t OC, GradWrite dx_write) {
+    matmul(dev, dx, dout, w, N, IC, OC, Transpose::no, Transpose::no, dx_write);
+    matmul(dev, dw, dout, x, OC, IC, N, Transpose::yes, Transpose::no, GradWrite::accumulate);
 }
 
 }  // namespace llama_detail
 
 template <class D = Cpu>
 class Llama final : public CausalLm<D> {
-    static_assert(std::is_same_v<D, Cpu>, "the Llama family runs on the CPU backend only so far");
+    static_assert(BackendOps<D>, "Llama<D> needs the ops of backend/ops.hpp on D");
 
 public:
     Llama(LlamaConfig config, Tensor<float, D> params)
@@ -94,7 +87,8 @@ public:
         return std::make_unique<Llama>(config_, std::move(params));
     }
     void save(AtomicDirectory& out, std::span<const std::filesystem::path> extra_files = {}) const override {
-        save_llama_files(out.path(), config_, params_.data());
+        if constexpr (std::is_same_v<D, Cpu>) save_llama_files(out.path(), config_, params_.data());
+        else save_llama_files(out.path(), config_, copy_to(Cpu{}, params_).data());
         out.copy_in(extra_files);
         out.commit();
     }
@@ -121,14 +115,15 @@ private:
     // Per-layer activations of a (B, T) batch, kept for backward: (L, ...) stacked, L = the
     // layers kept (all of them for backward; one for scoring, every layer reusing it).
     struct Activations {
-        std::int64_t BT = 0, BNTT = 0, layers = 0;
+        std::int64_t BT = 0, S = 0, layers = 0;  // capacity: positions, att floats per layer, layers
         Tensor<float, D> x;          // (L + 1, BT, C) each layer's input, then the last output
         Tensor<float, D> norm1;      // (L, BT, C)
         Tensor<float, D> rstd1;      // (L, BT)
         Tensor<float, D> qkv_raw;    // (L, BT, QKV) projections before the q/k norm (qwen3)
         Tensor<float, D> qk_rstd;    // (L, BT, NH + KVH) (qwen3)
         Tensor<float, D> qkv;        // (L, BT, QKV) after the q/k norm and RoPE
-        Tensor<float, D> att;        // (L, B, NH, T, T) softmax probabilities
+        Tensor<float, D> att;        // (L, S) what attention keeps, S = attention_state_size:
+                                     // (L, B, NH, T, T) softmax probabilities on the CPU
         Tensor<float, D> atty;       // (L, BT, NH·hd)
         Tensor<float, D> mid;        // (L, BT, C) after the attention residual
         Tensor<float, D> norm2;      // (L, BT, C)
@@ -147,10 +142,10 @@ private:
         Tensor<float, D> dqkv_raw;   // (BT, QKV) (qwen3)
 
         void reserve(const LlamaConfig& c, std::int64_t B, std::int64_t T, std::int64_t layers_kept) {
-            const std::int64_t bt = B * T, bntt = B * c.heads * T * T;
-            if (bt <= BT && bntt <= BNTT && layers_kept <= layers) return;
+            const std::int64_t bt = B * T, s = state_size(c, B, T);
+            if (bt <= BT && s <= S && layers_kept <= layers) return;
             BT = std::max(bt, BT);
-            BNTT = std::max(bntt, BNTT);
+            S = std::max(s, S);
             layers = std::max(layers_kept, layers);
             const std::int64_t L = layers, C = c.hidden, I = c.intermediate, QKV = c.qkv_width();
             x = Tensor<float, D>(Shape{(L + 1) * BT * C});
@@ -162,7 +157,7 @@ private:
                 dqkv_raw = Tensor<float, D>(Shape{BT * QKV});
             }
             qkv = Tensor<float, D>(Shape{L * BT * QKV});
-            att = Tensor<float, D>(Shape{L * BNTT});
+            att = Tensor<float, D>(Shape{L * S});
             atty = Tensor<float, D>(Shape{L * BT * c.q_width()});
             mid = Tensor<float, D>(Shape{L * BT * C});
             norm2 = Tensor<float, D>(Shape{L * BT * C});
@@ -180,11 +175,20 @@ private:
         }
     };
 
+    // Floats of one layer's `att` for a (B, T) batch.
+    static std::int64_t state_size(const LlamaConfig& c, std::int64_t B, std::int64_t T) {
+        return attention_state_size(D{}, B, T, AttentionHeads{c.heads, c.kv_heads, c.head_dim});
+    }
     const float* p(std::int64_t offset) const { return params_.data() + offset; }
     float* g(std::int64_t offset) { return grads_.data() + offset; }
     AttentionHeads heads() const { return {config_.heads, config_.kv_heads, config_.head_dim}; }
+    // The RoPE tables of T positions or more, where the kernels read them.
     void ensure_rope(std::int64_t T) {
-        if (rope_.T < T) rope_ = rope_tables(inv_freq_, T);
+        if (rope_.T >= T) return;
+        rope_ = rope_tables(inv_freq_, T);
+        const auto n = static_cast<std::int64_t>(rope_.cos.size());
+        rope_cos_ = upload(D{}, rope_.cos.data(), n, rope_cos_staging_);
+        rope_sin_ = upload(D{}, rope_.sin.data(), n, rope_sin_staging_);
     }
 
     LlamaConfig config_;
@@ -192,10 +196,15 @@ private:
     Tensor<float, D> params_;  // (layout_.numel)
     Tensor<float, D> grads_;   // (layout_.numel), allocated at first use
     std::vector<float> inv_freq_;  // (hd / 2)
-    RopeTables rope_;              // (T, hd / 2) for the longest T seen
+    RopeTables rope_;              // (T, hd / 2) for the longest T seen, on the host
+    const float* rope_cos_ = nullptr;  // (T, hd / 2) where the kernels read them
+    const float* rope_sin_ = nullptr;
+    Tensor<float, D> rope_cos_staging_, rope_sin_staging_;
     Activations acts_;
     TokenLmHead<D> head_;
-    std::vector<std::int64_t> ids_;  // (B, T) of the last forward
+    std::vector<std::int64_t> ids_;  // (B, T) of the last forward, on the host
+    const std::int64_t* ids_on_device_ = nullptr;  // the same, where the kernels read them
+    Tensor<std::int64_t, D> ids_staging_;
     std::int64_t B_ = 0, T_ = 0;
     bool kept_for_backward_ = false;
     bool zero_pending_ = false;
@@ -223,9 +232,10 @@ float Llama<D>::forward(const std::int32_t* input_ids, const std::int32_t* label
     auto& a = acts_;
     const D dev{};
     const std::int64_t BT = B * T, C = c.hidden, I = c.intermediate, QKV = c.qkv_width(), QW = c.q_width();
-    const std::int64_t NH = c.heads, KVH = c.kv_heads, hd = c.head_dim, NTT = B * NH * T * T;
+    const std::int64_t NH = c.heads, KVH = c.kv_heads, hd = c.head_dim, S = state_size(c, B, T);
     ids_.assign(input_ids, input_ids + BT);
-    gather_rows(dev, a.x.data(), p(layout_.embed), ids_.data(), BT, C);
+    ids_on_device_ = upload(dev, std::as_const(ids_).data(), BT, ids_staging_);
+    gather_rows(dev, a.x.data(), p(layout_.embed), ids_on_device_, BT, C);
     for (std::int64_t l = 0; l < c.n_layer; ++l) {
         const LlamaLayerOffsets& o = layout_.layers[static_cast<std::size_t>(l)];
         const float* x = a.x.data() + stream(l) * BT * C;
@@ -236,28 +246,28 @@ float Llama<D>::forward(const std::int32_t* input_ids, const std::int32_t* label
             // q and k heads normalised over their hd entries (v copied), then rotated.
             float* raw = a.qkv_raw.data() + kept(l) * BT * QKV;
             float* rstd = a.qk_rstd.data() + kept(l) * BT * (NH + KVH);
-            llama_detail::linear_rows(raw, norm1, p(o.qkv), nullptr, BT, C, QKV);
+            llama_detail::linear_rows(dev, raw, norm1, p(o.qkv), nullptr, BT, C, QKV);
             copy_values(dev, qkv, raw, BT * QKV);
             rmsnorm_forward(dev, qkv, rstd, raw, p(o.q_norm), BT, hd, c.rms_norm_eps, NH, QKV);
             rmsnorm_forward(dev, qkv + QW, rstd + BT * NH, raw + QW, p(o.k_norm), BT, hd, c.rms_norm_eps, KVH, QKV);
         } else {
-            llama_detail::linear_rows(qkv, norm1, p(o.qkv), c.qkv_bias ? p(o.qkv_bias) : nullptr, BT, C, QKV);
+            llama_detail::linear_rows(dev, qkv, norm1, p(o.qkv), c.qkv_bias ? p(o.qkv_bias) : nullptr, BT, C, QKV);
         }
-        rope_forward(dev, qkv, rope_.cos.data(), rope_.sin.data(), B, T, NH + KVH, hd, QKV);
+        rope_forward(dev, qkv, rope_cos_, rope_sin_, B, T, NH + KVH, hd, QKV);
         float* atty = a.atty.data() + kept(l) * BT * QW;
-        attention_forward(dev, atty, a.att.data() + kept(l) * NTT, qkv, B, T, heads());
+        attention_forward(dev, atty, a.att.data() + kept(l) * S, qkv, B, T, heads());
         float* mid = a.mid.data() + kept(l) * BT * C;
         copy_values(dev, mid, x, BT * C);
-        llama_detail::linear_rows(mid, atty, p(o.o), nullptr, BT, QW, C, GradWrite::accumulate);
+        llama_detail::linear_rows(dev, mid, atty, p(o.o), nullptr, BT, QW, C, GradWrite::accumulate);
         float* norm2 = a.norm2.data() + kept(l) * BT * C;
         rmsnorm_forward(dev, norm2, a.rstd2.data() + kept(l) * BT, mid, p(o.post_norm), BT, C, c.rms_norm_eps);
         float* gate_up = a.gate_up.data() + kept(l) * BT * 2 * I;
-        llama_detail::linear_rows(gate_up, norm2, p(o.gate_up), nullptr, BT, C, 2 * I);
+        llama_detail::linear_rows(dev, gate_up, norm2, p(o.gate_up), nullptr, BT, C, 2 * I);
         float* act = a.act.data() + kept(l) * BT * I;
         swiglu_forward(dev, act, gate_up, BT, I);
         float* out = a.x.data() + stream(l + 1) * BT * C;
         copy_values(dev, out, mid, BT * C);
-        llama_detail::linear_rows(out, act, p(o.down), nullptr, BT, I, C, GradWrite::accumulate);
+        llama_detail::linear_rows(dev, out, act, p(o.down), nullptr, BT, I, C, GradWrite::accumulate);
     }
     rmsnorm_forward(dev, a.normf.data(), a.rstdf.data(), a.x.data() + stream(c.n_layer) * BT * C, p(layout_.norm), BT, C,
                     c.rms_norm_eps);
@@ -271,7 +281,7 @@ void Llama<D>::backward(std::span<const float> token_weights) {
     TOKCLEAN_CHECK(kept_for_backward_, "backward() after a forward that did not keep its "
                    "activations (ForwardFor::scoring) or after another backward()");
     const std::int64_t B = B_, T = T_, BT = B * T, C = c.hidden, I = c.intermediate, QKV = c.qkv_width(),
-                       QW = c.q_width(), NH = c.heads, KVH = c.kv_heads, hd = c.head_dim, NTT = B * NH * T * T;
+                       QW = c.q_width(), NH = c.heads, KVH = c.kv_heads, hd = c.head_dim, S = state_size(c, B, T);
     TOKCLEAN_CHECK(static_cast<std::int64_t>(token_weights.size()) == BT, "token_weights of ", token_weights.size(),
                    " entries for a (", B, ", ", T, ") batch");
     flat_grads();  // allocated, and zero after zero_grad(): every gradient below accumulates
@@ -289,20 +299,20 @@ void Llama<D>::backward(std::span<const float> token_weights) {
         const float* x = a.x.data() + l * BT * C;
         const float* mid = a.mid.data() + l * BT * C;
         // MLP: out = mid + down(act), act = swiglu(gate_up(norm2(mid))).
-        llama_detail::linear_rows_backward(a.dact.data(), g(o.down), dx, a.act.data() + l * BT * I, p(o.down), BT, I,
+        llama_detail::linear_rows_backward(dev, a.dact.data(), g(o.down), dx, a.act.data() + l * BT * I, p(o.down), BT, I,
                                            C, GradWrite::overwrite);
         swiglu_backward(dev, a.dgate_up.data(), a.gate_up.data() + l * BT * 2 * I, a.dact.data(), BT, I);
-        llama_detail::linear_rows_backward(a.dnorm.data(), g(o.gate_up), a.dgate_up.data(),
+        llama_detail::linear_rows_backward(dev, a.dnorm.data(), g(o.gate_up), a.dgate_up.data(),
                                            a.norm2.data() + l * BT * C, p(o.gate_up), BT, C, 2 * I,
                                            GradWrite::overwrite);
         rmsnorm_backward(dev, dx, g(o.post_norm), a.dnorm.data(), mid, p(o.post_norm), a.rstd2.data() + l * BT, BT, C);
         // Attention: mid = x + o(attention(rope(qkv(norm1(x))))).
-        llama_detail::linear_rows_backward(a.datty.data(), g(o.o), dx, a.atty.data() + l * BT * QW, p(o.o), BT, QW, C,
+        llama_detail::linear_rows_backward(dev, a.datty.data(), g(o.o), dx, a.atty.data() + l * BT * QW, p(o.o), BT, QW, C,
                                            GradWrite::overwrite);
         fill_zero(dev, a.dqkv.data(), BT * QKV);
-        attention_backward(dev, a.dqkv.data(), a.datty.data(), a.qkv.data() + l * BT * QKV, a.att.data() + l * NTT, B,
-                           T, heads());
-        rope_backward(dev, a.dqkv.data(), rope_.cos.data(), rope_.sin.data(), B, T, NH + KVH, hd, QKV);
+        attention_backward(dev, a.dqkv.data(), a.datty.data(), a.qkv.data() + l * BT * QKV, a.att.data() + l * S, B, T,
+                           heads());
+        rope_backward(dev, a.dqkv.data(), rope_cos_, rope_sin_, B, T, NH + KVH, hd, QKV);
         const float* dproj = a.dqkv.data();  // d(projection output) (BT, QKV)
         if (c.qk_norm) {
             const float* raw = a.qkv_raw.data() + l * BT * QKV;
@@ -315,12 +325,12 @@ void Llama<D>::backward(std::span<const float> token_weights) {
                              BT, hd, KVH, QKV, GradWrite::overwrite);
             dproj = draw;
         }
-        if (c.qkv_bias) llama_detail::bias_backward(g(o.qkv_bias), dproj, BT, QKV);
-        llama_detail::linear_rows_backward(a.dnorm.data(), g(o.qkv), dproj, a.norm1.data() + l * BT * C, p(o.qkv), BT,
+        if (c.qkv_bias) sum_rows(dev, g(o.qkv_bias), dproj, BT, QKV);
+        llama_detail::linear_rows_backward(dev, a.dnorm.data(), g(o.qkv), dproj, a.norm1.data() + l * BT * C, p(o.qkv), BT,
                                            C, QKV, GradWrite::overwrite);
         rmsnorm_backward(dev, dx, g(o.input_norm), a.dnorm.data(), x, p(o.input_norm), a.rstd1.data() + l * BT, BT, C);
     }
-    scatter_add_repeated_rows(dev, g(layout_.embed), dx, ids_.data(), BT, C);  // the token embedding
+    scatter_add_repeated_rows(dev, g(layout_.embed), dx, ids_on_device_, BT, C);  // the token embedding
 }
 
 // config.json of a Llama-family model directory (its fields' order kept for saving).

@@ -65,13 +65,9 @@ std::unique_ptr<CausalLm<D>> load_causal_lm(const std::filesystem::path& dir) {
     }
     if (is_llama_family(type)) {
         LlamaConfig c = load_llama_config(dir);
-        if constexpr (std::is_same_v<D, Cpu>) {
-            Tensor<float, Cpu> params = load_llama_params(dir, c);
-            return std::make_unique<Llama<Cpu>>(std::move(c), std::move(params));
-        } else {
-            fail((dir / config_file_name).string(), ": model_type \"", type,
-                 "\" runs on the CPU only so far (its GPU ops are not written yet): use --device cpu");
-        }
+        Tensor<float, Cpu> params = load_llama_params(dir, c);
+        if constexpr (std::is_same_v<D, Cpu>) return std::make_unique<Llama<D>>(std::move(c), std::move(params));
+        else return std::make_unique<Llama<D>>(std::move(c), copy_to(D{}, params));
     }
     detail::unknown_model_type(dir, type);
 }

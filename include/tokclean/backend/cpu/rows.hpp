@@ -57,4 +57,14 @@ void scatter_add_repeated_rows(Cpu, float* out, const float* in, const Index* ro
     }
 }
 
+// out (N) += Σ_m in (M, N), m ascending for every column (a bias's gradient), for any thread count.
+inline void sum_rows(Cpu, float* out, const float* in, std::int64_t M, std::int64_t N) {
+#pragma omp parallel for schedule(static)
+    for (std::int64_t n = 0; n < N; ++n) {
+        float s = 0.0f;
+        for (std::int64_t m = 0; m < M; ++m) s += in[m * N + n];
+        out[n] += s;
+    }
+}
+
 }  // namespace tokclean

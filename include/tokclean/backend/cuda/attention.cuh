@@ -7,6 +7,10 @@
 //     the probabilities (attention_state_size says how much).
 //   - otherwise: per sequence, cuBLAS batched products over the heads (S = Q Kᵀ, O = P V),
 //     with our causal softmax between them; `att` keeps P (B, NH, T, T) as on the CPU.
+// The grouped-query form (AttentionHeads, the Llama family) is the multi-head one when every
+// query head has its own kv head; with fewer kv heads it runs the cuBLAS way, one batched
+// product per position j of a query head in its group (query heads kv·g + j, g = NH / KVH,
+// are evenly strided, as their kv heads are), so no K or V is copied per query head.
 #include <cmath>
 #include <cstdint>
 
@@ -16,6 +20,7 @@
 #include "tokclean/backend/cuda/detail/reduce.cuh"
 #include "tokclean/backend/cuda/sdpa.cuh"
 #include "tokclean/backend/grad_write.hpp"
+#include "tokclean/backend/ops.hpp"
 #include "tokclean/core/device.hpp"
 
 namespace tokclean {
@@ -130,6 +135,81 @@ inline void attention_backward(Cuda, float* dqkv, const float* dout, const float
         gemm_batched(dq, ld, hs, {ds.get(), T, false}, TT, {q + C, ld, false}, hs, T, hs, T, NH, add);
         gemm_batched(dq + C, ld, hs, {ds.get(), T, true}, TT, {q, ld, false}, hs, T, hs, T, NH, add);
         gemm_batched(dq + 2 * C, ld, hs, {p, T, true}, TT, {dO, C, false}, hs, T, hs, T, NH, add);
+    }
+}
+
+// Floats of `att` for the grouped-query form: the multi-head form's when KVH = NH, else the
+// probabilities (B, NH, T, T).
+inline std::int64_t attention_state_size(Cuda, std::int64_t B, std::int64_t T, AttentionHeads heads) {
+    if (heads.kv == heads.query) return attention_state_size(Cuda{}, B, T, heads.query * heads.dim, heads.query);
+    return B * heads.query * T * T;
+}
+
+// qkv (B, T, (NH + 2·KVH)·hd): per position [q heads | k heads | v heads]; out (B, T, NH·hd);
+// query head h reads kv head h / (NH / KVH). att: attention_state_size(Cuda, B, T, heads)
+// floats, or null (scoring).
+inline void attention_forward(Cuda, float* out, float* att, const float* qkv, std::int64_t B, std::int64_t T,
+                              AttentionHeads heads) {
+    using namespace cuda_detail;
+    const std::int64_t NH = heads.query, KVH = heads.kv, hd = heads.dim;
+    if (KVH == NH) return attention_forward(Cuda{}, out, att, qkv, B, T, NH * hd, NH);
+    if (B * T <= 0) return;
+    const std::int64_t g = NH / KVH, ld = (NH + 2 * KVH) * hd, ldo = NH * hd, TT = T * T;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    std::optional<Scratch<float>> own;  // (NH, T, T) for one sequence at a time when scoring
+    if (!att) own.emplace(static_cast<std::size_t>(NH * TT));
+    for (std::int64_t b = 0; b < B; ++b) {
+        const float* q = qkv + b * T * ld;  // (T, ld): q heads, then k heads at NH·hd, v heads at (NH + KVH)·hd
+        const float *k = q + NH * hd, *v = k + KVH * hd;
+        float* p = att ? att + b * NH * TT : own->get();  // (NH, T, T)
+        // S_h (T, T) = Q_h · K_kvᵀ for h = kv·g + j, over kv (batch strides g·hd, hd, g·TT).
+        for (std::int64_t j = 0; j < g; ++j)
+            gemm_batched(p + j * TT, T, g * TT, {q + j * hd, ld, false}, g * hd, {k, ld, true}, hd, T, T, hd, KVH,
+                         GradWrite::overwrite);
+        causal_softmax_kernel<<<softmax_blocks(NH * T), 32 * softmax_warps, 0, stream()>>>(p, NH * T, T, scale);
+        TOKCLEAN_CUDA_CHECK_LAUNCH("causal_softmax_kernel");
+        // O_h (T, hd) = P_h · V_kv, into columns h·hd of out (row stride NH·hd).
+        for (std::int64_t j = 0; j < g; ++j)
+            gemm_batched(out + b * T * ldo + j * hd, ldo, g * hd, {p + j * TT, T, false}, g * TT, {v, ld, false}, hd,
+                         T, hd, T, KVH, GradWrite::overwrite);
+    }
+}
+
+// Accumulates dqkv (B, T, (NH + 2·KVH)·hd) from dout (B, T, NH·hd); a kv head's dK, dV sum
+// over its query heads (j = 0, 1, … in order).
+inline void attention_backward(Cuda, float* dqkv, const float* dout, const float* qkv, const float* att,
+                               std::int64_t B, std::int64_t T, AttentionHeads heads) {
+    using namespace cuda_detail;
+    const std::int64_t NH = heads.query, KVH = heads.kv, hd = heads.dim;
+    if (KVH == NH) return attention_backward(Cuda{}, dqkv, dout, qkv, att, B, T, NH * hd, NH);
+    if (B * T <= 0) return;
+    const std::int64_t g = NH / KVH, ld = (NH + 2 * KVH) * hd, ldo = NH * hd, TT = T * T;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    Scratch<float> ds(static_cast<std::size_t>(NH * TT));  // (NH, T, T): dP, then dS in place
+    constexpr GradWrite add = GradWrite::accumulate;
+    for (std::int64_t b = 0; b < B; ++b) {
+        const float* q = qkv + b * T * ld;
+        const float *k = q + NH * hd, *v = k + KVH * hd;
+        const float* p = att + b * NH * TT;   // (NH, T, T)
+        const float* dO = dout + b * T * ldo;  // head h: (T, hd) at column h·hd
+        float* dq = dqkv + b * T * ld;
+        float *dk = dq + NH * hd, *dv = dk + KVH * hd;
+        // dP_h = dO_h · V_kvᵀ, then dS_h = softmax backward.
+        for (std::int64_t j = 0; j < g; ++j)
+            gemm_batched(ds.get() + j * TT, T, g * TT, {dO + j * hd, ldo, false}, g * hd, {v, ld, true}, hd, T, T, hd,
+                         KVH, GradWrite::overwrite);
+        causal_softmax_backward_kernel<<<softmax_blocks(NH * T), 32 * softmax_warps, 0, stream()>>>(
+            ds.get(), p, NH * T, T, scale);
+        TOKCLEAN_CUDA_CHECK_LAUNCH("causal_softmax_backward_kernel");
+        // dQ_h += dS_h · K_kv; dK_kv += dS_hᵀ · Q_h; dV_kv += P_hᵀ · dO_h. Within one call the
+        // KVH products write distinct heads; the g calls add in turn.
+        for (std::int64_t j = 0; j < g; ++j) {
+            const float* dsj = ds.get() + j * TT;
+            gemm_batched(dq + j * hd, ld, g * hd, {dsj, T, false}, g * TT, {k, ld, false}, hd, T, hd, T, KVH, add);
+            gemm_batched(dk, ld, hd, {dsj, T, true}, g * TT, {q + j * hd, ld, false}, g * hd, T, hd, T, KVH, add);
+            gemm_batched(dv, ld, hd, {p + j * TT, T, true}, g * TT, {dO + j * hd, ldo, false}, g * hd, T, hd, T, KVH,
+                         add);
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 // Token + position embedding on the GPU (the contract: backend/ops.hpp).
 // The backward sums the rows of repeated tokens in position order (not with atomics), so
 // the gradient is the same on every run: the ids are sorted into buckets on the host (a copy
-// of B·T ints), and one block sums each bucket.
+// of B·T ints), and one block sums each bucket (scatter_add_repeated_rows, which the Llama
+// family's embedding uses alone).
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -68,45 +69,52 @@ inline void embedding_forward(Cuda, float* out, const std::int32_t* ids, const f
     TOKCLEAN_CUDA_CHECK_LAUNCH("embedding_forward_kernel");
 }
 
-// Accumulates dwte (V, C) and dwpe (maxT, C) from dout (B, T, C); ids (B, T) on the device.
-inline void embedding_backward(Cuda, float* dwte, float* dwpe, const float* dout, const std::int32_t* ids,
-                               std::int64_t B, std::int64_t T, std::int64_t C) {
+// out[rows[m]] (N, C) += in (M, C) where rows (M, on the device; int32 or int64) may repeat: the
+// rows of one index are summed in m order by one block, so the result is the same every run.
+template <class Index>
+void scatter_add_repeated_rows(Cuda, float* out, const float* in, const Index* rows, std::int64_t M, std::int64_t C) {
     using namespace cuda_detail;
-    const std::int64_t BT = B * T;
-    if (BT <= 0) return;
-    position_grad_kernel<<<blocks_for(T * C, 256, 4096), 256, 0, stream()>>>(dwpe, dout, B, T, C);
-    TOKCLEAN_CUDA_CHECK_LAUNCH("position_grad_kernel");
-
-    // Buckets of equal ids, positions ascending inside each: a stable sort of (id, position).
-    std::vector<std::int32_t> host_ids(static_cast<std::size_t>(BT));
-    TOKCLEAN_CUDA_CHECK(cudaMemcpyAsync(host_ids.data(), ids, host_ids.size() * sizeof(std::int32_t),
+    if (M <= 0) return;
+    // Buckets of equal rows, m ascending inside each: a stable sort of (row, m).
+    std::vector<Index> host_rows(static_cast<std::size_t>(M));
+    TOKCLEAN_CUDA_CHECK(cudaMemcpyAsync(host_rows.data(), rows, host_rows.size() * sizeof(Index),
                                         cudaMemcpyDeviceToHost, stream()));
     TOKCLEAN_CUDA_CHECK(cudaStreamSynchronize(stream()));
-    std::vector<std::int32_t> order(static_cast<std::size_t>(BT));
-    for (std::int64_t i = 0; i < BT; ++i) order[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(i);
+    std::vector<std::int32_t> order(static_cast<std::size_t>(M));
+    for (std::int64_t i = 0; i < M; ++i) order[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(i);
     std::stable_sort(order.begin(), order.end(),
-                     [&](std::int32_t a, std::int32_t b) { return host_ids[a] < host_ids[b]; });
-    // One buffer (positions, bucket ids, bucket starts + end), one upload.
+                     [&](std::int32_t a, std::int32_t b) { return host_rows[a] < host_rows[b]; });
+    // One buffer (positions, bucket rows, bucket starts + end), one upload.
     std::vector<std::int32_t> packed(order);
     std::vector<std::int32_t> starts;
-    const std::size_t first_id = packed.size();
+    const std::size_t first_row = packed.size();
     for (std::size_t j = 0; j < order.size(); ++j)
-        if (j == 0 || host_ids[order[j]] != host_ids[order[j - 1]]) {
-            packed.push_back(host_ids[order[j]]);
+        if (j == 0 || host_rows[order[j]] != host_rows[order[j - 1]]) {
+            packed.push_back(static_cast<std::int32_t>(host_rows[order[j]]));
             starts.push_back(static_cast<std::int32_t>(j));
         }
     const auto buckets = static_cast<std::int64_t>(starts.size());
-    starts.push_back(static_cast<std::int32_t>(BT));
+    starts.push_back(static_cast<std::int32_t>(M));
     packed.insert(packed.end(), starts.begin(), starts.end());
     Scratch<std::int32_t> dev(packed.size());
     TOKCLEAN_CUDA_CHECK(cudaMemcpyAsync(dev.get(), packed.data(), packed.size() * sizeof(std::int32_t),
                                         cudaMemcpyHostToDevice, stream()));
     const std::int32_t* positions = dev.get();
-    const std::int32_t* bucket_ids = positions + first_id;
-    const std::int32_t* begin = bucket_ids + buckets;
+    const std::int32_t* bucket_rows = positions + first_row;
+    const std::int32_t* begin = bucket_rows + buckets;
     token_grad_kernel<<<static_cast<unsigned>(std::min<std::int64_t>(buckets, 65535)), 256, 0, stream()>>>(
-        dwte, dout, bucket_ids, begin, positions, buckets, C);
+        out, in, bucket_rows, begin, positions, buckets, C);
     TOKCLEAN_CUDA_CHECK_LAUNCH("token_grad_kernel");
+}
+
+// Accumulates dwte (V, C) and dwpe (maxT, C) from dout (B, T, C); ids (B, T) on the device.
+inline void embedding_backward(Cuda, float* dwte, float* dwpe, const float* dout, const std::int32_t* ids,
+                               std::int64_t B, std::int64_t T, std::int64_t C) {
+    using namespace cuda_detail;
+    if (B * T <= 0) return;
+    position_grad_kernel<<<blocks_for(T * C, 256, 4096), 256, 0, stream()>>>(dwpe, dout, B, T, C);
+    TOKCLEAN_CUDA_CHECK_LAUNCH("position_grad_kernel");
+    scatter_add_repeated_rows(Cuda{}, dwte, dout, ids, B * T, C);
 }
 
 }  // namespace tokclean

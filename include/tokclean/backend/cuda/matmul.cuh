@@ -50,4 +50,9 @@ inline void linear_backward(Cuda, float* dinp, float* dweight, float* dbias, con
     if (dbias) cuda_detail::column_sums(dbias, nullptr, dparam_write, N, OC, cuda_detail::RowValue{dout, OC});
 }
 
+// out (N) += Σ_m in (M, N) (a bias's gradient), in fixed chunks: the same bits every run.
+inline void sum_rows(Cuda, float* out, const float* in, std::int64_t M, std::int64_t N) {
+    cuda_detail::column_sums(out, nullptr, GradWrite::accumulate, M, N, cuda_detail::RowValue{in, N});
+}
+
 }  // namespace tokclean
