@@ -6,9 +6,14 @@ each token kind for the cleaning arms, and by place in the response (bench/kind_
 Prints Markdown.
 
     python3 bench/reproduce.py --build build [--seeds 1 2 3] [--work /tmp/tokclean-reproduce]
+                               [--with-auto] [--data DIR]
+
+--with-auto adds the demo's two `--select auto` arms (fixed and self-evolving) and the tau each
+chose; --data runs another task (a directory make_demo_task.py wrote), whose pool_kinds.jsonl
+the kind tables then read.
 
 The seed changes the model initialisation, the shuffling and the random-selection arm; the
-task (examples/data/demo) stays the same. A seed whose WORK/seedN/results.json exists is not
+task (examples/data/demo) stays the same. A seed whose WORK/seedN.json exists is not
 run again (delete the work directory after changing the program).
 """
 import argparse
@@ -32,19 +37,23 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--work", default="/tmp/tokclean-reproduce")
+    ap.add_argument("--with-auto", action="store_true")
+    ap.add_argument("--data", default=None)
     args = ap.parse_args()
+    extra = (["--with-auto"] if args.with_auto else []) + (["--data", args.data] if args.data else [])
     exe = Path(args.build) / "examples" / "tokclean"
     runs = []
     for seed in args.seeds:
         out = Path(args.work) / f"seed{seed}"
-        out.mkdir(parents=True, exist_ok=True)
-        if (out / "results.json").exists():  # a finished seed of an interrupted run: reused
-            runs.append(json.loads((out / "results.json").read_text()))
-            print(f"seed {seed}: reusing {out / 'results.json'}", file=sys.stderr)
+        results = Path(args.work) / f"seed{seed}.json"  # beside the demo's work directory, not in it
+        if results.exists():  # a finished seed of an interrupted run: reused
+            runs.append(json.loads(results.read_text()))
+            print(f"seed {seed}: reusing {results}", file=sys.stderr)
             continue
+        out.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([str(exe), "--quiet", "demo", "--seed", str(seed), "--work", str(out),
-                        "--json", str(out / "results.json")], check=True, stdout=subprocess.DEVNULL)
-        runs.append(json.loads((out / "results.json").read_text()))
+                        "--json", str(results)] + extra, check=True, stdout=subprocess.DEVNULL)
+        runs.append(json.loads(results.read_text()))
         print(f"seed {seed} done", file=sys.stderr)
 
     arms = [a["arm"] for a in runs[0]["arms"]]
@@ -78,6 +87,15 @@ def main():
             cells = [f"{statistics.mean(r['evolving_chunks'][i]['kept_fraction'].get(k, 0.0) for r in runs):.3f}"
                      for k, _ in KINDS]
             print(f"| {chunk['chunk']} | " + " | ".join(cells) + " |")
+    if all(r.get("auto_choices") for r in runs):  # what --select auto chose, each set in order
+        print("\n`--select auto` (otsu): tau and kept fraction of each selection, mean ± std over seeds:\n")
+        print("| selection | tau | kept fraction |\n|---|---|---|")
+        for i, c in enumerate(runs[0]["auto_choices"]):
+            taus = [r["auto_choices"][i]["tau"] for r in runs]
+            kept = [r["auto_choices"][i]["kept"] / r["auto_choices"][i]["total"] for r in runs]
+            tau_cell = "none" if any(t is None for t in taus) else "{:.3f} ± {:.3f}".format(*mean_std(taus))
+            name = c["arm"] + ("" if c["arm"].startswith("fixed") else f", chunk {i}")
+            print(f"| {name} | {tau_cell} | {mean_std(kept)[0]:.3f} ± {mean_std(kept)[1]:.3f} |")
     print_places(args)
 
 
@@ -89,9 +107,16 @@ def print_places(args):
         work = Path(args.work) / f"seed{seed}"
         if not (work / "cleaned_fixed.jsonl").exists() or not (work / "cleaned_evolving.jsonl").exists():
             return  # a reused seed whose cleaned files are gone
-        parts.setdefault("Fixed-model cleaning", []).append(breakdown(*read_pool(work / "cleaned_fixed.jsonl")))
-        for c, b in enumerate(chunked(*read_pool(work / "cleaned_evolving.jsonl"), 4)):
+        kinds = [Path(args.data) / "pool_kinds.jsonl"] if args.data else []
+        parts.setdefault("Fixed-model cleaning", []).append(breakdown(*read_pool(work / "cleaned_fixed.jsonl", *kinds)))
+        for c, b in enumerate(chunked(*read_pool(work / "cleaned_evolving.jsonl", *kinds), 4)):
             parts.setdefault(f"Self-evolving, chunk {c + 1}", []).append(b)
+        for name, file in (("Fixed auto", "cleaned_fixed_auto.jsonl"), ("Self-evolving auto", "cleaned_evolving_auto.jsonl")):
+            if (work / file).exists():
+                pieces = chunked(*read_pool(work / file, *kinds), 4) if name.startswith("Self") else [
+                    breakdown(*read_pool(work / file, *kinds))]
+                for c, b in enumerate(pieces):
+                    parts.setdefault(name + (f", chunk {c + 1}" if name.startswith("Self") else ""), []).append(b)
     print("\nBy place in the response (bench/kind_breakdown.py): kept fraction (median score), means over seeds:\n")
     print("| pool | " + " | ".join(PLACES) + " |")
     print("|---|" + "---|" * len(PLACES))

@@ -608,7 +608,7 @@ BOOST_AUTO_TEST_CASE(flag_rows) {
          {"epochs: 9223372036854775807 epochs of 4 steps overflow the step count"}, "trained", 1},
         {"F20", data, train + " --steps 99999999999999999999", {"--steps: expected an integer, got 99999999999999999999 (too large)"},
          "trained", 2},
-        {"F21", data, clean + " --select best", {"--select: expected global|sample|batch|threshold|positive|random, got 'best'"},
+        {"F21", data, clean + " --select best", {"--select: expected global|sample|batch|threshold|positive|random|auto, got 'best'"},
          "out.jsonl", 2},
         {"F22", {{"c.jsonl", "{\"input_ids\": [5, 9], \"labels\": [-100, 9], \"scores\": [null, 1]}\n"}},
          "report --data {s}/c.jsonl --out {s}/out.html --max-examples -1", {"--max-examples: expected an integer >= 0, got -1"},

@@ -14,6 +14,7 @@
 
 #include "tokclean/clean/reference.hpp"
 #include "tokclean/clean/reselect.hpp"
+#include "tokclean/clean/rho1.hpp"
 #include "tokclean/clean/self_evolving.hpp"
 #include "tokclean/clean/threshold_policies.hpp"
 #include "tokclean/data/byte_tokenizer.hpp"
@@ -423,4 +424,53 @@ BOOST_AUTO_TEST_CASE(a_policy_reading_positions_equals_its_rule_computed_by_hand
             expect_same_labels(out.examples, want);
         }
     }
+}
+
+// RHO-1's online rule (clean/rho1.hpp): the weights of one batch against a plain computation
+// from the two models' per-token losses: with GlobalTopK, the top ⌊n · keep⌋ excess losses of
+// a stable descending sort; with AutoThreshold, the scores >= the tau it chooses for them;
+// each kept target weighs 1/kept, and the reported loss is their mean.
+BOOST_AUTO_TEST_CASE(rho1_weights_the_batch_targets_its_policy_keeps) {
+    Gpt<Cpu> current = fixture_model("model"), ref = fixture_model("adamw_final");
+    const std::vector<Example> data = random_pool(6, 41);
+    const Batch batch = make_batch(std::span<const Example>(data));
+    const std::int64_t B = batch.batch_size(), T = batch.seq_len();
+    current.forward(batch.input_ids.data(), batch.labels.data(), B, T);
+    const std::vector<float> losses(current.token_losses().begin(), current.token_losses().end());  // (B, T)
+    ref.forward(batch.input_ids.data(), batch.labels.data(), B, T);
+    const std::vector<float> ref_losses(ref.token_losses().begin(), ref.token_losses().end());
+    std::vector<float> scores;
+    std::vector<std::size_t> slots;
+    for (std::size_t i = 0; i < losses.size(); ++i)
+        if (!std::isnan(losses[i])) scores.push_back(losses[i] - ref_losses[i]), slots.push_back(i);
+    BOOST_REQUIRE(scores.size() > 20);
+
+    const auto check = [&](const TokenWeighter& weighter, const std::vector<std::uint8_t>& keep, const char* what) {
+        BOOST_TEST_CONTEXT(what) {
+            std::vector<float> weights;
+            const float reported = weighter(batch, losses, weights);
+            BOOST_REQUIRE_EQUAL(weights.size(), losses.size());
+            const auto kept = std::count(keep.begin(), keep.end(), 1);
+            BOOST_REQUIRE(kept > 0);
+            double sum = 0.0;
+            std::vector<float> want(losses.size(), 0.0f);
+            for (std::size_t i = 0; i < scores.size(); ++i)
+                if (keep[i]) want[slots[i]] = 1.0f / static_cast<float>(kept), sum += losses[slots[i]];
+            BOOST_TEST(weights == want, boost::test_tools::per_element());
+            BOOST_TEST(reported == static_cast<float>(sum / static_cast<double>(kept)));
+        }
+    };
+    // GlobalTopK{0.5}: a stable descending sort.
+    std::vector<std::size_t> order(scores.size());
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return scores[a] > scores[b]; });
+    std::vector<std::uint8_t> top(scores.size(), 0);
+    for (std::size_t r = 0; r < scores.size() / 2; ++r) top[order[r]] = 1;
+    check(rho1_weighter(ref, 0.5), top, "RHO-1, keep 0.5");
+    // AutoThreshold: score >= tau of these scores.
+    const std::int64_t offsets[] = {0, static_cast<std::int64_t>(scores.size())};
+    const AutoChoice c = AutoThreshold{}.choose(TokenScores{.scores = scores, .offsets = offsets});
+    std::vector<std::uint8_t> above(scores.size());
+    for (std::size_t i = 0; i < scores.size(); ++i) above[i] = static_cast<double>(scores[i]) >= c.tau;
+    check(rho1_weighter(ref, AutoThreshold{}), above, "auto");
 }

@@ -199,6 +199,33 @@ BOOST_AUTO_TEST_CASE(clean_keeps_exactly_what_a_stable_sort_of_score_deltas_keep
             }
         }
     }
+    // --select auto keeps exactly the scores >= the tau it reports (test_auto_threshold checks
+    // how tau is chosen).
+    for (const std::string rule : {"otsu", "mixture"}) {
+        BOOST_TEST_CONTEXT("--select auto --auto-rule " << rule) {
+            const Run r = tokclean("clean --base " + base + " --ref " + ref + " --data " + (s / "pool.jsonl").string() +
+                                       " --out " + (s / "clean.jsonl").string() + " --select auto --auto-rule " + rule, s);
+            BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+            BOOST_TEST(r.err.find("--select auto (" + rule + "): tau = ") != std::string::npos, r.err);  // the log line
+            const json summary = json::parse(r.out);
+            BOOST_REQUIRE(summary["tau"].is_number());
+            const double tau = summary["tau"].get<double>();
+            const auto got = read_jsonl(s / "clean.jsonl");
+            std::int64_t kept = 0, targets = 0;
+            for (std::size_t e = 0; e < pool.size(); ++e)
+                for (std::size_t j = 0; j < lb[e]["losses"].size(); ++j) {
+                    if (lb[e]["losses"][j].is_null()) continue;
+                    const float score = lb[e]["losses"][j].get<float>() - lr[e]["losses"][j].get<float>();
+                    const bool keep = static_cast<double>(score) >= tau;
+                    BOOST_TEST(got[e]["labels"][j] == (keep ? pool[e]["labels"][j] : json(-100)), "example " << e << " token " << j);
+                    kept += keep;
+                    ++targets;
+                }
+            BOOST_TEST(summary["kept"].get<std::int64_t>() == kept);
+            BOOST_TEST(kept > 0);
+            BOOST_TEST(kept < targets);
+        }
+    }
 }
 
 // `select` on what `clean --with-scores` wrote gives, byte for byte, what `clean` gives with
@@ -213,7 +240,7 @@ BOOST_AUTO_TEST_CASE(select_from_recorded_scores_equals_cleaning_with_that_polic
     for (const std::string policy :
          {"--keep 0.3", "--keep 0", "--keep 1", "--select sample --keep 0.5", "--select batch --select-batch 3 --keep 0.4",
           "--select threshold --threshold 0.01", "--select positive --keep 0.7", "--select random --select-seed 9",
-          "--keep 0.2 --keep-eos", "--keep 0.1 --min-keep 2"}) {
+          "--keep 0.2 --keep-eos", "--keep 0.1 --min-keep 2", "--select auto", "--select auto --auto-rule mixture --keep-eos"}) {
         BOOST_TEST_CONTEXT(policy) {
             r = quiet(clean + " --out " + s.str("direct.jsonl") + " " + policy, s);
             BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
@@ -412,6 +439,11 @@ BOOST_AUTO_TEST_CASE(rho1_online_training_and_tokenize_run) {
                                " --steps 3 --batch-size 2 --no-shuffle", s);
     BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
     BOOST_TEST(fs::exists(s / "rho" / "model.safetensors"));
+    const Run a = quiet("train --model " + (fixtures / "model").string() + " --ref " + (fixtures / "adamw_final").string() +
+                            " --select auto --data " + data + " --out " + (s / "rho_auto").string() +
+                            " --steps 3 --batch-size 2 --no-shuffle", s);
+    BOOST_REQUIRE_MESSAGE(a.exit_code == 0, a.err);
+    BOOST_TEST(slurp(s / "rho_auto" / "model.safetensors") != slurp(s / "rho" / "model.safetensors"));  // other tokens
     const Run t = quiet("tokenize --model " + (fixtures / "model").string() + " --data " + data + " --out " +
                                (s / "tok.jsonl").string(), s);
     BOOST_REQUIRE_MESSAGE(t.exit_code == 0, t.err);

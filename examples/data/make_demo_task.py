@@ -2,6 +2,8 @@
 """Writes the demo's SFT task to examples/data/demo/ (deterministic; rerun to regenerate).
 
     python3 examples/data/make_demo_task.py [OUT_DIR]    # default: examples/data/demo
+    python3 examples/data/make_demo_task.py OUT_DIR --word-length 8 --wrong 0.2 --junk 0.3 --junk-length 6 16
+                                             # another mix (bench/RESULTS.md's second task)
 
 The task: "Q: Uppercase <word>\\nA: " -> "<WORD>. <phrase>" + EOS, on random five-letter
 words: the answer comes first, at the same positions in every clean response, and a pleasantry
@@ -30,12 +32,19 @@ Files (one JSON object per line):
   heldout.jsonl   {"prompt","completion"}: clean held-out examples for evaluation;
   heldout_kinds.jsonl {"kinds"}: their token kinds (the demo scores the answers, kind I, alone).
 """
+import argparse
 import json
 import random
-import sys
 from pathlib import Path
 
-OUT = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "demo"
+ap = argparse.ArgumentParser()
+ap.add_argument("out", nargs="?", default=str(Path(__file__).resolve().parent / "demo"))
+ap.add_argument("--word-length", type=int, default=5, help="letters of each question's word (the answer's bytes)")
+ap.add_argument("--wrong", type=float, default=0.35, help="share of pool responses with a wrong answer")
+ap.add_argument("--junk", type=float, default=0.35, help="share of pool responses with a junk span")
+ap.add_argument("--junk-length", type=int, nargs=2, default=[3, 8], help="shortest and longest junk span")
+ARGS = ap.parse_args()
+OUT = Path(ARGS.out)
 rng = random.Random(4242)
 
 PHRASES = ["Hope this helps!", "Happy to help!", "Glad to assist.", "Anything else?", "Enjoy!"]
@@ -51,7 +60,7 @@ QUESTIONS = ["what about {t}", "tell me about {t}", "any news on {t}", "say some
 
 
 def word():
-    return "".join(rng.choice(LETTERS) for _ in range(5))
+    return "".join(rng.choice(LETTERS) for _ in range(ARGS.word_length))
 
 
 def pretrain_line():
@@ -109,11 +118,11 @@ def example(noisy):
     junk = ""
     if noisy:
         r = rng.random()
-        if r < 0.35:  # a wrong answer
+        if r < ARGS.wrong:  # a wrong answer
             answer = word().upper() if rng.random() < 0.5 else w
             answer_kind = "W"
-        elif r < 0.7:  # a junk span in the response
-            junk = "".join(rng.choice(JUNK_CHARS) for _ in range(rng.randint(3, 8)))
+        elif r < ARGS.wrong + ARGS.junk:  # a junk span in the response
+            junk = "".join(rng.choice(JUNK_CHARS) for _ in range(rng.randint(*ARGS.junk_length)))
     if junk and rng.random() < 0.5:  # before the answer (shifting it) or after it
         parts = [(junk + " ", "J"), (answer, answer_kind), (". " + phrase, "B")]
     elif junk:

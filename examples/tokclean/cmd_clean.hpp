@@ -6,6 +6,7 @@
 #include "cmd_model.hpp"
 #include "common.hpp"
 #include "tokclean/clean/any_threshold.hpp"
+#include "tokclean/clean/auto_threshold.hpp"
 #include "tokclean/clean/reference.hpp"
 #include "tokclean/clean/reselect.hpp"
 #include "tokclean/clean/self_evolving.hpp"
@@ -54,37 +55,54 @@ struct SelectFlags {
     bool keep_eos = false;
     std::int64_t min_keep = 0;
     std::int64_t batch_examples = 8;  // --select batch: examples per batch
+    std::string auto_rule = "otsu";  // --select auto: how tau is chosen from the scores
 
     template <class Self, class V>
     static void each_flag(Self& s, V& v) {
         v.option("--keep", s.keep, "fraction of target tokens to keep", fraction(), Resume::match);
-        v.option("--select", s.select, "global|sample|batch|threshold|positive|random",
-                 one_of({"global", "sample", "batch", "threshold", "positive", "random"}), Resume::match);
+        v.option("--select", s.select, "global|sample|batch|threshold|positive|random|auto",
+                 one_of({"global", "sample", "batch", "threshold", "positive", "random", "auto"}), Resume::match);
         v.option("--threshold", s.threshold, "--select threshold: keep score > TAU", finite_number(), Resume::match);
         v.option("--select-seed", s.seed, "--select random: seed", Resume::match);
         v.option("--select-batch", s.batch_examples, "--select batch: examples per batch", positive_integer(),
                  Resume::match);
+        v.option("--auto-rule", s.auto_rule, "--select auto: how tau is chosen from the scores (otsu|mixture)",
+                 one_of({"otsu", "mixture"}), Resume::match);
         v.flag("--keep-eos", s.keep_eos, "always keep the EOS that closes a response", Resume::match);
         v.option("--min-keep", s.min_keep, "keep at least this many tokens per example", non_negative_integer(),
                  Resume::match);
     }
 };
 
-inline AnyThreshold make_threshold(const SelectFlags& f) {
+// on_choice: told what --select auto chose, at each selection (a pool, or each chunk).
+inline AnyThreshold make_threshold(const SelectFlags& f, std::function<void(const AutoChoice&)> on_choice = {}) {
     keep_count(0, f.keep);  // validates --keep
     AnyThreshold policy = [&]() -> AnyThreshold {
+        if (f.select == "auto") return AutoThreshold{parse_auto_rule(f.auto_rule), std::move(on_choice)};
         if (f.select == "global") return GlobalTopK{f.keep};
         if (f.select == "sample") return SampleTopK{f.keep};
         if (f.select == "batch") return BatchTopK{f.keep, static_cast<std::size_t>(f.batch_examples)};
         if (f.select == "threshold") return AbsoluteThreshold{f.threshold};
         if (f.select == "positive") return PositiveTopK{f.keep};
         if (f.select == "random") return RandomSelect{f.keep, f.seed};
-        fail("--select: expected global, sample, batch, threshold, positive or random, got '", f.select, "'");
+        fail("--select: expected global, sample, batch, threshold, positive, random or auto, got '", f.select, "'");
     }();
     if (f.min_keep < 0) fail("--min-keep: expected a non-negative integer, got ", f.min_keep);
     if (f.min_keep > 0) policy = MinPerExample<AnyThreshold>{policy, f.min_keep};
     if (f.keep_eos) policy = KeepEos<AnyThreshold>{policy};
     return policy;
+}
+
+// A log line for each choice --select auto makes; `last` keeps the latest for the summary.
+inline std::function<void(const AutoChoice&)> log_auto_choice(const GlobalFlags& g, const SelectFlags& f,
+                                                              std::optional<AutoChoice>& last) {
+    if (f.select != "auto") return {};
+    return [&g, &f, &last](const AutoChoice& c) {
+        last = c;
+        log(g, "--select auto (" + f.auto_rule + "): tau = " + (std::isinf(c.tau) ? std::string("inf (nothing stands out from the noise)") : fixed(c.tau, 6)) +
+                   ", kept " + std::to_string(c.kept) + " of " + std::to_string(c.total) + " (" +
+                   fixed(100.0 * c.kept_fraction(), 2) + "%)");
+    };
 }
 
 inline void write_cleaned(AtomicFile& out, const std::vector<const CleanedSet*>& sets, bool with_scores) {
@@ -98,10 +116,14 @@ inline void write_cleaned(const fs::path& path, const std::vector<const CleanedS
     write_cleaned(out, sets, with_scores);
 }
 
-inline void print_clean_summary(const fs::path& out, std::int64_t examples, std::int64_t targets, std::int64_t kept) {
+// The result line on stdout; with --select auto, the tau it chose ("tau": null: none, nothing kept).
+inline void print_clean_summary(const fs::path& out, std::int64_t examples, std::int64_t targets, std::int64_t kept,
+                                const std::optional<AutoChoice>& choice = {}) {
     std::cout << "{\"out\": " << quoted(out.string()) << ", \"examples\": " << examples << ", \"targets\": " << targets
               << ", \"kept\": " << kept << ", \"kept_fraction\": "
-              << fixed(targets ? static_cast<double>(kept) / static_cast<double>(targets) : 0.0, 6) << "}\n";
+              << fixed(targets ? static_cast<double>(kept) / static_cast<double>(targets) : 0.0, 6);
+    if (choice) std::cout << ", \"tau\": " << (std::isinf(choice->tau) ? std::string("null") : fixed(choice->tau, 9));
+    std::cout << "}\n";
 }
 
 struct CleanFlags {
@@ -132,8 +154,9 @@ struct CleanFlags {
 
 template <class D, Scorer S, class R>
 CleanedSet clean_with(S scorer, R reference, const CleanFlags& f, CausalLm<D>& base, std::span<const Example> pool,
-                      Progress& progress) {
-    TokenCleaner<D, S, AnyThreshold, R> cleaner(scorer, make_threshold(f.select), std::move(reference), f.batch_size);
+                      Progress& progress, std::function<void(const AutoChoice&)> on_choice) {
+    TokenCleaner<D, S, AnyThreshold, R> cleaner(scorer, make_threshold(f.select, std::move(on_choice)), std::move(reference),
+                                                f.batch_size);
     cleaner.set_progress([&](std::size_t done, std::size_t, std::int64_t tokens) {
         stop_if_interrupted("clean");
         progress.update(static_cast<std::int64_t>(done), tokens);
@@ -161,16 +184,21 @@ void run_clean(const GlobalFlags& g, CleanFlags f) {
                f.select.select);
     CleanedSet cleaned;
     Progress progress("clean: scoring", static_cast<std::int64_t>(pool.size()), "examples", progress_mode(g));
-    if (f.scorer == "delta") cleaned = clean_with(LossDelta{}, FixedReference<D>{ref.get()}, f, *base, pool, progress);
-    else if (f.scorer == "reverse") cleaned = clean_with(ReverseLossDelta{}, FixedReference<D>{ref.get()}, f, *base, pool, progress);
-    else if (f.scorer == "loss") cleaned = clean_with(BaseLoss{}, NoReference<D>{}, f, *base, pool, progress);
-    else if (f.scorer == "entropy") cleaned = clean_with(BaseEntropy{}, NoReference<D>{}, f, *base, pool, progress);
+    std::optional<AutoChoice> choice;
+    const auto on_choice = log_auto_choice(g, f.select, choice);
+    if (f.scorer == "delta")
+        cleaned = clean_with(LossDelta{}, FixedReference<D>{ref.get()}, f, *base, pool, progress, on_choice);
+    else if (f.scorer == "reverse")
+        cleaned = clean_with(ReverseLossDelta{}, FixedReference<D>{ref.get()}, f, *base, pool, progress, on_choice);
+    else if (f.scorer == "loss") cleaned = clean_with(BaseLoss{}, NoReference<D>{}, f, *base, pool, progress, on_choice);
+    else if (f.scorer == "entropy")
+        cleaned = clean_with(BaseEntropy{}, NoReference<D>{}, f, *base, pool, progress, on_choice);
     else fail("--scorer: expected delta, reverse, loss or entropy, got '", f.scorer, "'");
     progress.finish();
     write_cleaned(out, {&cleaned}, f.with_scores);
     log(g, "kept " + std::to_string(cleaned.kept) + " of " + std::to_string(cleaned.targets) + " target tokens -> " +
                f.out.string());
-    print_clean_summary(f.out, static_cast<std::int64_t>(pool.size()), cleaned.targets, cleaned.kept);
+    print_clean_summary(f.out, static_cast<std::int64_t>(pool.size()), cleaned.targets, cleaned.kept, choice);
 }
 
 // `tokclean select`: another selection from the scores a cleaned file records.
@@ -209,12 +237,14 @@ inline void run_select(const GlobalFlags& g, const SelectVerbFlags& f) {
     }
     const CleanedSet scored = read_cleaned_file(f.data, vocab);
     if (scored.examples.empty()) fail(f.data.string(), ": no examples (the file has no non-blank line)");
-    const CleanedSet cleaned = reselect(scored, make_threshold(f.select), eos, f.data.string());
+    std::optional<AutoChoice> choice;
+    const CleanedSet cleaned =
+        reselect(scored, make_threshold(f.select, log_auto_choice(g, f.select, choice)), eos, f.data.string());
     stop_if_interrupted("select");
     write_cleaned(out, {&cleaned}, f.with_scores);
     log(g, "kept " + std::to_string(cleaned.kept) + " of " + std::to_string(cleaned.targets) + " target tokens -> " +
                f.out.string());
-    print_clean_summary(f.out, static_cast<std::int64_t>(cleaned.examples.size()), cleaned.targets, cleaned.kept);
+    print_clean_summary(f.out, static_cast<std::int64_t>(cleaned.examples.size()), cleaned.targets, cleaned.kept, choice);
 }
 
 struct EvolveFlags {
@@ -298,8 +328,9 @@ inline void run_evolve(const GlobalFlags& g, EvolveFlags f) {
         if (s.step == s.total_steps) progress->finish(step_detail(s));
         else stop_if_interrupted();
     };
-    TokenCleaner<Cpu, LossDelta, AnyThreshold, SelfEvolving<Cpu>> cleaner(LossDelta{}, make_threshold(f.select),
-                                                                          evolving, f.score_batch_size);
+    std::optional<AutoChoice> choice;  // each chunk's, logged as it is made
+    TokenCleaner<Cpu, LossDelta, AnyThreshold, SelfEvolving<Cpu>> cleaner(
+        LossDelta{}, make_threshold(f.select, log_auto_choice(g, f.select, choice)), evolving, f.score_batch_size);
     cleaner.set_progress([&](std::size_t done, std::size_t total, std::int64_t tokens) {
         if (done == 0) progress.emplace("evolve: chunk " + std::to_string(chunk) + of_chunks + " scoring",
                                         static_cast<std::int64_t>(total), "examples", progress_mode(g));

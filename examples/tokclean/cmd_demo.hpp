@@ -34,6 +34,7 @@ struct DemoFlags {
     double lr = 3e-3;
     fs::path json;  // optional: the results as JSON (bench/reproduce.py reads it)
     std::string arch = "gpt2";
+    bool with_auto = false;  // two more arms: fixed and self-evolving cleaning with --select auto
 
     static constexpr VerbHelp help{"demo", "the paper's pipeline and its baselines on the shipped task"};
     template <class Self, class V>
@@ -49,6 +50,8 @@ struct DemoFlags {
         v.option("--json", f.json, "also write the results as JSON to this file");
         v.option("--arch", f.arch, "architecture of the base model",
                  one_of({"gpt2", "llama", "mistral", "qwen2", "qwen3"}));
+        v.flag("--with-auto", f.with_auto,
+               "also clean with --select auto (otsu): a fixed and a self-evolving arm");
     }
 };
 
@@ -247,42 +250,59 @@ inline void run_demo(const GlobalFlags& g, const DemoFlags& f) {
         sft_arm(name, cleaned.examples, true, t0);
     };
 
+    // --with-auto: each choice of --select auto, logged and kept for --json.
+    std::vector<std::pair<std::string, AutoChoice>> auto_choices;
+    auto auto_policy = [&](const std::string& arm) {
+        return AutoThreshold{AutoRule::otsu, [&, arm](const AutoChoice& c) {
+                                 auto_choices.emplace_back(arm, c);
+                                 quiet_log(arm + ": --select auto chose tau = " + fixed(c.tau, 4) + ", kept " +
+                                           fixed(100.0 * c.kept_fraction(), 1) + "% of " + std::to_string(c.total));
+                             }};
+    };
+
     log(g, "[3/5] score the pool with (base, reference) and train the arms");
     sft_arm("Full SFT", pool, false, Clock::now());
     clean_arm("Random (keep " + fixed(f.keep, 1) + ")", RandomSelect{f.keep, f.seed}, "cleaned_random.jsonl");
     clean_arm("Per-sample top-k (RHO)", SampleTopK{f.keep}, "cleaned_sample.jsonl");
     clean_arm("Fixed-model cleaning", GlobalTopK{f.keep}, "cleaned_fixed.jsonl");
+    if (f.with_auto) clean_arm("Fixed-model cleaning (auto)", auto_policy("fixed auto"), "cleaned_fixed_auto.jsonl");
 
-    log(g, "[4/5] self-evolving cleaning: the warm-up model is θ_1, the pool splits into 4 chunks");
-    {
+    // The self-evolving arm with `policy`; its chunks' kinds as rows named with `chunk_prefix`.
+    auto evolving_arm = [&](const std::string& name, AnyThreshold policy, const char* file,
+                            const std::string& chunk_prefix) {
         const auto t0 = Clock::now();
         SelfEvolving<Cpu> evolving;
         evolving.chunks = 5;
         evolving.train = sft;
         evolving.warmup = ref.get();  // θ_1
         evolving.log = quiet_log;
-        TokenCleaner<Cpu, LossDelta, AnyThreshold, SelfEvolving<Cpu>> cleaner(LossDelta{}, GlobalTopK{f.keep},
-                                                                             evolving, 32);
+        TokenCleaner<Cpu, LossDelta, AnyThreshold, SelfEvolving<Cpu>> cleaner(LossDelta{}, std::move(policy), evolving, 32);
         std::vector<CleanedSet> chunks;
         const std::unique_ptr<CausalLm<Cpu>> final_model =
             cleaner.run(*base, pool, [&](std::size_t, const CleanedSet& s) { chunks.push_back(s); });
         std::vector<Example> labelled;
         std::vector<const CleanedSet*> parts;
-        for (const auto& ch : chunks) {
+        for (std::size_t i = 0; i < chunks.size(); ++i) {
+            const CleanedSet& ch = chunks[i];
             // Each chunk's kinds apart: how the evolving reference's choices drift (the paper's
             // "Matthew effect" shows as junk kept more and more).
             const auto first = static_cast<std::ptrdiff_t>(labelled.size());
-            const std::vector<std::string> chunk_kinds(kinds.begin() + first,
-                                                       kinds.begin() + first + static_cast<std::ptrdiff_t>(ch.examples.size()));
-            chunk_rows.push_back({"· chunk " + std::to_string(chunk_rows.size() + 1) + " (examples " +
-                                      std::to_string(first) + ".." + std::to_string(first + static_cast<std::ptrdiff_t>(ch.examples.size())) + ")",
+            const auto last = first + static_cast<std::ptrdiff_t>(ch.examples.size());
+            const std::vector<std::string> chunk_kinds(kinds.begin() + first, kinds.begin() + last);
+            chunk_rows.push_back({chunk_prefix + std::to_string(i + 1) + " (examples " + std::to_string(first) + ".." +
+                                      std::to_string(last) + ")",
                                   {}, {}, 0.0, kind_counts(ch.examples, chunk_kinds), true});
             labelled.insert(labelled.end(), ch.examples.begin(), ch.examples.end());
             parts.push_back(&ch);
         }
-        write_cleaned(f.work / "cleaned_evolving.jsonl", parts, true);
-        arms.push_back(evaluated_arm("Self-evolving cleaning", *final_model, heldout, since(t0), kind_counts(labelled, kinds), true));
-    }
+        write_cleaned(f.work / file, parts, true);
+        arms.push_back(evaluated_arm(name, *final_model, heldout, since(t0), kind_counts(labelled, kinds), true));
+    };
+    log(g, "[4/5] self-evolving cleaning: the warm-up model is θ_1, the pool splits into 4 chunks");
+    evolving_arm("Self-evolving cleaning", GlobalTopK{f.keep}, "cleaned_evolving.jsonl", "· chunk ");
+    if (f.with_auto)
+        evolving_arm("Self-evolving cleaning (auto)", auto_policy("evolving auto"), "cleaned_evolving_auto.jsonl",
+                     "· auto chunk ");
 
     log(g, "[5/5] held-out evaluation on " + std::to_string(heldout.responses.size()) + " clean examples");
     // Exact match is of the answers: a whole response cannot match, its closing phrase is drawn
@@ -330,7 +350,13 @@ inline void run_demo(const GlobalFlags& g, const DemoFlags& f) {
         AtomicFile& out = *json_out;
         nlohmann::json chunks_json = nlohmann::json::array();
         for (const auto& a : chunk_rows) chunks_json.push_back({{"chunk", a.name}, {"kept_fraction", kept_fractions_json(a)}});
-        out.write(nlohmann::json{{"seed", f.seed}, {"keep", f.keep}, {"arms", j}, {"evolving_chunks", chunks_json}}.dump(1) +
+        nlohmann::json choices_json = nlohmann::json::array();
+        for (const auto& [arm, c] : auto_choices)
+            choices_json.push_back({{"arm", arm}, {"tau", std::isinf(c.tau) ? nlohmann::json(nullptr) : nlohmann::json(c.tau)},
+                                    {"kept", c.kept}, {"total", c.total}});
+        out.write(nlohmann::json{{"seed", f.seed}, {"keep", f.keep}, {"arms", j}, {"evolving_chunks", chunks_json},
+                                 {"auto_choices", choices_json}}
+                      .dump(1) +
                   "\n");
         out.commit();
     }

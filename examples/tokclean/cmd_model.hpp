@@ -206,7 +206,8 @@ struct TrainFlags {
     fs::path model, out, ref;
     DataFlags data;
     FineTuneFlags tune;
-    std::string select;  // with --ref: "batch" (RHO-1)
+    std::string select;  // with --ref: "batch" (RHO-1) or "auto" (a tau from each batch's scores)
+    std::string auto_rule = "otsu";
     double keep = 0.6;
     std::int64_t checkpoint_every = 0;  // steps between checkpoints; 0: only on SIGINT/SIGTERM
     fs::path checkpoint_dir;            // default: OUT.ckpt
@@ -229,9 +230,12 @@ struct TrainFlags {
         v.option("--out", f.out, "model directory to write", required);
         force_flag(f.force, v);
         FineTuneFlags::each_flag(f.tune, v);
-        v.option("--ref", f.ref, "reference model: RHO-1's online selection (with --select batch)",
+        v.option("--ref", f.ref, "reference model: RHO-1's online selection (with --select batch|auto)",
                  Resume::model_files);
-        v.option("--select", f.select, "with --ref: batch", one_of({"batch"}), Resume::match);
+        v.option("--select", f.select, "with --ref: batch (top --keep of each batch) or auto (tau from each batch)",
+                 one_of({"batch", "auto"}), Resume::match);
+        v.option("--auto-rule", f.auto_rule, "--select auto: how tau is chosen from the scores (otsu|mixture)",
+                 one_of({"otsu", "mixture"}), Resume::match);
         v.option("--keep", f.keep, "with --ref: fraction of each batch's targets trained on", fraction(),
                  Resume::match);
         v.option("--checkpoint-every", f.checkpoint_every, "save a checkpoint every N steps (0: only on SIGINT/SIGTERM)",
@@ -264,14 +268,15 @@ TrainReport run_train(const GlobalFlags& g, TrainFlags f) {
     const std::vector<Example> data = load_data(g, f.data, m);
     require_targets(f.data.data, data);
     TrainOptions options = f.tune.resolved();
-    if (!f.ref.empty() && f.select != "batch")
-        fail("--ref: online selection supports --select batch (RHO-1's rule), got '", f.select, "'");
+    if (!f.ref.empty() && f.select != "batch" && f.select != "auto")
+        fail("--ref: online selection supports --select batch (RHO-1's rule) or auto, got '", f.select, "'");
     if (f.ref.empty() && !f.select.empty()) fail("--select with train needs --ref DIR (RHO-1's online rule)");
     const std::unique_ptr<CausalLm<D>> model = m.take_model<D>();
     std::unique_ptr<CausalLm<D>> ref;
     if (!f.ref.empty()) {  // RHO-1: excess loss against a fixed reference, top-k per batch
         ref = load_second_model(f.model, *model, f.ref, "reference model");
-        options.weighter = rho1_weighter(*ref, f.keep);
+        options.weighter = f.select == "auto" ? rho1_weighter(*ref, AutoThreshold{parse_auto_rule(f.auto_rule)})
+                                              : rho1_weighter(*ref, f.keep);
     }
     Trainer<D> trainer(*model, std::span<const Example>(data), options);
 
