@@ -122,7 +122,7 @@ inline void print_clean_summary(const fs::path& out, std::int64_t examples, std:
     std::cout << "{\"out\": " << quoted(out.string()) << ", \"examples\": " << examples << ", \"targets\": " << targets
               << ", \"kept\": " << kept << ", \"kept_fraction\": "
               << fixed(targets ? static_cast<double>(kept) / static_cast<double>(targets) : 0.0, 6);
-    if (choice) std::cout << ", \"tau\": " << (std::isinf(choice->tau) ? std::string("null") : fixed(choice->tau, 9));
+    if (choice) std::cout << ", \"tau\": " << (std::isinf(choice->tau) ? std::string("null") : significant(choice->tau, 9));  // float round-trip
     std::cout << "}\n";
 }
 
