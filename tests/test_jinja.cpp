@@ -186,6 +186,21 @@ BOOST_AUTO_TEST_CASE(raise_exception_throws_its_message) {
                                {"chat_template:2:", "roles must alternate"});
 }
 
+// Legal templates that would overflow, exhaust memory or the stack stop with an error (the
+// fuzz findings of tests/fuzz/corpus/chat_template/finding_*); jinja2's Python has unbounded
+// integers and a recursion limit.
+BOOST_AUTO_TEST_CASE(runaway_templates_stop_with_an_error) {
+    using test_support::expect_error;
+    expect_error([] { render("{{ 9223372036854775807 + 1 }}"); }, {"chat_template:1:", "integer overflow"});
+    expect_error([] { render("{{ (-9223372036854775807 - 1) // -1 }}"); }, {"integer overflow"});
+    expect_error([] { render("{{ 2 ** 99999999999 }}"); }, {"integer overflow"});
+    BOOST_TEST(render("{{ 1 ** 999999999999999 }}|{{ 3 ** 4 }}|{{ (-2) ** 63 }}") == "1|81|-9223372036854775808");
+    expect_error([] { render("{{ 'ab' * 99999999999 }}"); }, {"repetition of more than"});
+    expect_error([] { Template("{{ " + std::string(1000, '(') + "1" + std::string(1000, ')') + " }}"); }, {"nested deeper than 200"});
+    expect_error([] { Template("{{ x.99999999999999999999 }}"); }, {"integer literal out of range"});
+    expect_error([] { render("{{ raise_exception('a\nb') }}"); }, {"a\\x0ab"});
+}
+
 BOOST_AUTO_TEST_CASE(errors_name_line_and_column) {
     using test_support::expect_error;
     expect_error([] { Template("x\n{{ a | xyz }}"); }, {"chat_template:2:8: unsupported filter 'xyz'"});

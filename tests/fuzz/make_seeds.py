@@ -161,6 +161,63 @@ def main() -> None:
     write(root, "llama_dir", "index_escape", b"\x01" + json.dumps(
         {"metadata": {"total_size": 8}, "weight_map": {"a": "../x.safetensors", "b": "s.safetensors"}}).encode())
 
+    # ---- hf_tokenizer: tokenizer.json ⟂ tokenizer_config.json ⟂ text (mode 0), regex ⟂ text (mode 1)
+    cases = {}
+    with open(os.path.join(DATA, "hf_tokenizers", "synthetic.jsonl"), encoding="utf-8") as f:
+        for line in f:
+            case = json.loads(line)
+            cases[case["case"]] = case
+    configs = {"post_template": {"bos_token": "the", "eos_token": {"content": "12", "special": True}},
+               "added_special": {"eos_token": "[tok]", "bos_token": {"content": "[sp]"}}}
+    for name in ("bytelevel_regex", "bytelevel_prefix_space_no_regex", "split_regex_Isolated_true",
+                 "split_string_Removed_false", "split_regex_MergedWithPrevious_true", "split_string_MergedWithNext_false",
+                 "split_regex_Contiguous_true", "metaspace_always_true", "metaspace_first_false", "metaspace_never_true",
+                 "digits_individual", "digits_runs", "normalizer_NFKC", "normalizer_llama2", "normalizer_replace_regex",
+                 "added_special", "added_lstrip_rstrip", "added_single_word", "added_normalized", "added_longest_first",
+                 "model_unk_fused", "model_byte_fallback", "model_ignore_merges", "post_template", "post_sequence",
+                 "decoder_strip_replace"):
+        case = cases[name]
+        tj = json.dumps(case["tokenizer"], ensure_ascii=False, separators=(",", ":")).encode()
+        config = json.dumps(configs[name]).encode() if name in configs else b""
+        write(root, "hf_tokenizer", name, b"\x00" + tj + b"\xff" + config + b"\xff" + "\n".join(e["text"] for e in case["encode"]).encode())
+    llama3 = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
+              r"\s*[\r\n]+|\s+(?!\S)|\s+")
+    qwen = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+    text = "Hello world! It's 12345 --   isn't\r\n\n\tcafé 中文 😀 ▁a ſ K".encode() + b" \xff\xc3x"
+    regexes = {"llama3": llama3, "qwen": qwen, "counted_lazy": r"a{2,3}?b{2}x{,2}.+?(?=b)", "classes":
+               r"[^a-c\s]+|\P{L}+|[\p{N}\x41-\x{5A}]|\u6587|(?!a)\S*?z|[\t\n\r\f\v\0\-\]]"}
+    for name, pattern in regexes.items():
+        write(root, "hf_tokenizer", "regex_" + name, b"\x01" + pattern.encode() + b"\xff" + text)
+
+    # ---- chat_template: template ⟂ JSON messages ----------------------------------------------
+    templates = os.path.join(DATA, "chat_templates")
+    conversations: dict[str, list] = {}
+    with open(os.path.join(templates, "vectors.jsonl"), encoding="utf-8") as f:
+        for line in f:
+            case = json.loads(line)
+            if "rendered" not in case:  # raise_exception cases
+                continue
+            seen = conversations.setdefault(case["template"], [])
+            # Two conversations per template: the first and the first with an assistant turn.
+            roles = [m.get("role") for m in case["variables"]["messages"]]
+            if not seen or (len(seen) == 1 and "assistant" in roles and seen[0] != case["variables"]["messages"]):
+                seen.append(case["variables"]["messages"])
+    for name in sorted(os.listdir(templates)):
+        if not name.endswith(".jinja"):
+            continue
+        with open(os.path.join(templates, name), "rb") as f:
+            source = f.read()
+        stem = name[: -len(".jinja")]
+        for k, messages in enumerate(conversations[stem]):
+            write(root, "chat_template", f"{stem}_{k}", source + b"\xff" + json.dumps(messages).encode())
+    write(root, "chat_template", "expressions", (
+        "{%- set ns = namespace(n=0) -%}{% for m in messages %}{% set ns.n = ns.n + 1 %}"
+        "{{ loop.index }}/{{ loop.length }}{{ m['content'] | trim | tojson(indent=2) }}"
+        "{% if loop.first %}{{ (m.content ~ '|') * 2 }}{% elif loop.last %}{{ m.content[1:-1:2] }}{% endif %}"
+        "{% else %}none{% endfor %}{{ ns.n // 2 }} {{ 7 % -3 }} {{ 2 ** 10 }} {{ [1, 'a', none, true] }}"
+        "{{ {'k': 'v'}.items() | list }} {{ 'a,b'.split(',') | join('-') }} {{ x is defined }} {{ strftime_now('%d %b %Y') }}"
+        "{{- bos_token if add_generation_prompt else eos_token -}}").encode())
+
 
 if __name__ == "__main__":
     main()

@@ -41,6 +41,20 @@ private:
     std::vector<Token> t_;
     const std::string& name_;
     std::size_t i_ = 0;
+    int depth_ = 0;
+
+    // Nesting of blocks and expressions is bounded (jinja2 stops at Python's recursion limit),
+    // so that neither parsing nor rendering can exhaust the stack.
+    static constexpr int max_depth = 200;
+    struct Nested {
+        Parser& p;
+        explicit Nested(Parser& parser) : p(parser) {
+            if (++p.depth_ > max_depth) fail_at(p.name_, p.cur().pos, "nested deeper than ", max_depth, " levels");
+        }
+        ~Nested() { --p.depth_; }
+        Nested(const Nested&) = delete;
+        Nested& operator=(const Nested&) = delete;
+    };
 
     const Token& cur() const { return t_[i_]; }
     const Token& peek(std::size_t k = 1) const { return t_[std::min(i_ + k, t_.size() - 1)]; }
@@ -72,6 +86,7 @@ private:
     // Statements until a block tag whose name is in `stops` (consumed; its name in `stop`).
     // At the top level (no stops) it runs to the end of the template.
     Body parse_body(const std::vector<std::string>& stops, std::string& stop, Pos opened, const char* opener = "") {
+        const Nested nested(*this);
         Body body;
         while (true) {
             const Token& t = cur();
@@ -209,6 +224,7 @@ private:
     ExprPtr make(Expr::Kind k, Pos p) { return std::make_unique<Expr>(k, p); }
 
     ExprPtr parse_expression() {
+        const Nested nested(*this);
         ExprPtr e = parse_or();
         while (is_name("if")) {
             const Pos p = next().pos;
@@ -320,6 +336,7 @@ private:
         return e;
     }
     ExprPtr parse_unary(bool with_filter = true) {
+        const Nested nested(*this);
         ExprPtr e;
         if (is_op("-") || is_op("+")) {
             const Token t = next();
@@ -434,7 +451,12 @@ private:
                     e = std::move(g);
                 } else if (cur().type == Tok::Integer) {
                     auto idx = make(Expr::Kind::Literal, cur().pos);
-                    idx->literal = static_cast<std::int64_t>(std::stoll(next().text));
+                    const Token t = next();
+                    try {
+                        idx->literal = static_cast<std::int64_t>(std::stoll(t.text));
+                    } catch (const std::exception&) {
+                        fail_at(name_, t.pos, "unsupported: integer literal out of range");
+                    }
                     e = binary(Expr::Kind::GetItem, p, std::move(e), std::move(idx));
                 } else {
                     unexpected("a name or number after '.'");
@@ -512,7 +534,8 @@ private:
                 std::string name = expect_name();
                 while (is_op(".")) {
                     next();
-                    name += "." + expect_name();
+                    name += '.';
+                    name += expect_name();  // (not "." + name: GCC 12 warns falsely of an overlapping copy)
                 }
                 if (!supported_filters().contains(name)) fail_at(name_, n.pos, "unsupported filter '", name, "'");
                 e = parse_call(std::move(e), Expr::Kind::Filter, n.pos, name);

@@ -4,6 +4,7 @@
 // following what jinja2 (sandboxed, default Undefined) and Python do with the same values.
 #include <cctype>
 #include <cmath>
+#include <limits>
 #include <ctime>
 #include <initializer_list>
 #include <optional>
@@ -14,6 +15,7 @@
 
 #include "tokclean/data/chat/jinja_ast.hpp"
 #include "tokclean/data/chat/jinja_value.hpp"
+#include "tokclean/io/utf8.hpp"  // detail::one_line
 
 namespace tokclean::jinja {
 
@@ -426,6 +428,10 @@ private:
         value_fail("'", op, "' not supported between instances of '", type_name(a), "' and '", type_name(b), "'");
     }
 
+    // The most characters or items a '*' repetition may make: a template is not a program,
+    // and a runaway one should stop with an error, not exhaust memory.
+    static constexpr std::uint64_t max_repeat = std::uint64_t{1} << 26;
+
     static Value arith(const std::string& op, const Value& a, const Value& b) {
         if (op == "~") return Value::string(py_str(a) + py_str(b));
         if (a.is(Value::Kind::Undefined)) undefined_error(a);
@@ -434,9 +440,27 @@ private:
             const bool ints = !a.is(Value::Kind::Float) && !b.is(Value::Kind::Float);
             const std::int64_t x = a.as_int(), y = b.as_int();
             const double p = a.as_double(), q = b.as_double();
-            if (op == "+") return ints ? Value::integer(x + y) : Value::floating(p + q);
-            if (op == "-") return ints ? Value::integer(x - y) : Value::floating(p - q);
-            if (op == "*") return ints ? Value::integer(x * y) : Value::floating(p * q);
+            // Python's integers are unbounded; ours are 64-bit, and overflow is an error.
+            const auto checked = [](bool overflow, const std::int64_t& r) {
+                if (overflow) value_fail("integer overflow (tokclean's integers are 64-bit)");
+                return Value::integer(r);
+            };
+            std::int64_t r = 0;
+            if (op == "+" && ints) {
+                const bool overflow = __builtin_add_overflow(x, y, &r);
+                return checked(overflow, r);
+            }
+            if (op == "-" && ints) {
+                const bool overflow = __builtin_sub_overflow(x, y, &r);
+                return checked(overflow, r);
+            }
+            if (op == "*" && ints) {
+                const bool overflow = __builtin_mul_overflow(x, y, &r);
+                return checked(overflow, r);
+            }
+            if (op == "+") return Value::floating(p + q);
+            if (op == "-") return Value::floating(p - q);
+            if (op == "*") return Value::floating(p * q);
             if (op == "/") {
                 if (q == 0) value_fail("division by zero");
                 return Value::floating(p / q);
@@ -444,6 +468,8 @@ private:
             if (op == "//" || op == "%") {
                 if (q == 0) value_fail(op == "%" ? "modulo by zero" : "integer division or modulo by zero");
                 if (ints) {
+                    if (x == std::numeric_limits<std::int64_t>::min() && y == -1)
+                        value_fail("integer overflow (tokclean's integers are 64-bit)");
                     std::int64_t d = x / y, m = x % y;
                     if (m != 0 && ((m < 0) != (y < 0))) --d, m += y;
                     return Value::integer(op == "//" ? d : m);
@@ -458,10 +484,15 @@ private:
                 return Value::floating(fd);
             }
             if (op == "**") {
-                if (ints && y >= 0) {
-                    std::int64_t r = 1;
-                    for (std::int64_t k = 0; k < y; ++k) r *= x;
-                    return Value::integer(r);
+                if (ints && y >= 0) {  // by squaring, each product checked
+                    std::int64_t result = 1, base = x, e = y;
+                    bool overflow = false;
+                    while (e > 0 && !overflow) {
+                        if (e & 1) overflow = __builtin_mul_overflow(result, base, &result);
+                        e >>= 1;
+                        if (e > 0 && !overflow) overflow = __builtin_mul_overflow(base, base, &base);
+                    }
+                    return checked(overflow, result);
                 }
                 return Value::floating(std::pow(p, q));
             }
@@ -476,6 +507,9 @@ private:
             const Value& seq = a.is(Value::Kind::String) || a.is_seq() ? a : b;
             const Value& n = &seq == &a ? b : a;
             if (n.is(Value::Kind::Int) || n.is(Value::Kind::Bool)) {
+                const std::size_t unit = seq.is(Value::Kind::String) ? seq.s.size() : seq.list->size();
+                if (n.as_int() > 0 && unit > 0 && static_cast<std::uint64_t>(n.as_int()) > max_repeat / unit)
+                    value_fail("a repetition of more than ", max_repeat, " characters or items");
                 if (seq.is(Value::Kind::String)) {
                     std::string s;
                     for (std::int64_t k = 0; k < n.as_int(); ++k) s += seq.s;
@@ -617,7 +651,7 @@ private:
             if (f.s == "raise_exception") {
                 check_args(a, 1, {"message"}, f.s);
                 const Value* msg = arg(a, 0, "message");
-                fail_at(name_, e.pos, msg ? py_str(*msg) : "raise_exception() called without a message");
+                fail_at(name_, e.pos, msg ? tokclean::detail::one_line(py_str(*msg)) : "raise_exception() called without a message");  // one line, whatever the template says
             }
             if (f.s == "strftime_now") {
                 check_args(a, 1, {"format"}, f.s);

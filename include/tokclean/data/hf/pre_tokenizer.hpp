@@ -65,7 +65,7 @@ private:
                     std::vector<Range> ranges;
                     if (regex) ranges = regex_matches(*regex, p.text);
                     else for_each_occurrence(p.text, literal, [&](std::size_t b, std::size_t e) { ranges.push_back({b, e, true}); });
-                    emit(std::move(p), fill_gaps(std::move(ranges), p.text.size(), invert), behavior, out);
+                    emit(p, fill_gaps(std::move(ranges), p.text.size(), invert), behavior, out);
                     break;
                 }
                 case digits: {
@@ -76,7 +76,7 @@ private:
                             tokclean::detail::unicode::char_class(c) == tokclean::detail::unicode::CharClass::number)
                             ranges.push_back({i, i + len, true});
                     }
-                    emit(std::move(p), fill_gaps(std::move(ranges), p.text.size(), false),
+                    emit(p, fill_gaps(std::move(ranges), p.text.size(), false),
                          individual_digits ? Behavior::isolated : Behavior::contiguous, out);
                     break;
                 }
@@ -97,7 +97,7 @@ private:
                     }
                     std::vector<Range> ranges;
                     for_each_occurrence(p.text, literal, [&](std::size_t b, std::size_t e) { ranges.push_back({b, e, true}); });
-                    emit(std::move(p), fill_gaps(std::move(ranges), p.text.size(), false), Behavior::merged_with_next, out);
+                    emit(p, fill_gaps(std::move(ranges), p.text.size(), false), Behavior::merged_with_next, out);
                     break;
                 }
                 case byte_level: {
@@ -108,7 +108,7 @@ private:
                         break;
                     }
                     p.byte_level = true;
-                    emit(std::move(p), fill_gaps(regex_matches(gpt2_regex(), p.text), p.text.size(), false), Behavior::isolated, out);
+                    emit(p, fill_gaps(regex_matches(gpt2_regex(), p.text), p.text.size(), false), Behavior::isolated, out);
                     break;
                 }
             }
@@ -149,7 +149,7 @@ private:
     }
 
     // tokenizers' SplitDelimiterBehavior, applied to the ranges of one piece.
-    static void emit(Piece p, const std::vector<Range>& ranges, Behavior behavior, std::vector<Piece>& out) {
+    static void emit(const Piece& p, const std::vector<Range>& ranges, Behavior behavior, std::vector<Piece>& out) {
         std::vector<std::pair<std::size_t, std::size_t>> spans;
         switch (behavior) {
             case Behavior::isolated:

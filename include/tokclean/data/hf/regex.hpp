@@ -18,8 +18,9 @@
 //   - A byte that does not begin well-formed UTF-8 is one code point that is in no class and
 //     equals no literal (so [^...] matches it).
 //   - Matching time: linear in the text for these patterns (each alternative backtracks over
-//     at most one run); a pattern with nested ambiguous repeats can take exponential time, as
-//     in any backtracking engine.
+//     at most one run). A pattern with nested ambiguous repeats could take exponential time,
+//     as in any backtracking engine: a match that takes more than max_steps steps is an error,
+//     as are groups nested deeper than max_depth and programs longer than max_program.
 #include <algorithm>
 #include <cctype>
 #include <cstddef>
@@ -157,6 +158,7 @@ private:
         Node cat{Node::concat};
         while (more() && peek() != '|' && peek() != ')') {
             if (eat('(')) {
+                if (++depth_ > max_depth) refuse("groups nested deeper than " + std::to_string(max_depth));
                 if (eat('?')) {
                     if (eat(':')) cat.children.push_back(group_body());
                     else if (eat('=')) cat.children.push_back(look_body(false));
@@ -168,6 +170,7 @@ private:
                             cat.children.push_back(group_body());
                             fold_ = was;
                         } else if (eat(')')) {
+                            --depth_;      // a flag, not a group
                             fold_ = true;  // to the end of the enclosing group
                         } else {
                             refuse("unsupported group flags");
@@ -191,6 +194,7 @@ private:
         Node inner = alternation();
         fold_ = fold_before;  // (?i) inside a group ends with it
         if (!eat(')')) refuse("missing ')'");
+        --depth_;
         return inner;
     }
 
@@ -413,14 +417,21 @@ private:
     std::vector<CharSet>& sets_;
     std::size_t i_ = 0;
     bool fold_ = false;
+    int depth_ = 0;
+
+public:
+    static constexpr int max_depth = 100;
 };
 
 }  // namespace detail::regex
 
 class Regex {
 public:
+    static constexpr std::size_t max_program = std::size_t{1} << 20;   // instructions
+    static constexpr std::size_t max_steps = std::size_t{1} << 26;     // per match attempt
+
     // `where` prefixes every error: e.g. "tokenizer.json: field 'pre_tokenizer.pattern.Regex'".
-    explicit Regex(std::string_view pattern, const std::string& where = "regex") : source_(pattern) {
+    explicit Regex(std::string_view pattern, const std::string& where = "regex") : source_(pattern), where_(where) {
         detail::regex::Parser parser(pattern, where, sets_);
         const detail::regex::Node root = parser.parse();
         start_ = compile_program(root);
@@ -457,6 +468,8 @@ private:
     using Node = detail::regex::Node;
 
     std::int32_t emit(Inst in) {
+        if (prog_.size() >= max_program)
+            fail(where_, ": the pattern compiles to more than ", max_program, " instructions (nested counted repeats)");
         prog_.push_back(in);
         return static_cast<std::int32_t>(prog_.size() - 1);
     }
@@ -542,10 +555,16 @@ private:
         const std::size_t base = stack.size();  // lookaheads run nested on the same stack
         stack.push_back({pc, at});
         std::size_t result = npos;
+        std::size_t steps = 0;
         while (stack.size() > base) {
             Thread t = stack.back();
             stack.pop_back();
             while (true) {
+                if (++steps > max_steps) {
+                    stack.resize(base);
+                    fail(where_, ": matching at byte ", at, " took more than ", max_steps,
+                         " steps (the pattern backtracks exponentially on this text)");
+                }
                 const Inst& in = prog_[t.pc];
                 if (in.op == Inst::set) {
                     if (t.pos >= text.size()) break;
@@ -576,6 +595,7 @@ private:
     }
 
     std::string source_;
+    std::string where_;
     std::vector<detail::regex::CharSet> sets_;
     std::vector<Inst> prog_;
     std::int32_t start_ = 0;
