@@ -469,6 +469,84 @@ BOOST_AUTO_TEST_CASE(tokenizer_rows) {
     });
 }
 
+// A Llama-family model with a tokenizer.json (Llama-3's pre-tokenizer over the small byte-level
+// vocabulary, <|eot|> added) and a chat template, as a downloaded directory has them.
+BOOST_AUTO_TEST_CASE(hf_tokenizer_and_chat_template_rows) {
+    json vocab = Shared::small_vocab();
+    const int eot = static_cast<int>(vocab.size());
+    json tj;
+    tj["model"] = {{"type", "BPE"}, {"vocab", vocab}, {"merges", {"a b", "ab c"}}, {"ignore_merges", true}};
+    tj["added_tokens"] = json::array({{{"id", eot}, {"content", "<|eot|>"}, {"special", true}}});
+    tj["pre_tokenizer"] = {{"type", "Sequence"},
+                           {"pretokenizers", json::array({{{"type", "Split"},
+                                                           {"pattern", {{"Regex", R"(\p{L}+|\s+|[^\s\p{L}]+)"}}},
+                                                           {"behavior", "Isolated"}},
+                                                          {{"type", "ByteLevel"}, {"use_regex", false}}})}};
+    tj["decoder"] = {{"type", "ByteLevel"}};
+    const std::string chat =
+        "{% for m in messages %}<{{ m.role }}>{{ m.content }}<|eot|>{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}";
+    const json config = {{"eos_token", "<|eot|>"}, {"chat_template", chat}};
+    // The model: init from these files, then each row replaces one of them.
+    Scratch base("_hf_base");
+    write(base / "tok" / "tokenizer.json", tj.dump());
+    write(base / "tok" / "tokenizer_config.json", config.dump());
+    const Run init = tokclean("--quiet init --out " + (base / "m").string() + " --arch llama --tokenizer " +
+                                  (base / "tok").string() + " --layers 1 --heads 2 --embd 8 --positions 64", base);
+    BOOST_REQUIRE_MESSAGE(init.exit_code == 0, init.err);
+    const auto model = [&](const std::string& tokenizer_json, const std::string& tokenizer_config, const std::string& data) {
+        return std::vector<std::pair<std::string, std::string>>{
+            {"m/config.json", slurp(base / "m" / "config.json")},
+            {"m/model.safetensors", slurp(base / "m" / "model.safetensors")},
+            {"m/tokenizer.json", tokenizer_json},
+            {"m/tokenizer_config.json", tokenizer_config},
+            {"data.jsonl", data}};
+    };
+    const std::string good_json = tj.dump(), good_config = config.dump();
+    const std::string messages = R"({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "abc"}]})" "\n";
+    const std::string tokenize = "tokenize --model {s}/m --data {s}/data.jsonl --out {s}/out.jsonl";
+    const auto edited = [&](const std::function<void(json&)>& edit) {
+        json j = tj;
+        edit(j);
+        return j.dump();
+    };
+    const auto config_with = [&](const std::string& source) {
+        json c = config;
+        c["chat_template"] = source;
+        return c.dump();
+    };
+    json big = tj;
+    big["added_tokens"].push_back({{"id", 5000}, {"content", "<|far|>"}, {"special", true}});
+    run_rows({
+        {"T15", model(edited([](json& j) { j["normalizer"] = {{"type", "BertNormalizer"}}; }), good_config, messages), tokenize,
+         {"{s}/m/tokenizer.json: field 'normalizer': normalizer \"BertNormalizer\" is not supported"}},
+        {"T16", model(edited([](json& j) { j["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "\\d+|(?<=a)b"; }), good_config, messages),
+         tokenize, {"m/tokenizer.json: field 'pre_tokenizer.pretokenizers[0].pattern.Regex': at offset 0 of the pattern: the escape \\d"}},
+        {"T17", model(big.dump(), good_config, messages), tokenize,
+         {"m/tokenizer.json: ids up to 5000, more than the model's vocab_size 260"}},
+        {"T18", model(good_json, config_with("{% macro f() %}{% endmacro %}"), messages), tokenize,
+         {"m/tokenizer_config.json: chat_template:1:4: unsupported statement 'macro'"}},
+        {"T19", model(good_json, config_with("{{ raise_exception('roles must alternate') }}"), messages), tokenize,
+         {"data.jsonl:1: field 'messages': ", "roles must alternate"}},
+        {"T20", model(good_json, good_config.substr(0, good_config.size() / 2), messages), tokenize,
+         {"m/tokenizer_config.json:1: not valid JSON"}},
+        {"T21", model(good_json, config_with("{{ messages[0].content.nope.x }}"), messages), tokenize,
+         {"data.jsonl:1: field 'messages': ", "chat_template:1:"}},
+        {"T22", {{"tok/tokenizer.json", good_json}, {"tok/tokenizer_config.json", "{}"}},
+         "init --out {s}/out.jsonl --arch llama --tokenizer {s}/tok",
+         {"--tokenizer: {s}/tok/tokenizer_config.json: no eos_token"}},
+    });
+    // And the good files are read: the assistant turn "abc<|eot|>" is the target.
+    Scratch s("_hf_good");
+    for (const auto& [name, bytes] : model(good_json, good_config, messages)) write(s / name, bytes);
+    const Run r = tokclean("--quiet " + expand(tokenize, s), s);
+    BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    const json got = json::parse(slurp(s / "out.jsonl"));
+    std::vector<int> targets;
+    for (const auto& y : got["labels"])
+        if (y != -100) targets.push_back(y.get<int>());
+    BOOST_TEST(targets == (std::vector<int>{256 + 1, eot}));  // "abc", <|eot|>
+}
+
 // ---- checkpoints of train, work directories of evolve ----------------------------------------
 
 BOOST_AUTO_TEST_CASE(checkpoint_rows) {

@@ -481,3 +481,62 @@ BOOST_AUTO_TEST_CASE(tokenize_with_gpt2_bpe_matches_the_reference_encoder_on_eve
     }
     BOOST_TEST(compared > 400u);
 }
+
+// A downloaded model's tokenizer through the program: init --arch llama/qwen3 --tokenizer
+// copies tokenizer.json and tokenizer_config.json and sizes the vocabulary; tokenize renders
+// {"messages"} lines with the model's chat template into the ids jinja2 + Hugging Face's Rust
+// tokenizers give (tests/data/hf_tokenizers/chat_tokens.jsonl), puts <|begin_of_text|>
+// before {"text"} and {"prompt"}, and a Llama-family directory as downloaded (no
+// tokclean_tokenizer field) reads its tokenizer.json the same way.
+BOOST_AUTO_TEST_CASE(llama_and_qwen_tokenizers_and_chat_templates_through_the_program) {
+    Scratch s;
+    const auto conversations = read_jsonl(fs::path(TOKCLEAN_TEST_DATA) / "hf_tokenizers" / "chat_tokens.jsonl");
+    for (const std::string name : {"llama3_1", "qwen3"}) {
+        BOOST_TEST_CONTEXT(name) {
+            const fs::path model = s / ("m_" + name);
+            const Run init = quiet("init --out " + model.string() + " --arch " + (name == "qwen3" ? "qwen3" : "llama") +
+                                       " --tokenizer " + (fs::path(TOKCLEAN_HF_TOKENIZERS) / name).string() +
+                                       " --layers 1 --heads 2 --embd 16 --positions 2048", s);
+            BOOST_REQUIRE_MESSAGE(init.exit_code == 0, init.err);
+            BOOST_TEST(fs::exists(model / "tokenizer_config.json"));
+            const json config = json::parse(slurp(model / "config.json"));
+            BOOST_TEST(config["vocab_size"] == (name == "qwen3" ? 151669 : 128256));
+            BOOST_TEST(config["eos_token_id"] == (name == "qwen3" ? 151645 : 128009));  // <|im_end|>, <|eot_id|>
+            std::vector<json> want;
+            {
+                std::ofstream out(s / (name + ".jsonl"));
+                for (const auto& c : conversations)
+                    if (c["template"] == name && want.size() < 40) {
+                        out << json{{"messages", c["messages"]}}.dump() << "\n";
+                        want.push_back(c["ids"]);
+                    }
+                out << json{{"text", "Hello world"}}.dump() << "\n" << json{{"prompt", "Q?"}, {"completion", " A."}}.dump() << "\n";
+            }
+            const Run r = quiet("tokenize --model " + model.string() + " --data " + (s / (name + ".jsonl")).string() +
+                                    " --out " + (s / (name + ".tok.jsonl")).string(), s);
+            BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+            const auto got = read_jsonl(s / (name + ".tok.jsonl"));
+            BOOST_REQUIRE(got.size() == want.size() + 2);
+            for (std::size_t i = 0; i < want.size(); ++i) BOOST_TEST(got[i]["input_ids"] == want[i], "conversation " << i);
+            const json& text = got[want.size()];
+            const json& pc = got[want.size() + 1];
+            if (name == "llama3_1") {
+                BOOST_TEST(text["input_ids"][0] == 128000);  // <|begin_of_text|>, not a target
+                BOOST_TEST(text["labels"][0] == -100);
+                BOOST_TEST(pc["input_ids"][0] == 128000);
+                BOOST_TEST(pc["input_ids"].back() == 128009);  // EOS = tokenizer_config's eos_token
+            } else {
+                BOOST_TEST(text["input_ids"].size() == 2u);  // "Hello", " world": Qwen adds nothing
+                BOOST_TEST(pc["input_ids"].back() == 151645);
+            }
+        }
+    }
+    // As downloaded: no tokclean_tokenizer in config.json, tokenizer.json beside it.
+    json config = json::parse(slurp(s / "m_llama3_1" / "config.json"));
+    config.erase("tokclean_tokenizer");
+    std::ofstream(s / "m_llama3_1" / "config.json") << config.dump(2);
+    const Run r = quiet("tokenize --model " + (s / "m_llama3_1").string() + " --data " + (s / "llama3_1.jsonl").string() +
+                            " --out " + (s / "again.jsonl").string(), s);
+    BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    BOOST_TEST(read_jsonl(s / "again.jsonl") == read_jsonl(s / "llama3_1.tok.jsonl"));
+}

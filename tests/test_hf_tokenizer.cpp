@@ -11,13 +11,19 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <ctime>
 #include <functional>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "tokclean/data/chat/model_chat_template.hpp"
 #include "tokclean/data/hf/regex.hpp"
 #include "tokclean/data/hf_tokenizer.hpp"
 
@@ -172,6 +178,74 @@ BOOST_AUTO_TEST_CASE(real_tokenizers_special_tokens) {
     BOOST_TEST(qwen.encode("cafe\xCC\x81") == qwen.encode("caf\xC3\xA9"));
 }
 
+// Conversations through the real Llama-3.1 and Qwen3 chat templates: the ids are what
+// jinja2 + the Rust library give (apply_chat_template(messages, tokenize=True); vectors in
+// tests/data/hf_tokenizers/chat_tokens.jsonl from tests/js/make_chat_token_vectors.mjs), and
+// each assistant turn is one run of targets that holds its content and ends with the
+// end-of-turn token, with no role header in it.
+BOOST_AUTO_TEST_CASE(chat_templates_give_apply_chat_template_ids_and_turn_targets) {
+    std::ifstream in(fs::path(TOKCLEAN_TEST_DATA) / "hf_tokenizers" / "chat_tokens.jsonl", std::ios::binary);
+    BOOST_REQUIRE(in);
+    std::map<std::string, std::pair<HfTokenizer, ModelChatTemplate>> models;
+    std::size_t lines = 0, turns = 0;
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.empty()) continue;
+        ++lines;
+        const auto c = nlohmann::ordered_json::parse(line);
+        const std::string name = c.at("template").get<std::string>();
+        if (!models.count(name)) {
+            const fs::path dir = real_dir / name;
+            models.emplace(name, std::pair{HfTokenizer::from_model_dir(dir), *ModelChatTemplate::from_tokenizer_config(dir / "tokenizer_config.json")});
+        }
+        auto& [tok, chat] = models.at(name);
+        std::tm now{};
+        BOOST_REQUIRE(std::sscanf(c.at("now").get<std::string>().c_str(), "%d-%d-%dT%d:%d:%d", &now.tm_year, &now.tm_mon,
+                                  &now.tm_mday, &now.tm_hour, &now.tm_min, &now.tm_sec) == 6);
+        now.tm_year -= 1900;
+        now.tm_mon -= 1;
+        chat.set_render_options(jinja::RenderOptions{now});
+        const auto& messages = c.at("messages");
+        std::vector<bool> assistant;
+        for (const auto& m : messages) assistant.push_back(m.at("role") == "assistant");
+        BOOST_TEST_CONTEXT(name << " conversation " << lines) {
+            const Example ex = chat.tokenize(messages, assistant, TokenizerRef(&tok), JsonWhere{"chat_tokens.jsonl", lines});
+            BOOST_TEST(ex.input_ids == c.at("ids").get<Ids>(), boost::test_tools::per_element());
+            // The runs of targets, one per assistant turn, in order.
+            const std::int32_t closing = *tok.token_id(name == "qwen3" ? "<|im_end|>" : "<|eot_id|>");
+            const std::int32_t header = *tok.token_id(name == "qwen3" ? "<|im_start|>" : "<|start_header_id|>");
+            std::vector<Ids> runs;
+            for (std::size_t j = 0; j < ex.labels.size(); ++j) {
+                if (ex.labels[j] == ignore_label) continue;
+                if (j == 0 || ex.labels[j - 1] == ignore_label) runs.emplace_back();
+                runs.back().push_back(ex.labels[j]);
+            }
+            std::vector<std::string> contents;
+            for (const auto& m : messages)
+                if (m.at("role") == "assistant") contents.push_back(m.at("content").get<std::string>());
+            BOOST_REQUIRE(runs.size() == contents.size());
+            for (std::size_t t = 0; t < runs.size(); ++t) {
+                ++turns;
+                BOOST_TEST(runs[t].back() == closing, "turn " << t);
+                if (contents[t].find(name == "qwen3" ? "<|im_start|>" : "<|start_header_id|>") == std::string::npos)
+                    BOOST_TEST(std::count(runs[t].begin(), runs[t].end(), header) == 0, "turn " << t);
+                const std::string text = tok.decode(runs[t]);
+                // The content as Python's str.strip() leaves it (Llama's template trims it).
+                std::u32string wide = jinja::detail::decode(contents[t]);
+                const auto not_space = [](char32_t ch) { return !jinja::detail::is_py_space(ch); };
+                wide.erase(wide.begin(), std::find_if(wide.begin(), wide.end(), not_space));
+                wide.erase(std::find_if(wide.rbegin(), wide.rend(), not_space).base(), wide.end());
+                std::string core = jinja::detail::encode(wide);
+                if (name == "qwen3") core = nfc(core);  // Qwen3's normalizer
+                if (core.find("think>") == std::string::npos)
+                    BOOST_TEST(text.find(core) != std::string::npos, "turn " << t << ": " << json(text).dump() << " lacks " << json(core).dump());
+            }
+        }
+    }
+    BOOST_TEST_MESSAGE(lines << " conversations, " << turns << " assistant turns");
+    BOOST_TEST(lines >= 300u);
+}
+
 BOOST_AUTO_TEST_CASE(concurrent_encode_gives_the_same_ids) {
     const HfTokenizer tok = HfTokenizer::from_model_dir(real_dir / "llama3_1");
     const std::string text = "The quick brown fox, 12345 times; \xE4\xB8\xAD\xE6\x96\x87 and emoji \xF0\x9F\x98\x80!\n";
@@ -234,6 +308,11 @@ BOOST_AUTO_TEST_CASE(regex_refuses_what_it_does_not_support) {
     refuse("[a-", {"unterminated '['"});
     refuse("(a*)*", {"can match nothing"});
     refuse("\\1", {"\\1"});
+    // Bounds on what a tokenizer.json can make the matcher do (fuzz findings).
+    refuse(std::string(150, '(') + "a" + std::string(150, ')'), {"nested deeper than 100"});
+    refuse("((a{1000}){1000}){1000}", {"more than 1048576 instructions"});
+    const hf::Regex ambiguous("(a|a)*b", "tokenizer.json: field 'p'");
+    expect_error([&] { matches(ambiguous, std::string(40, 'a') + "c"); }, {"field 'p'", "backtracks exponentially"});
 }
 
 // ---- pre-tokenizers --------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 #include "common.hpp"
 #include "tokclean/clean/rho1.hpp"
 #include "tokclean/core/interrupt.hpp"
+#include "tokclean/data/hf_tokenizer.hpp"  // init --tokenizer DIR of the Llama family
 #include "tokclean/io/atomic_file.hpp"
 #include "tokclean/io/file_hash.hpp"
 #include "tokclean/io/number_format.hpp"
@@ -33,6 +34,7 @@ struct InitFlags {
     static constexpr VerbHelp help{"init", "write a freshly initialised model directory (GPT-2 or Llama family)",
         "\nExample:\n  tokclean init --out base --layers 4 --heads 4 --embd 256 --positions 256 --tokenizer byte\n"
         "  tokclean init --out base --tokenizer gpt2-files/    # vocab.json + merges.txt or tokenizer.json\n"
+        "  tokclean init --out base --arch llama --tokenizer Llama-3.1-8B/   # its tokenizer.json and chat template\n"
         "  tokclean init --out base --arch qwen3 --layers 4 --heads 8 --kv-heads 2 --embd 256 --head-dim 64\n"
         "Writes a Hugging Face directory (config.json, model.safetensors, tokenizer files) that\n"
         "transformers loads as GPT2LMHeadModel, LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM\n"
@@ -55,12 +57,24 @@ struct InitFlags {
         v.option("--rope-theta", f.rope_theta, "Llama family: RoPE base", finite_in(1.0, HUGE_VAL, "a number > 1"));
         v.flag("--tie", f.tie, "Llama family: tie the LM head to the token embedding (GPT-2 always is)");
         v.option("--tokenizer", f.tokenizer,
-                 "'byte' (built in) or, for gpt2, a directory with GPT-2 vocab.json + merges.txt or tokenizer.json");
+                 "'byte' (built in), or a directory: for gpt2, GPT-2's vocab.json + merges.txt or tokenizer.json; for the "
+                 "Llama family, any tokenizer.json (with tokenizer_config.json: EOS and chat template), copied");
         v.option("--vocab", f.vocab, "vocabulary size for pre-tokenized data (no tokenizer)", positive_integer());
         v.exclusive("--vocab", "--tokenizer");
         v.option("--seed", f.seed, "initialisation seed");
     }
 };
+
+// The directory --tokenizer names (a directory, or a file in it), checked to exist and to be
+// apart from --out.
+inline fs::path tokenizer_source(const InitFlags& f, const char* expected) {
+    std::error_code ec;
+    if (!fs::exists(f.tokenizer, ec))
+        fail("--tokenizer: ", f.tokenizer, ": no such file or directory (expected 'byte', or ", expected, ")");
+    const fs::path src = fs::is_directory(f.tokenizer) ? fs::path(f.tokenizer) : fs::path(f.tokenizer).parent_path();
+    check_paths({{"--tokenizer", src}}, {{"--out", f.out}});
+    return src;
+}
 
 // The configuration `tokclean init --arch llama|mistral|qwen2|qwen3` writes.
 inline LlamaConfig llama_init_config(const InitFlags& f) {
@@ -82,9 +96,17 @@ inline LlamaConfig llama_init_config(const InitFlags& f) {
     } else if (f.tokenizer == "byte") {
         s.vocab_size = 257;
         s.eos_token_id = 256;
-    } else {
-        fail("--tokenizer: ", f.arch, " models take 'byte' or --vocab N (pre-tokenized data) so far; a GPT-2 "
-             "tokenizer directory goes with --arch gpt2");
+    } else {  // a tokenizer.json: the vocabulary is its ids, EOS its tokenizer_config.json's
+        const fs::path src = tokenizer_source(f, "a directory with tokenizer.json");
+        if (!fs::exists(src / "tokenizer.json"))
+            fail("--tokenizer: ", src.string(), ": no tokenizer.json (", f.arch, " models read any tokenizer.json)");
+        const HfTokenizer tok = HfTokenizer::from_model_dir(src);
+        if (tok.eos_id() < 0)
+            fail("--tokenizer: ", (src / "tokenizer_config.json").string(),
+                 ": no eos_token (the id that ends completions and turns); add it to tokenizer_config.json");
+        s.vocab_size = tok.vocab_size();
+        s.eos_token_id = tok.eos_id();
+        s.tokenizer = "hf-tokenizer";
     }
     if (f.embd % f.heads != 0 && f.head_dim == 0)
         fail("--embd: ", f.embd, " is not a multiple of --heads = ", f.heads, " (or give --head-dim)");
@@ -105,8 +127,10 @@ inline void refuse_llama_flags_for_gpt2(const InitFlags& f) {
 inline void run_llama_init(const GlobalFlags& g, const InitFlags& f) {
     const LlamaConfig c = llama_init_config(f);
     const std::int64_t numel = LlamaLayout(c).numel;
+    const std::vector<fs::path> tokenizer_copy =
+        c.tokenizer == "hf-tokenizer" ? tokenizer_files(tokenizer_source(f, "a directory with tokenizer.json")) : std::vector<fs::path>{};
     const InterruptScope interrupts;
-    AtomicDirectory out = open_model_output(f.out, f.force, {});
+    AtomicDirectory out = open_model_output(f.out, f.force, tokenizer_copy);
     Tensor<float, Cpu> params = [&] {
         try {
             return llama_init(c, f.seed);
@@ -116,7 +140,7 @@ inline void run_llama_init(const GlobalFlags& g, const InitFlags& f) {
         }
     }();
     stop_if_interrupted("init");
-    Llama<Cpu>(c, std::move(params)).save(out);
+    Llama<Cpu>(c, std::move(params)).save(out, tokenizer_copy);
     log(g, "initialised " + f.out.string() + ": " + std::to_string(numel) + " parameters");
     std::cout << "{\"model\": " << quoted(f.out.string()) << ", \"parameters\": " << numel << "}\n";
 }
@@ -137,12 +161,7 @@ inline void run_init(const GlobalFlags& g, const InitFlags& f) {
         c.vocab_size = 257;
         c.eos_token_id = 256;
     } else {  // a directory (or file) with GPT-2 BPE tokenizer files
-        std::error_code ec;
-        if (!fs::exists(f.tokenizer, ec))
-            fail("--tokenizer: ", f.tokenizer, ": no such file or directory (expected 'byte', or a directory with "
-                 "GPT-2's vocab.json + merges.txt or tokenizer.json)");
-        const fs::path src = fs::is_directory(f.tokenizer) ? fs::path(f.tokenizer) : fs::path(f.tokenizer).parent_path();
-        check_paths({{"--tokenizer", src}}, {{"--out", f.out}});
+        const fs::path src = tokenizer_source(f, "a directory with GPT-2's vocab.json + merges.txt or tokenizer.json");
         const Gpt2Bpe bpe = load_bpe(g, src);
         c.tokenizer = "gpt2-bpe";
         c.vocab_size = static_cast<int>(bpe.vocab_size());

@@ -19,7 +19,8 @@
 // encode(text) gives the ids of `text` with no special tokens added (tokenizer(text,
 // add_special_tokens=False)), which is what the Tokenizer concept asks; encode(text, true)
 // adds the post-processor's (tokenizer(text)). eos_id() is tokenizer_config.json's
-// eos_token, -1 without one.
+// eos_token, else the `fallback_eos` given when loading (a model directory passes
+// config.json's eos_token_id), else -1.
 //
 // Thread safety: const methods may run concurrently. Copies share the immutable tables.
 #include <cstdint>
@@ -49,17 +50,20 @@ namespace tokclean {
 class HfTokenizer {
 public:
     // tokenizer.json, and tokenizer_config.json beside it if there is one (for eos_token).
-    static HfTokenizer from_model_dir(const std::filesystem::path& dir) {
+    static HfTokenizer from_model_dir(const std::filesystem::path& dir, std::int32_t fallback_eos = -1) {
         const auto config = dir / "tokenizer_config.json";
-        return from_files(dir / "tokenizer.json", std::filesystem::exists(config) ? config : std::filesystem::path());
+        return from_files(dir / "tokenizer.json", std::filesystem::exists(config) ? config : std::filesystem::path(),
+                          fallback_eos);
     }
-    static HfTokenizer from_files(const std::filesystem::path& tokenizer_json, const std::filesystem::path& tokenizer_config = {}) {
+    static HfTokenizer from_files(const std::filesystem::path& tokenizer_json, const std::filesystem::path& tokenizer_config = {},
+                                  std::int32_t fallback_eos = -1) {
         const std::string config_text = tokenizer_config.empty() ? std::string() : read_file_bytes(tokenizer_config);
-        return from_texts(read_file_bytes(tokenizer_json), tokenizer_json.string(), config_text, tokenizer_config.string());
+        return from_texts(read_file_bytes(tokenizer_json), tokenizer_json.string(), config_text, tokenizer_config.string(),
+                          fallback_eos);
     }
     // config_text may be empty (no tokenizer_config.json).
     static HfTokenizer from_texts(std::string_view tokenizer_text, const std::string& file, std::string_view config_text = {},
-                                  const std::string& config_file = "tokenizer_config.json") {
+                                  const std::string& config_file = "tokenizer_config.json", std::int32_t fallback_eos = -1) {
         auto m = std::make_shared<Model>();
         const nlohmann::json doc = detail::gpt2::parse_json_text(tokenizer_text, file);
         if (!doc.is_object()) fail(file, ": expected a JSON object, got ", json_describe(doc));
@@ -150,6 +154,7 @@ public:
             m->eos_id = special_token_id(config, "eos_token", config_file, *m);
             m->bos_id = special_token_id(config, "bos_token", config_file, *m);
         }
+        if (m->eos_id < 0) m->eos_id = fallback_eos;
         return HfTokenizer(std::move(m));
     }
 

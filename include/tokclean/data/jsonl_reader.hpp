@@ -3,8 +3,9 @@
 // Each line's format is recognised from its fields:
 //   {"text": "..."}                          tokenized by the model's tokenizer; all targets
 //   {"prompt": "...", "completion": "..."}   completion + EOS are the targets
-//   {"messages": [{"role", "content"}, ...]} rendered with a ChatTemplate; assistant turns
-//                                            (content + EOS) are the targets
+//   {"messages": [{"role", "content"}, ...]} rendered with the model's chat template
+//                                            (ReadOptions::render_messages) or else a
+//                                            ChatTemplate; assistant turns are the targets
 //   {"input_ids": [...], "labels": [...]}    pre-tokenized; labels optional (= input_ids)
 // A new format is one more JsonlFormat, a case in detect_format() and a parse_* function.
 // Every error is one line: "data.jsonl:7: field 'input_ids'[3]: token id 600 is >= vocab_size 512".
@@ -13,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <istream>
 #include <string>
 #include <string_view>
@@ -57,7 +59,16 @@ struct ReadOptions {
     // (OpenedModel::read_options says the model has none).
     std::string missing_tokenizer = "no tokenizer to read text with (ReadOptions::tokenizer is not set: "
                                     "open_model(dir).read_options() sets the model's)";
-    ChatTemplate chat_template{};  // for {"messages"} lines
+    ChatTemplate chat_template{};  // for {"messages"} lines, unless render_messages is set
+    // The special tokens the tokenizer's post-processor puts around one text (transformers'
+    // tokenizer(text): Llama's <|begin_of_text|> or <s> before): text_prefix goes before a
+    // {"text"} and a {"prompt"}, text_suffix after a {"text"}.
+    std::vector<std::int32_t> text_prefix, text_suffix;
+    // The model's own chat template, if it has one (OpenedModel sets it from
+    // tokenizer_config.json; see data/chat/model_chat_template.hpp): the ids and labels of a
+    // {"messages"} array whose messages were checked, given which are assistant turns.
+    std::function<Example(const nlohmann::json& messages, const std::vector<bool>& assistant, const JsonWhere& where)>
+        render_messages;
 };
 
 struct ReadResult {
@@ -125,6 +136,18 @@ inline void append_text(Example& ex, std::string_view text, bool target, std::st
     else ex.labels.insert(ex.labels.end(), ids.size(), ignore_label);
 }
 
+// Appends the post-processor's special tokens (text_prefix or text_suffix).
+inline void append_special(Example& ex, const std::vector<std::int32_t>& ids, bool target, std::string_view field,
+                           const ReadOptions& opt, const JsonWhere& w) {
+    for (auto id : ids) {
+        if (id < 0 || id >= opt.vocab_size)
+            fail(w.str(), ": field ", field, ": tokenizer '", opt.tokenizer.name(), "' adds special token id ", id,
+                 " outside [0, vocab_size ", opt.vocab_size, ")");
+        ex.input_ids.push_back(id);
+        ex.labels.push_back(target ? id : ignore_label);
+    }
+}
+
 // Appends the tokenizer's EOS id as a target.
 inline void append_eos(Example& ex, std::string_view field, const ReadOptions& opt,
                        const JsonWhere& w) {
@@ -142,12 +165,15 @@ inline Example parse_text(const nlohmann::json& obj, const ReadOptions& opt, con
     require_tokenizer(opt, "'text'", w);
     if (text.empty()) fail(w.str(), ": field 'text': empty text");
     Example ex;
+    append_special(ex, opt.text_prefix, false, "'text'", opt, w);
     append_text(ex, text, true, "'text'", opt, w);  // every token is a target
+    append_special(ex, opt.text_suffix, true, "'text'", opt, w);
     return ex;
 }
 
-// {"prompt", "completion"}: encode(prompt) ++ encode(completion) ++ [EOS], the completion and
-// EOS being the targets. The two texts are tokenized separately, so no token spans the
+// {"prompt", "completion"}: text_prefix ++ encode(prompt) ++ encode(completion) ++ [EOS], the
+// completion and EOS being the targets (as TRL: the prompt gets the tokenizer's special
+// tokens, the completion none, and EOS ends it). The two texts are tokenized separately, so no token spans the
 // boundary and the mask is exact. (The reference SFT code tokenizes the joined text and masks
 // as many tokens as the prompt has alone, which assumes exactly that.) Nothing is inserted
 // between them; the reference adds a space when neither side has whitespace there: put it in
@@ -159,13 +185,15 @@ inline Example parse_prompt_completion(const nlohmann::json& obj, const ReadOpti
     const std::string completion = require_string(obj, "completion", w);
     require_tokenizer(opt, "'prompt'", w);
     Example ex;
+    append_special(ex, opt.text_prefix, false, "'prompt'", opt, w);
     append_text(ex, prompt, false, "'prompt'", opt, w);
     append_text(ex, completion, true, "'completion'", opt, w);
     append_eos(ex, "'completion'", opt, w);
     return ex;
 }
 
-// {"messages": [{"role", "content"}, ...]}: rendered with opt.chat_template (see ChatTemplate).
+// {"messages": [{"role", "content"}, ...]}: rendered with opt.render_messages (the model's own
+// template) if set, else with opt.chat_template (see ChatTemplate).
 // Every message is checked before anything is tokenized, so the first error is reported.
 inline Example parse_messages(const nlohmann::json& obj, const ReadOptions& opt,
                               const JsonWhere& w) {
@@ -213,6 +241,16 @@ inline Example parse_messages(const nlohmann::json& obj, const ReadOptions& opt,
         fail(w.str(), ": field 'messages': no assistant turn (nothing to learn from)");
     require_tokenizer(opt, "'messages'", w);
 
+    if (opt.render_messages) {
+        std::vector<bool> assistant(roles.size());
+        for (std::size_t i = 0; i < roles.size(); ++i) assistant[i] = roles[i] == Role::assistant;
+        Example ex = opt.render_messages(messages, assistant, w);
+        for (std::size_t j = 0; j < ex.input_ids.size(); ++j)
+            if (ex.input_ids[j] < 0 || ex.input_ids[j] >= opt.vocab_size)
+                fail(w.str(), ": field 'messages': tokenizer '", opt.tokenizer.name(), "' gave token id ", ex.input_ids[j],
+                     " outside [0, vocab_size ", opt.vocab_size, ")");
+        return ex;
+    }
     const ChatTemplate& t = opt.chat_template;
     Example ex;
     for (std::size_t i = 0; i < messages.size(); ++i) {

@@ -333,10 +333,12 @@ void Llama<D>::backward(std::span<const float> token_weights) {
     scatter_add_repeated_rows(dev, g(layout_.embed), dx, ids_on_device_, BT, C);  // the token embedding
 }
 
-// config.json of a Llama-family model directory (its fields' order kept for saving).
+// config.json of a Llama-family model directory (its fields' order kept for saving). A
+// directory as downloaded (no tokclean_tokenizer) with a tokenizer.json reads text with it.
 inline LlamaConfig load_llama_config(const std::filesystem::path& dir) {
     const auto path = dir / "config.json";
-    return parse_llama_config_text(read_file_bytes(path), path.string());
+    std::error_code ec;
+    return parse_llama_config_text(read_file_bytes(path), path.string(), std::filesystem::exists(dir / "tokenizer.json", ec));
 }
 
 }  // namespace tokclean

@@ -42,7 +42,7 @@ struct LlamaConfig {
     bool qkv_bias = false;              // qwen2
     bool qk_norm = false;               // qwen3
     std::int32_t eos_token_id = 0;      // the first of a list
-    std::string tokenizer;              // "byte" or "" (none: pre-tokenized data)
+    std::string tokenizer;              // "byte", "hf-tokenizer" (tokenizer.json) or "" (none: pre-tokenized data)
     nlohmann::ordered_json source;      // config.json as read
 
     std::int64_t q_width() const { return heads * head_dim; }        // NH·hd
@@ -98,7 +98,7 @@ inline RopeScaling parse_rope_scaling(const nlohmann::json& r, const char* field
 // Parses a Llama-family config.json object `j` (`source`: the same, in the file's order, kept
 // for saving); `w` names the file in errors.
 inline LlamaConfig parse_llama_config(const nlohmann::json& j, const nlohmann::ordered_json& source,
-                                      const JsonWhere& w) {
+                                      const JsonWhere& w, bool has_tokenizer_json = false) {
     using namespace llama_detail;
     require_object(j, w);
     LlamaConfig c;
@@ -183,10 +183,10 @@ inline LlamaConfig parse_llama_config(const nlohmann::json& j, const nlohmann::o
         fail(w.str(), ": field 'eos_token_id': ", e, " is outside [0, vocab_size = ", c.vocab_size, ")");
     c.eos_token_id = static_cast<std::int32_t>(e);
 
-    const std::string tok = optional_string(j, "tokclean_tokenizer", "none", w);
-    if (tok != "byte" && tok != "none")
-        fail(w.str(), ": field 'tokclean_tokenizer': expected \"byte\" or \"none\" for ", type, ", got \"",
-             detail::printable(tok), "\"");
+    const std::string tok = optional_string(j, "tokclean_tokenizer", has_tokenizer_json ? "hf-tokenizer" : "none", w);
+    if (tok != "byte" && tok != "hf-tokenizer" && tok != "none")
+        fail(w.str(), ": field 'tokclean_tokenizer': expected \"byte\", \"hf-tokenizer\" or \"none\" for ", type,
+             ", got \"", detail::printable(tok), "\"");
     c.tokenizer = tok == "none" ? "" : tok;
     if (tok == "byte" && c.vocab_size < 257)
         fail(w.str(), ": field 'vocab_size': the byte tokenizer needs >= 257 (256 bytes + EOS), got ", c.vocab_size);
@@ -202,10 +202,10 @@ inline LlamaConfig parse_llama_config(const nlohmann::json& j, const nlohmann::o
 }
 
 // A config.json's bytes; `file` names it in errors.
-inline LlamaConfig parse_llama_config_text(std::string_view text, const std::string& file) {
+inline LlamaConfig parse_llama_config_text(std::string_view text, const std::string& file, bool has_tokenizer_json = false) {
     const JsonWhere w{file, 0};
     const nlohmann::json j = parse_json(text, w);  // strict: duplicate keys, UTF-8, ...
-    return parse_llama_config(j, nlohmann::ordered_json::parse(text), w);
+    return parse_llama_config(j, nlohmann::ordered_json::parse(text), w, has_tokenizer_json);
 }
 
 }  // namespace tokclean

@@ -27,7 +27,7 @@ struct LlamaShape {
     double rope_theta = 10000.0;
     bool tied = false;
     std::int32_t eos_token_id = 256;
-    std::string tokenizer = "byte";  // "byte" or "" (pre-tokenized data only)
+    std::string tokenizer = "byte";  // "byte", "hf-tokenizer" (tokenizer.json) or "" (pre-tokenized data only)
 };
 
 // The class transformers instantiates for each model_type.
