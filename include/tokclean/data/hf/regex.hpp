@@ -172,6 +172,7 @@ private:
                         } else if (eat(')')) {
                             --depth_;      // a flag, not a group
                             fold_ = true;  // to the end of the enclosing group
+                            continue;      // nothing to quantify
                         } else {
                             refuse("unsupported group flags");
                         }
