@@ -529,6 +529,10 @@ BOOST_AUTO_TEST_CASE(llama_and_qwen_tokenizers_and_chat_templates_through_the_pr
                 BOOST_TEST(text["input_ids"].size() == 2u);  // "Hello", " world": Qwen adds nothing
                 BOOST_TEST(pc["input_ids"].back() == 151645);
             }
+            // generate reads its prompt the same way (BOS first for Llama) and decodes.
+            const Run gen = quiet("generate --model " + model.string() + " --prompt Hello --max-new-tokens 3", s);
+            BOOST_REQUIRE_MESSAGE(gen.exit_code == 0, gen.err);
+            BOOST_TEST(json::parse(gen.out)["completion"].is_string());
         }
     }
     // As downloaded: no tokclean_tokenizer in config.json, tokenizer.json beside it.

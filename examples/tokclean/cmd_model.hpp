@@ -500,7 +500,11 @@ inline void run_generate(const GlobalFlags& g, const GenerateFlags& f) {
     if (!m.tokenizer) fail(f.model.string(), ": the model has no tokenizer, so it cannot read a text prompt");
     const TokenizerRef tok = m.tokenizer.ref();
     const std::unique_ptr<CausalLm<Cpu>> model = m.take_model();
-    std::vector<std::int32_t> ids = tok.encode(f.prompt);
+    // The prompt as transformers' tokenizer(prompt) gives it: with the special tokens the
+    // tokenizer puts before a text (Llama's BOS).
+    std::vector<std::int32_t> ids = m.read_options().text_prefix;
+    const std::vector<std::int32_t> prompt = tok.encode(f.prompt);
+    ids.insert(ids.end(), prompt.begin(), prompt.end());
     if (ids.empty()) ids.push_back(m.info.eos_token_id);  // an empty prompt starts from EOS
     std::vector<std::int32_t> generated;
     for (std::int64_t step = 0; step < f.max_new_tokens; ++step) {
@@ -513,7 +517,7 @@ inline void run_generate(const GlobalFlags& g, const GenerateFlags& f) {
         const auto T = static_cast<std::int64_t>(input.size());
         model->forward(input.data(), labels.data(), 1, T);
         const std::int32_t next = model->target_argmax()[static_cast<std::size_t>(T - 1)];
-        if (next == m.info.eos_token_id) break;
+        if (next == m.info.eos_token_id || next == tok.eos_id()) break;  // config.json's or the tokenizer's (<|eot_id|>)
         ids.push_back(next);
         generated.push_back(next);
     }
