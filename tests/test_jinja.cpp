@@ -199,6 +199,16 @@ BOOST_AUTO_TEST_CASE(runaway_templates_stop_with_an_error) {
     expect_error([] { Template("{{ " + std::string(1000, '(') + "1" + std::string(1000, ')') + " }}"); }, {"nested deeper than 200"});
     expect_error([] { Template("{{ x.99999999999999999999 }}"); }, {"integer literal out of range"});
     expect_error([] { render("{{ raise_exception('a\nb') }}"); }, {"a\\x0ab"});
+    // Float literals beyond the double range read as Python's float() reads them.
+    BOOST_TEST(render("{{ (-954775801e400) == -1 }}|{{ 1e400 }}|{{ -1e400 }}|{{ 1e-400 }}|{{ 0.0001e-320 }}") ==
+               "False|inf|-inf|0.0|0.0");
+    // (jinja2 itself fails on 1e400|int: its compiler writes the constant inf as a Python name.)
+    BOOST_TEST(render("{{ 2.5e-324 }}|{{ 1e400|int }}|{{ '1e400'|int(7) }}|{{ 1e18|int }}") == "5e-324|0|7|1000000000000000000");
+    expect_error([] { render("{{ 1e300|int }}"); }, {"integer overflow"});
+    expect_error([] { render("{{ '-1e19'|int }}"); }, {"integer overflow"});
+    expect_error([] { render("{{ '99999999999999999999'|int }}"); }, {"integer overflow"});
+    expect_error([] { render("{{ -(-9223372036854775807 - 1) }}"); }, {"integer overflow"});
+    BOOST_TEST(render("{{ '-9223372036854775808'|int }}|{{ '+0009223372036854775807'|int }}") == "-9223372036854775808|9223372036854775807");
 }
 
 BOOST_AUTO_TEST_CASE(errors_name_line_and_column) {

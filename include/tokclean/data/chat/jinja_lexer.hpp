@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tokclean/core/error.hpp"
+#include "tokclean/io/utf8.hpp"
 
 namespace tokclean::jinja {
 
@@ -19,10 +20,11 @@ struct Pos {
     int col = 1;
 };
 
-// Throws tokclean::Error "NAME:LINE:COL: what".
+// Throws tokclean::Error "NAME:LINE:COL: what", on one line whatever names and strings of the
+// template the message quotes (control characters and invalid UTF-8 become \xNN).
 template <class... Parts>
 [[noreturn]] void fail_at(const std::string& name, Pos pos, Parts&&... parts) {
-    fail(name, ":", pos.line, ":", pos.col, ": ", std::forward<Parts>(parts)...);
+    fail(name, ":", pos.line, ":", pos.col, ": ", detail::printable(detail::concat(std::forward<Parts>(parts)...)));
 }
 
 enum class Tok { Data, VarBegin, VarEnd, BlockBegin, BlockEnd, Name, String, Integer, Float, Op, Eof };

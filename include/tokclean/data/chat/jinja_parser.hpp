@@ -3,8 +3,13 @@
 // < not < compare < + - < ~ < * / // % < ** < unary, filters and tests binding to the unary
 // operand (`a + b | trim` trims b; `not x is defined` is not (x is defined)). Filters, tests
 // and statements outside the supported subset fail here, at their line and column.
+#include <algorithm>
+#include <charconv>
+#include <limits>
 #include <set>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -12,6 +17,31 @@
 #include "tokclean/data/chat/jinja_lexer.hpp"
 
 namespace tokclean::jinja {
+
+// A float literal (digits[.digits][e[+-]digits]) as Python's float() reads it: correctly rounded,
+// and beyond the double range inf (1e400) or 0.0 (1e-400) rather than an error.
+inline double parse_float_literal(std::string_view text) {
+    double value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec == std::errc() && end == text.data() + text.size()) return value;
+    if (ec != std::errc::result_out_of_range) throw std::invalid_argument("float literal " + std::string(text));
+    // Out of range: the decimal exponent of the leading nonzero digit says which way.
+    const std::size_t epos = text.find_first_of("eE");
+    const std::string_view mantissa = text.substr(0, epos);
+    long long exponent = 0;
+    if (epos != std::string_view::npos) {
+        std::size_t k = epos + 1;
+        const bool negative = text[k] == '-';
+        if (text[k] == '+' || text[k] == '-') ++k;
+        for (; k < text.size(); ++k) exponent = std::min<long long>(exponent * 10 + (text[k] - '0'), 1'000'000'000);
+        if (negative) exponent = -exponent;
+    }
+    const std::size_t point = std::min(mantissa.find('.'), mantissa.size());
+    const std::size_t lead = mantissa.find_first_of("123456789");
+    const long long magnitude = exponent + (lead < point ? static_cast<long long>(point - lead) - 1
+                                                         : -static_cast<long long>(lead - point));
+    return magnitude >= 0 ? std::numeric_limits<double>::infinity() : 0.0;
+}
 
 inline const std::set<std::string, std::less<>>& supported_filters() {
     static const std::set<std::string, std::less<>> s = {
@@ -385,7 +415,7 @@ private:
             case Tok::Float: {
                 next();
                 auto e = make(Expr::Kind::Literal, t.pos);
-                e->literal = std::stod(t.text);
+                e->literal = parse_float_literal(t.text);
                 return e;
             }
             case Tok::Op:

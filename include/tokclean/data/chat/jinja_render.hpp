@@ -3,6 +3,7 @@
 // is shared), loop variables, and the filters, tests, methods and globals of the subset, each
 // following what jinja2 (sandboxed, default Undefined) and Python do with the same values.
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <limits>
 #include <ctime>
@@ -587,7 +588,10 @@ private:
                 if (v.is(Value::Kind::Undefined)) undefined_error(v);
                 if (!v.is_number()) value_fail("bad operand type for unary ", e.kind == K::Neg ? "-" : "+", ": '", type_name(v), "'");
                 if (e.kind == K::Pos) return v.is(Value::Kind::Bool) ? Value::integer(v.as_int()) : v;
-                return v.is(Value::Kind::Float) ? Value::floating(-v.f) : Value::integer(-v.as_int());
+                if (v.is(Value::Kind::Float)) return Value::floating(-v.f);
+                if (v.as_int() == std::numeric_limits<std::int64_t>::min())
+                    value_fail("integer overflow (tokclean's integers are 64-bit)");
+                return Value::integer(-v.as_int());
             }
             case K::Binary: return arith(e.name, eval(*e.args[0], scope), eval(*e.args[1], scope));
             case K::Compare: {
@@ -847,26 +851,41 @@ private:
         value_fail("unsupported filter '", f, "'");
     }
 
+    // int(x) of a float as jinja2's int filter: inf and nan give the default (its OverflowError
+    // and ValueError are caught); beyond int64 Python's integers grow, ours stop with an error.
+    static Value float_to_int(double x, const Value& dflt) {
+        if (!std::isfinite(x)) return dflt;
+        const double t = std::trunc(x);
+        if (t < -0x1p63 || t >= 0x1p63) value_fail("integer overflow (tokclean's integers are 64-bit)");
+        return Value::integer(static_cast<std::int64_t>(t));
+    }
+
+    static bool parses_as_int64(const std::string& s) {
+        std::int64_t x = 0;
+        const char* b = s.data() + (s[0] == '+');
+        return std::from_chars(b, s.data() + s.size(), x).ec == std::errc();
+    }
+
     static Value to_int(const Value& v, const Value& dflt) {
         if (v.is(Value::Kind::Int)) return v;
         if (v.is(Value::Kind::Bool)) return Value::integer(v.as_int());
-        if (v.is(Value::Kind::Float)) {
-            if (!std::isfinite(v.f)) return dflt;
-            return Value::integer(static_cast<std::int64_t>(std::trunc(v.f)));
-        }
+        if (v.is(Value::Kind::Float)) return float_to_int(v.f, dflt);
         if (v.is(Value::Kind::String)) {
             const std::string s = detail::encode(detail::strip_chars(detail::decode(v.s), nullptr, true, true));
             std::size_t k = 0;
             if (k < s.size() && (s[k] == '+' || s[k] == '-')) ++k;
             bool digits = k < s.size();
             for (std::size_t j = k; j < s.size(); ++j) digits = digits && std::isdigit(static_cast<unsigned char>(s[j]));
+            std::size_t used = 0;
+            double d = 0;
+            if (digits && s.size() - k > 18 && !parses_as_int64(s)) value_fail("integer overflow (tokclean's integers are 64-bit)");
             try {
                 if (digits) return Value::integer(std::stoll(s));
-                std::size_t used = 0;
-                const double d = std::stod(s, &used);
-                if (used == s.size() && std::isfinite(d)) return Value::integer(static_cast<std::int64_t>(std::trunc(d)));
+                d = std::stod(s, &used);
             } catch (const std::exception&) {
+                return dflt;
             }
+            if (used == s.size()) return float_to_int(d, dflt);
         }
         return dflt;
     }

@@ -128,7 +128,7 @@ public:
 
 private:
     [[noreturn]] void refuse(std::string_view what, std::size_t at = std::string_view::npos) const {
-        fail(where_, ": at offset ", at == std::string_view::npos ? i_ : at, " of the pattern: ", what,
+        fail(where_, ": at offset ", at == std::string_view::npos ? i_ : at, " of the pattern: ", tokclean::detail::printable(what),
              " (tokclean's regex subset: see data/hf/regex.hpp)");
     }
     bool more() const { return i_ < p_.size(); }
