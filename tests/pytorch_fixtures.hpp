@@ -1,6 +1,7 @@
 #pragma once
 // What the model tests share to compare a model with its committed PyTorch fixtures: reading a
-// fixture's JSON, scoring every example, and comparing per-token losses.
+// fixture's JSON, scoring every example, comparing per-token losses, and replaying a recorded
+// AdamW run.
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -13,6 +14,7 @@
 
 #include "tokclean/nn/causal_lm.hpp"
 #include "tokclean/nn/token_losses.hpp"
+#include "tokclean/nn/trainer.hpp"
 
 namespace tokclean::test {
 
@@ -47,6 +49,28 @@ inline void check_losses(const nlohmann::json& expected, const std::vector<std::
             }
         }
     }
+}
+
+// Trains `model` on `data` as a fixture's adamw_trajectory.json records (its steps, batch size,
+// learning rate and weight decay; constant rate, file order) and checks each step's loss and
+// the final per-token losses against PyTorch's within 1e-4.
+inline void train_as_recorded(CausalLm<Cpu>& model, const std::vector<Example>& data, const nlohmann::json& traj) {
+    TrainOptions opt;
+    opt.steps = traj["steps"].get<std::int64_t>();
+    opt.batch_size = traj["batch_size"].get<std::int64_t>();
+    opt.lr = traj["lr"].get<double>();
+    opt.schedule = ScheduleKind::constant;
+    opt.weight_decay = traj["weight_decay"].get<double>();
+    opt.shuffle = false;
+    std::vector<float> step_losses;
+    train(model, std::span<const Example>(data), opt, [&](const TrainStep& s) { step_losses.push_back(s.loss); });
+    const auto& want = traj["step_losses"];
+    BOOST_REQUIRE_EQUAL(step_losses.size(), want.size());
+    for (std::size_t k = 0; k < want.size(); ++k) {
+        const double w = want[k].get<double>();
+        BOOST_TEST(std::abs(step_losses[k] - w) <= 1e-4 * w, "step " << k);
+    }
+    check_losses(traj["final_losses"], score_all(model, data, 1), 1e-4);
 }
 
 }  // namespace tokclean::test

@@ -366,6 +366,89 @@ BOOST_AUTO_TEST_CASE(init_arch_writes_a_llama_family_model_every_verb_takes) {
     BOOST_TEST(!fs::exists(s / "x.jsonl"));
 }
 
+// The paper's recipe with LoRA: a warm-up adapter trained on the frozen base, used as clean's
+// reference and evolve's warm-up (each θ_t an adapter on the base), scored with --adapter,
+// merged into a plain model that scores the same; misuse refused, nothing written.
+BOOST_AUTO_TEST_CASE(lora_adapters_through_train_score_clean_evolve_and_merge) {
+    Scratch s;
+    std::string rows;
+    for (int i = 0; i < 12; ++i)
+        rows += "{\"prompt\": \"Q: upper " + std::string(1, static_cast<char>('a' + i)) + "x\\nA: \", \"completion\": \"" +
+                std::string(1, static_cast<char>('A' + i)) + "X. ok\"}\n";
+    write(s / "text.jsonl", rows);
+    const std::string text = " --data " + (s / "text.jsonl").string();
+    const std::string m = (s / "m").string(), a = (s / "a").string();
+    BOOST_REQUIRE(quiet("init --out " + m + " --arch llama --layers 2 --heads 4 --kv-heads 2 --embd 32 --positions 64", s)
+                      .exit_code == 0);
+    const std::string base_bytes = slurp(s / "m" / "model.safetensors");
+    const Run t = quiet("train --model " + m + text + " --out " + a +
+                            " --steps 6 --lr 1e-2 --batch-size 4 --lora-r 4 --lora-alpha 8 --lora-dropout 0.1 "
+                            "--lora-targets q_proj,v_proj,down_proj",
+                        s);
+    BOOST_REQUIRE_MESSAGE(t.exit_code == 0, t.err);
+    BOOST_TEST(slurp(s / "m" / "model.safetensors") == base_bytes);  // the base is not touched
+    BOOST_TEST(!fs::exists(s / "a" / "model.safetensors"));
+    const json cfg = json::parse(slurp(s / "a" / "adapter_config.json"));
+    BOOST_TEST(cfg["r"] == 4);
+    BOOST_TEST(cfg["target_modules"] == json({"q_proj", "v_proj", "down_proj"}));
+    // base + adapter scores otherwise than the base, and as the merged model does.
+    BOOST_REQUIRE(quiet("score --model " + m + " --adapter " + a + text + " --out " + (s / "sa.jsonl").string(), s).exit_code == 0);
+    BOOST_REQUIRE(quiet("score --model " + m + text + " --out " + (s / "sb.jsonl").string(), s).exit_code == 0);
+    const Run mg = quiet("merge --model " + m + " --adapter " + a + " --out " + (s / "merged").string(), s);
+    BOOST_REQUIRE_MESSAGE(mg.exit_code == 0, mg.err);
+    BOOST_REQUIRE(quiet("score --model " + (s / "merged").string() + text + " --out " + (s / "sm.jsonl").string(), s).exit_code == 0);
+    const auto sa = read_jsonl(s / "sa.jsonl"), sb = read_jsonl(s / "sb.jsonl"), sm = read_jsonl(s / "sm.jsonl");
+    double to_base = 0, to_merged = 0;
+    for (std::size_t i = 0; i < sa.size(); ++i)
+        for (std::size_t j = 0; j < sa[i]["losses"].size(); ++j)
+            if (!sa[i]["losses"][j].is_null()) {
+                to_base = std::max(to_base, std::abs(sa[i]["losses"][j].get<double>() - sb[i]["losses"][j].get<double>()));
+                to_merged = std::max(to_merged, std::abs(sa[i]["losses"][j].get<double>() - sm[i]["losses"][j].get<double>()));
+            }
+    BOOST_TEST(to_base > 1e-3);
+    BOOST_TEST(to_merged < 1e-5);
+    // The adapter as clean's reference and evolve's warm-up.
+    const Run c = quiet("clean --base " + m + " --ref " + a + text + " --out " + (s / "c.jsonl").string(), s);
+    BOOST_REQUIRE_MESSAGE(c.exit_code == 0, c.err);
+    const Run e = quiet("evolve --base " + m + " --warmup " + a + text + " --out " + (s / "e").string() +
+                            " --chunks 2 --steps 2 --batch-size 4",
+                        s);
+    BOOST_REQUIRE_MESSAGE(e.exit_code == 0, e.err);
+    BOOST_TEST(fs::exists(s / "e" / "adapter_model.safetensors"));
+    BOOST_TEST(fs::exists(s / "e" / "cleaned.jsonl"));
+    // Or chunk 0 trains a new adapter: every reference, and the result, an adapter on the base.
+    const Run e2 = quiet("evolve --base " + m + text + " --out " + (s / "e2").string() +
+                             " --chunks 3 --steps 2 --batch-size 4 --lora-r 4 --lora-dropout 0.1",
+                         s);
+    BOOST_REQUIRE_MESSAGE(e2.exit_code == 0, e2.err);
+    BOOST_TEST(json::parse(slurp(s / "e2" / "adapter_config.json"))["r"] == 4);
+    BOOST_TEST(!fs::exists(s / "e2" / "model.safetensors"));
+    expect_failure(quiet("evolve --base " + m + " --warmup " + a + text + " --out " + (s / "refused").string() +
+                             " --chunks 2 --lora-r 4",
+                         s),
+                   {"--lora-r trains a new adapter in chunk 0"}, s / "refused");
+    // Continue training the adapter; then misuse.
+    BOOST_TEST(quiet("train --model " + m + " --adapter " + a + text + " --out " + (s / "a2").string() + " --steps 2", s)
+                   .exit_code == 0);
+    expect_failure(quiet("train --model " + m + " --adapter " + a + text + " --out " + (s / "refused").string() + " --lora-r 4", s),
+                   {"--lora-r starts a new adapter"}, s / "refused");
+    expect_failure(quiet("train --model " + m + text + " --out " + (s / "refused").string() + " --lora-r 4 --lora-targets lm_head", s),
+                   {"--lora-targets", "\"lm_head\" is not a linear layer"}, s / "refused");
+    expect_failure(quiet("train --model " + m + text + " --out " + (s / "refused").string() + " --lora-dropout 0.1", s),
+                   {"need --lora-r"}, s / "refused");
+    const std::string other = (s / "other").string();
+    BOOST_REQUIRE(quiet("init --out " + other + " --arch llama --layers 2 --heads 4 --embd 48 --positions 64", s).exit_code == 0);
+    expect_failure(quiet("score --model " + other + " --adapter " + a + text + " --out " + (s / "refused.jsonl").string(), s),
+                   {"adapter_model.safetensors", "expected shape"}, s / "refused.jsonl");
+    // A run the memory left cannot hold is refused before it allocates, with the estimate.
+    expect_failure(tokclean("--quiet train --model " + m + text + " --out " + (s / "refused").string(), s,
+                            "TOKCLEAN_MEMORY_LIMIT=1K"),
+                   {"train: needs about", "AdamW", "is available: lower --batch-size"}, s / "refused");
+    expect_failure(tokclean("--quiet score --model " + m + text + " --out " + (s / "refused.jsonl").string(), s,
+                            "TOKCLEAN_MEMORY_LIMIT=1K"),
+                   {"score: needs about"}, s / "refused.jsonl");
+}
+
 BOOST_AUTO_TEST_CASE(evolve_killed_mid_run_and_restarted_gives_the_same_model) {
     Scratch s;
     write_random_pool(s / "pool.jsonl", 23, 160);

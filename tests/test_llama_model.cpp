@@ -31,6 +31,7 @@ using namespace tokclean;
 using tokclean::test::check_losses;
 using tokclean::test::read_json;
 using tokclean::test::score_all;
+using tokclean::test::train_as_recorded;
 using test_support::TempDir;
 namespace fs = std::filesystem;
 
@@ -155,20 +156,7 @@ BOOST_AUTO_TEST_CASE(five_adamw_steps_follow_the_pytorch_trajectory) {
             const auto traj = read_json(dir / "adamw_trajectory.json");
             const auto model = load_causal_lm<Cpu>(dir / "model");
             const auto data = case_examples(dir, *model);
-            TrainOptions opt;
-            opt.steps = traj["steps"].get<std::int64_t>();
-            opt.batch_size = traj["batch_size"].get<std::int64_t>();
-            opt.lr = traj["lr"].get<double>();
-            opt.schedule = ScheduleKind::constant;
-            opt.weight_decay = traj["weight_decay"].get<double>();
-            opt.shuffle = false;
-            std::vector<float> step_losses;
-            train(*model, std::span<const Example>(data), opt, [&](const TrainStep& s) { step_losses.push_back(s.loss); });
-            const auto& want = traj["step_losses"];
-            BOOST_REQUIRE_EQUAL(step_losses.size(), want.size());
-            for (std::size_t k = 0; k < want.size(); ++k)
-                BOOST_TEST(std::abs(step_losses[k] - want[k].get<double>()) <= 1e-4 * want[k].get<double>(), "step " << k);
-            check_losses(traj["final_losses"], score_all(*model, data, 1), 1e-4);
+            train_as_recorded(*model, data, traj);
 
             // The parameters themselves, against PyTorch's after the same steps.
             const auto final_model = load_causal_lm<Cpu>(dir / "adamw_final");

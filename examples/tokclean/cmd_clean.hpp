@@ -180,6 +180,9 @@ void run_clean(const GlobalFlags& g, CleanFlags f) {
                         : "--ref: the '" + f.scorer + "' scorer uses the base model alone; drop --ref");
     std::unique_ptr<CausalLm<D>> ref;
     if (two_models) ref = load_second_model(f.base, *base, f.ref, "reference model");
+    // The two models score one after the other: the larger working memory counts.
+    require_host_memory<D>(scoring_memory(*base, f.batch_size, longest_example(pool)), "clean",
+                           "lower --batch-size or --seq-len");
     log(g, "scoring " + std::to_string(pool.size()) + " examples with the " + f.scorer + " scorer, selecting with --select " +
                f.select.select);
     CleanedSet cleaned;
@@ -251,6 +254,7 @@ struct EvolveFlags {
     fs::path base, out, work, warmup;
     DataFlags data;
     FineTuneFlags tune;  // each chunk's fine-tuning
+    LoraFlags lora;      // --lora-r > 0: each reference an adapter on the base
     SelectFlags select;
     std::int64_t chunks = 5;
     std::int64_t score_batch_size = 8;
@@ -273,7 +277,9 @@ struct EvolveFlags {
         v.option("--chunks", f.chunks, "T + 1 chunks of the pool", integer_at_least(2), Resume::match);
         SelectFlags::each_flag(f.select, v);
         FineTuneFlags::each_flag(f.tune, v);
-        v.option("--warmup", f.warmup, "a warm-up model that replaces the chunk-0 step", Resume::model_files);
+        LoraFlags::each_flag(f.lora, v);
+        v.option("--warmup", f.warmup, "a warm-up model (or LoRA adapter) that replaces the chunk-0 step",
+                 Resume::model_files);
         v.option("--work", f.work, "checkpoint directory (default: OUT.work); a rerun resumes");
         v.option("--score-batch-size", f.score_batch_size, "examples per scoring pass", positive_integer());
         v.flag("--with-scores", f.with_scores, "add \"scores\" to cleaned.jsonl");
@@ -291,18 +297,28 @@ inline void run_evolve(const GlobalFlags& g, EvolveFlags f) {
     std::vector<fs::path> extra = tokenizer_files(f.base);
     std::vector<fs::path> out_files = extra;
     out_files.emplace_back("cleaned.jsonl");
-    AtomicDirectory out = open_model_output(f.out, f.force, out_files);
+    f.lora.check();
+    if (f.lora.r > 0 && !f.warmup.empty())
+        fail("--lora-r trains a new adapter in chunk 0, --warmup replaces chunk 0: give one of them (a warm-up "
+             "adapter directory makes every reference an adapter already)");
+    // LoRA (--lora-r, or a warm-up adapter) makes every θ_t, and the final model, an adapter on the base.
+    const bool adapters = f.lora.r > 0 || is_adapter_dir(f.warmup);
+    AtomicDirectory out = adapters ? open_adapter_output(f.out, f.force, out_files)
+                                   : open_model_output(f.out, f.force, out_files);
     OpenedModel b = load_cli_model(g, f.base);
     const std::vector<Example> pool = load_data(g, f.data, b);
     require_targets(f.data.data, pool);
     const std::unique_ptr<CausalLm<Cpu>> base = b.take_model();
     std::unique_ptr<CausalLm<Cpu>> warmup;
     if (!f.warmup.empty()) warmup = load_second_model(f.base, *base, f.warmup, "warm-up model");
+    std::unique_ptr<CausalLm<Cpu>> start;  // θ_0 with --lora-r: a new adapter on the base
+    if (f.lora.r > 0) start = new_lora(*base, f.lora.config(f.base), f.tune.options.seed);
     const auto chunks = static_cast<std::size_t>(f.chunks);
     SelfEvolving<Cpu> evolving;
     evolving.chunks = chunks;
     evolving.train = f.tune.resolved();
     evolving.warmup = warmup.get();
+    evolving.start = start.get();
     evolving.work_dir = work_dir;
     evolving.fingerprint = resume_settings(f).dump();
     evolving.log = [&g](const std::string& line) { log(g, line); };

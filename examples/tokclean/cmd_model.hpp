@@ -210,7 +210,7 @@ struct FineTuneFlags {
         v.flag("--shuffle", f.shuffle, "shuffle the examples every epoch (default)");
         v.flag("--no-shuffle", f.no_shuffle, "take batches in file order", Resume::match);
         v.exclusive("--no-shuffle", "--shuffle");
-        v.option("--seed", o.seed, "shuffling seed", Resume::match);
+        v.option("--seed", o.seed, "seed of shuffling, LoRA's initialisation and dropout", Resume::match);
     }
     // The options with --schedule and --no-shuffle applied.
     TrainOptions resolved() const {
@@ -218,6 +218,46 @@ struct FineTuneFlags {
         o.schedule = parse_schedule(schedule);
         o.shuffle = !no_shuffle;
         return o;
+    }
+};
+
+// A new LoRA adapter's settings (train, evolve): --lora-r 0 trains every weight instead.
+struct LoraFlags {
+    std::int64_t r = 0;
+    double alpha = 16;
+    double dropout = 0;
+    std::string targets = "all-linear";
+
+    template <class Self, class V>
+    static void each_flag(Self& f, V& v) {
+        v.option("--lora-r", f.r, "train a LoRA adapter of this rank on the frozen base (0: every weight)",
+                 non_negative_integer(), Resume::match);
+        v.option("--lora-alpha", f.alpha, "LoRA's alpha: the update is scaled by alpha / r", Resume::match);
+        v.option("--lora-dropout", f.dropout, "dropout on the adapters' input while training", fraction(),
+                 Resume::match);
+        v.option("--lora-targets", f.targets,
+                 "comma-separated modules to adapt (q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj) or all-linear",
+                 Resume::match);
+    }
+    void check() const {
+        if (dropout >= 1) fail("--lora-dropout: ", dropout, " is not below 1");
+        if (r == 0 && (dropout != 0 || targets != "all-linear" || alpha != 16))
+            fail("--lora-alpha, --lora-dropout and --lora-targets need --lora-r R (a LoRA adapter of rank R)");
+    }
+    LoraConfig config(const fs::path& base) const {
+        LoraConfig c;
+        c.r = r;
+        c.alpha = alpha;
+        c.dropout = dropout;
+        c.base_model = base.string();
+        c.where = "--lora-targets";
+        for (std::size_t start = 0; start <= targets.size();) {
+            const std::size_t comma = std::min(targets.find(',', start), targets.size());
+            if (comma > start) c.targets.push_back(targets.substr(start, comma - start));
+            start = comma + 1;
+        }
+        if (c.targets.empty()) fail("--lora-targets: no module names");
+        return c;
     }
 };
 
@@ -232,6 +272,9 @@ struct TrainFlags {
     fs::path checkpoint_dir;            // default: OUT.ckpt
     bool resume = false;
     bool force = false;
+    LoraFlags lora;   // --lora-r > 0: a new adapter on the frozen --model
+    fs::path adapter;  // or one to train further
+    bool trains_adapter() const { return lora.r > 0 || !adapter.empty(); }
 
     static constexpr VerbHelp help{"train", "fine-tune a model (AdamW, mean loss over target tokens)",
         "\nExamples:\n  tokclean train --model base --data sft.jsonl --out tuned --epochs 1 --lr 1e-4 --warmup-ratio 0.03\n"
@@ -241,7 +284,11 @@ struct TrainFlags {
         "every N steps and on SIGINT/SIGTERM, which then exit with 130/143. --resume continues the same run (same\n"
         "data and flags) and ends with the same model, bit for bit, as a run never stopped; the checkpoint is\n"
         "removed once OUT is written. A second Ctrl-C stops at once (the last checkpoint stays usable).\n"
-        "The checkpoint directory must be new, empty or tokclean's own: any other is refused, never written into.\n"};
+        "The checkpoint directory must be new, empty or tokclean's own: any other is refused, never written into.\n"
+        "LoRA (PEFT's format): --lora-r 64 --lora-alpha 16 --lora-dropout 0.1 trains an adapter on every projection\n"
+        "(--lora-targets q_proj,v_proj,... to choose) with --model frozen, and writes adapter_config.json and\n"
+        "adapter_model.safetensors to OUT; --adapter DIR continues training an adapter. Use it as --model BASE\n"
+        "--adapter OUT, or as clean's --ref / evolve's --warmup directly; tokclean merge writes base + adapter.\n"};
     template <class Self, class V>
     static void each_flag(Self& f, V& v) {
         v.option("--model", f.model, "model directory to start from", required, Resume::model_files);
@@ -261,6 +308,8 @@ struct TrainFlags {
                  non_negative_integer());
         v.option("--checkpoint-dir", f.checkpoint_dir, "where checkpoints go (default: OUT.ckpt)");
         v.flag("--resume", f.resume, "continue from the checkpoint of an interrupted run");
+        LoraFlags::each_flag(f.lora, v);
+        v.option("--adapter", f.adapter, "a LoRA adapter directory on --model to train further", Resume::model_files);
     }
 };
 
@@ -279,18 +328,26 @@ inline fs::path train_checkpoint_dir(const TrainFlags& f) {
 template <class D = Cpu>
 TrainReport run_train(const GlobalFlags& g, TrainFlags f) {
     const fs::path ckpt_dir = train_checkpoint_dir(f);
-    check_paths({{"--model", f.model}, {"--data", f.data.data}, {"--ref", f.ref}},
+    check_paths({{"--model", f.model}, {"--data", f.data.data}, {"--ref", f.ref}, {"--adapter", f.adapter}},
                 {{"--out", f.out}, {"--checkpoint-dir", ckpt_dir}});
+    if (f.lora.r > 0 && !f.adapter.empty())
+        fail("--lora-r starts a new adapter and --adapter continues one: give one of them");
+    f.lora.check();
     const InterruptScope interrupts;  // from the start: a signal while loading stops at the first step
-    AtomicDirectory out = open_model_output(f.out, f.force, tokenizer_files(f.model));
+    AtomicDirectory out = f.trains_adapter() ? open_adapter_output(f.out, f.force, tokenizer_files(f.model))
+                                   : open_model_output(f.out, f.force, tokenizer_files(f.model));
     OpenedModel m = load_cli_model(g, f.model);
+    m.adapter = f.adapter;
     const std::vector<Example> data = load_data(g, f.data, m);
     require_targets(f.data.data, data);
     TrainOptions options = f.tune.resolved();
     if (!f.ref.empty() && f.select != "batch" && f.select != "auto")
         fail("--ref: online selection supports --select batch (RHO-1's rule) or auto, got '", f.select, "'");
     if (f.ref.empty() && !f.select.empty()) fail("--select with train needs --ref DIR (RHO-1's online rule)");
-    const std::unique_ptr<CausalLm<D>> model = m.take_model<D>();
+    std::unique_ptr<CausalLm<D>> model = m.take_model<D>();
+    if (f.lora.r > 0) model = new_lora(*model, f.lora.config(f.model), options.seed);  // the base frozen, shared
+    require_host_memory<D>(training_memory(*model, options.batch_size, longest_example(data)), "train",
+                           "lower --batch-size or --seq-len, or train a LoRA adapter (--lora-r)");
     std::unique_ptr<CausalLm<D>> ref;
     if (!f.ref.empty()) {  // RHO-1: excess loss against a fixed reference, top-k per batch
         ref = load_second_model(f.model, *model, f.ref, "reference model");
@@ -338,7 +395,7 @@ TrainReport run_train(const GlobalFlags& g, TrainFlags f) {
 }
 
 struct ScoreFlags {
-    fs::path model, out;
+    fs::path model, out, adapter;
     DataFlags data;
     std::int64_t batch_size = 8;
 
@@ -348,6 +405,7 @@ struct ScoreFlags {
     template <class Self, class V>
     static void each_flag(Self& f, V& v) {
         v.option("--model", f.model, "model directory", required);
+        v.option("--adapter", f.adapter, "a LoRA adapter directory: score with --model plus this adapter");
         DataFlags::each_flag(f.data, v);
         v.option("--out", f.out, "JSONL output", required);
         v.option("--batch-size", f.batch_size, "examples per forward pass", positive_integer());
@@ -356,12 +414,15 @@ struct ScoreFlags {
 
 template <class D = Cpu>
 double run_score(const GlobalFlags& g, ScoreFlags f) {
-    check_paths({{"--model", f.model}, {"--data", f.data.data}}, {{"--out", f.out}});
+    check_paths({{"--model", f.model}, {"--data", f.data.data}, {"--adapter", f.adapter}}, {{"--out", f.out}});
     const InterruptScope interrupts;
     AtomicFile out(f.out);
     OpenedModel m = load_cli_model(g, f.model);
+    m.adapter = f.adapter;
     const std::vector<Example> data = load_data(g, f.data, m);
     const std::unique_ptr<CausalLm<D>> model = m.take_model<D>();
+    require_host_memory<D>(scoring_memory(*model, f.batch_size, longest_example(data)), "score",
+                           "lower --batch-size or --seq-len");
     std::string line;
     double sum = 0.0;
     std::int64_t targets = 0, tokens = 0;
@@ -393,7 +454,7 @@ double run_score(const GlobalFlags& g, ScoreFlags f) {
 }
 
 struct EvalFlags {
-    fs::path model;
+    fs::path model, adapter;
     DataFlags data;
     std::int64_t batch_size = 8;
 
@@ -406,6 +467,7 @@ struct EvalFlags {
     template <class Self, class V>
     static void each_flag(Self& f, V& v) {
         v.option("--model", f.model, "model directory", required);
+        v.option("--adapter", f.adapter, "a LoRA adapter directory: evaluate --model plus this adapter");
         DataFlags::each_flag(f.data, v);
         v.option("--batch-size", f.batch_size, "examples per forward pass", positive_integer());
     }
@@ -466,6 +528,7 @@ EvalResult evaluate_examples(CausalLm<D>& model, std::span<const Example> data, 
 template <class D = Cpu>
 EvalResult run_eval(const GlobalFlags& g, EvalFlags f, bool print = true) {
     OpenedModel m = load_cli_model(g, f.model);
+    m.adapter = f.adapter;
     const std::vector<Example> data = load_data(g, f.data, m);
     const std::unique_ptr<CausalLm<D>> model = m.take_model<D>();
     const EvalResult r = evaluate_examples(*model, data, f.batch_size, f.data.data.string());
@@ -480,7 +543,7 @@ EvalResult run_eval(const GlobalFlags& g, EvalFlags f, bool print = true) {
 }
 
 struct GenerateFlags {
-    fs::path model;
+    fs::path model, adapter;
     std::string prompt;
     std::int64_t max_new_tokens = 64;
 
@@ -489,6 +552,7 @@ struct GenerateFlags {
     template <class Self, class V>
     static void each_flag(Self& f, V& v) {
         v.option("--model", f.model, "model directory", required);
+        v.option("--adapter", f.adapter, "a LoRA adapter directory: generate with --model plus this adapter");
         v.option("--prompt", f.prompt, "prompt text", required);
         v.option("--max-new-tokens", f.max_new_tokens, "tokens to generate at most", non_negative_integer());
     }
@@ -497,6 +561,7 @@ struct GenerateFlags {
 // Greedy decoding until EOS or max_new_tokens; the context keeps the last n_positions tokens.
 inline void run_generate(const GlobalFlags& g, const GenerateFlags& f) {
     OpenedModel m = load_cli_model(g, f.model);
+    m.adapter = f.adapter;
     if (!m.tokenizer) fail(f.model.string(), ": the model has no tokenizer, so it cannot read a text prompt");
     const TokenizerRef tok = m.tokenizer.ref();
     const std::unique_ptr<CausalLm<Cpu>> model = m.take_model();
@@ -522,6 +587,35 @@ inline void run_generate(const GlobalFlags& g, const GenerateFlags& f) {
         generated.push_back(next);
     }
     std::cout << "{\"completion\": " << quoted(tok.decode(generated)) << ", \"tokens\": " << generated.size() << "}\n";
+}
+
+struct MergeFlags {
+    fs::path model, adapter, out;
+    bool force = false;
+
+    static constexpr VerbHelp help{"merge", "write a model with a LoRA adapter merged into its weights",
+        "\nExample:\n  tokclean merge --model base --adapter warmup_adapter --out warmup_merged\n"
+        "Each adapted weight becomes W + (alpha / r) * B * A (PEFT's merge_and_unload); the result is a plain\n"
+        "model directory, in the layout transformers loads, with the base's tokenizer files.\n"};
+    template <class Self, class V>
+    static void each_flag(Self& f, V& v) {
+        v.option("--model", f.model, "the base model directory", required);
+        v.option("--adapter", f.adapter, "the LoRA adapter directory (adapter_config.json, adapter_model.safetensors)",
+                 required);
+        v.option("--out", f.out, "model directory to write", required);
+        force_flag(f.force, v);
+    }
+};
+
+inline void run_merge(const GlobalFlags& g, const MergeFlags& f) {
+    check_paths({{"--model", f.model}, {"--adapter", f.adapter}}, {{"--out", f.out}});
+    AtomicDirectory out = open_model_output(f.out, f.force, tokenizer_files(f.model));
+    OpenedModel m = load_cli_model(g, f.model);
+    m.adapter = f.adapter;
+    const std::unique_ptr<CausalLm<Cpu>> model = m.take_model();
+    model->merged()->save(out, tokenizer_files(f.model));
+    std::cout << "{\"model\": " << quoted(f.out.string()) << ", \"modules\": "
+              << model->lora_layout(*model->lora()).modules.size() << "}\n";
 }
 
 }  // namespace tokclean::cli

@@ -21,6 +21,7 @@
 #include "tokclean/io/path_overlap.hpp"
 #include "tokclean/io/progress.hpp"
 #include "tokclean/nn/model_dir.hpp"
+#include "tokclean/nn/memory_plan.hpp"
 #include "tokclean/nn/open_model.hpp"
 
 namespace tokclean::cli {
@@ -44,8 +45,12 @@ struct GlobalFlags {
     }
 };
 
-// A model directory's fingerprint: its config.json and weight files (shards too).
+// A model directory's fingerprint: its config.json and weight files (shards too); an adapter
+// directory's: its two files.
 inline std::string model_fingerprint(const fs::path& dir) {
+    if (is_adapter_dir(dir))
+        return hex64(file_hash(dir / std::string(adapter_weights_file_name),
+                               file_hash(dir / std::string(adapter_config_file_name))));
     std::uint64_t h = file_hash(dir / std::string(config_file_name));
     for (const auto& f : weight_files(dir)) h = file_hash(f, h);
     return hex64(h);
@@ -200,12 +205,23 @@ inline AtomicDirectory open_model_output(const fs::path& out, bool force, const 
     return dir;
 }
 
+// The same for an adapter directory (adapter_config.json, adapter_model.safetensors).
+inline AtomicDirectory open_adapter_output(const fs::path& out, bool force, const std::vector<fs::path>& extra_files) {
+    AtomicDirectory dir(out, force ? ExistingDirectory::keep_other_files : ExistingDirectory::replace_if_nothing_lost);
+    std::vector<std::string> names = {std::string(adapter_config_file_name), std::string(adapter_weights_file_name)};
+    for (const auto& f : extra_files) names.push_back(f.filename().string());
+    dir.expect_files(names);
+    return dir;
+}
+
 // A second model used with the base one (a reference, a warm-up model), loaded on D: it must
 // have the base's architecture, shape and tokenizer (the same ids must mean the same tokens).
+// An adapter directory (LoRA) is the base plus that adapter.
 // `role` names it in the message.
 template <Device D>
 std::unique_ptr<CausalLm<D>> load_second_model(const fs::path& base_dir, const CausalLm<D>& base, const fs::path& dir,
                                                std::string_view role) {
+    if (is_adapter_dir(dir)) return load_lora(base, dir);  // base + that adapter (LoRA)
     std::unique_ptr<CausalLm<D>> other = load_causal_lm<D>(dir);
     if (const ShapeDifference d = base.shape_difference(*other))
         fail((dir / std::string(config_file_name)).string(), ": field '", d.field, "': ", d.other,
@@ -213,6 +229,20 @@ std::unique_ptr<CausalLm<D>> load_second_model(const fs::path& base_dir, const C
              d.field == "tokclean_tokenizer" ? " must read tokens as the base model does)"
                                              : " must have the base model's shape)");
     return other;
+}
+
+// The longest example of `data` (tokens).
+inline std::int64_t longest_example(const std::vector<Example>& data) {
+    std::int64_t T = 1;
+    for (const auto& ex : data) T = std::max<std::int64_t>(T, static_cast<std::int64_t>(ex.input_ids.size()));
+    return T;
+}
+
+// Refuses a run on the CPU whose gradients, moments and activations would not fit in the
+// memory left (nn/memory_plan.hpp), before it allocates them; GPU runs are the device's.
+template <Device D>
+void require_host_memory(const MemoryPlan& plan, const std::string& verb, const std::string& advice) {
+    if constexpr (std::is_same_v<D, Cpu>) require_memory(plan, verb, advice);
 }
 
 // Training data must hold at least one target token (a label other than -100 after position 0).

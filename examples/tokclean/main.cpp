@@ -78,6 +78,7 @@ int main(int argc, char** argv) {
     EvolveFlags evolve;
     EvalFlags eval;
     GenerateFlags generate;
+    MergeFlags merge;
     ReportFlags report;
     DemoFlags demo;
     CLI::App* const init_cmd = add_verb(app, init);
@@ -89,6 +90,7 @@ int main(int argc, char** argv) {
     CLI::App* const evolve_cmd = add_verb(app, evolve);
     CLI::App* const eval_cmd = add_verb(app, eval);
     CLI::App* const generate_cmd = add_verb(app, generate);
+    CLI::App* const merge_cmd = add_verb(app, merge);
     CLI::App* const report_cmd = add_verb(app, report);
     CLI::App* const demo_cmd = add_verb(app, demo);
 
@@ -124,6 +126,7 @@ int main(int argc, char** argv) {
         else if (*evolve_cmd) run_evolve(g, evolve);
         else if (*eval_cmd) run_eval(g, eval);
         else if (*generate_cmd) run_generate(g, generate);
+        else if (*merge_cmd) run_merge(g, merge);
         else if (*report_cmd) run_report(g, report);
         else if (*demo_cmd) run_demo(g, demo);
     } catch (const Interrupted& e) {  // SIGINT/SIGTERM: what could be saved is saved

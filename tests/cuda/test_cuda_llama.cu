@@ -225,3 +225,47 @@ BOOST_AUTO_TEST_CASE(every_architecture_gives_the_cpu_losses_and_gradients) {
             }
         }
 }
+
+// LoRA on the GPU (matmul_strided into the fused products' columns, dropout, scale_values):
+// base + adapter against the same on the CPU, with dropout (the same masks on both backends),
+// the losses and every adapter gradient; the base gets no gradient.
+BOOST_AUTO_TEST_CASE(lora_adapters_give_the_cpu_losses_and_adapter_gradients) {
+    const std::int64_t B = 3, T = 40;
+    for (const char* arch : {"llama", "qwen3"})
+        for (const CudaMath mode : all_modes) {
+            BOOST_TEST_CONTEXT(arch << " mode " << cuda_math_name(mode)) {
+                const MathScope scope(mode);
+                const ModelTolerances tol = model_tolerance(mode);
+                const LlamaConfig c = tiny(arch);
+                const Tensor<float, Cpu> init = llama_init(c, 19);
+                const Llama<Cpu> cpu_base(c, init.clone());
+                const Llama<Cuda> gpu_base(c, copy_to(Cuda{}, init));
+                LoraConfig lc;
+                lc.r = 4;
+                lc.alpha = 8;
+                lc.dropout = 0.2;
+                lc.targets = {"all-linear"};
+                const LoraLayout layout = cpu_base.lora_layout(lc);
+                Tensor<float, Cpu> adapter = init_lora_params(layout, lc.r, 3);
+                for (const LoraModule& m : layout.modules)  // B nonzero
+                    for (std::int64_t i = 0; i < m.out * lc.r; ++i) adapter.data()[m.b + i] = 0.01f * static_cast<float>(i % 11);
+                const auto cpu = cpu_base.with_lora(lc, adapter.clone());
+                const auto gpu = gpu_base.with_lora(lc, copy_to(Cuda{}, adapter));
+                std::vector<std::int32_t> ids, labels;
+                random_batch(29, B, T, c.vocab_size, ids, labels);
+                cpu->set_noise_seed(77);
+                gpu->set_noise_seed(77);
+                const float loss_cpu = cpu->forward(ids.data(), labels.data(), B, T, ForwardFor::backward);
+                const float loss_gpu = gpu->forward(ids.data(), labels.data(), B, T, ForwardFor::backward);
+                BOOST_TEST(std::abs(loss_gpu - loss_cpu) <= tol.loss * std::abs(loss_cpu));
+                cpu->zero_grad();
+                cpu->backward();
+                poison(gpu->flat_grads());
+                gpu->zero_grad();
+                gpu->backward();
+                BOOST_REQUIRE_EQUAL(gpu->flat_grads().numel(), layout.numel);
+                const std::vector<float> g_cpu(cpu->flat_grads().data(), cpu->flat_grads().data() + layout.numel);
+                check_close("adapter gradients", on_host(gpu->flat_grads().data(), layout.numel), g_cpu, tol.grad);
+            }
+        }
+}

@@ -4,6 +4,7 @@
 #include "tokclean/backend/cpu/adamw.hpp"
 #include "tokclean/backend/cpu/attention.hpp"
 #include "tokclean/backend/cpu/cross_entropy.hpp"
+#include "tokclean/backend/cpu/dropout.hpp"
 #include "tokclean/backend/cpu/embedding.hpp"
 #include "tokclean/backend/cpu/gelu.hpp"
 #include "tokclean/backend/cpu/layernorm.hpp"

@@ -14,6 +14,7 @@
 #include "tokclean/backend/cuda/attention.cuh"
 #include "tokclean/backend/cuda/context.cuh"
 #include "tokclean/backend/cuda/cross_entropy.cuh"
+#include "tokclean/backend/cuda/dropout.cuh"
 #include "tokclean/backend/cuda/embedding.cuh"
 #include "tokclean/backend/cuda/gelu.cuh"
 #include "tokclean/backend/cuda/layernorm.cuh"

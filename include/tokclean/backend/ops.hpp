@@ -43,6 +43,9 @@
 //          bias [= null])
 //     out (M, N) = op(a) (M, K) · op(b) (K, N) [+ bias (N) on every row]; a stored (M, K), or
 //     (K, M) with trans_a; b stored (K, N), or (N, K) with trans_b. += with accumulate.
+//   matmul_strided(D, c, ldc, a, lda, trans_a, b, ldb, trans_b, M, N, K, write)
+//     c (M, N) with row stride ldc = op(a) · op(b), or += with accumulate; a, b as above with
+//     row strides lda, ldb (blocks of larger buffers: one projection's columns of a fused one).
 //   linear_forward(D, out, inp, weight, bias, N, IC, OC, write [= overwrite])
 //     out (N, OC) = inp (N, IC) · weight (IC, OC) + bias (OC) (Conv1D layout; bias may be
 //     null). += with accumulate: a residual connection folded into the product.
@@ -104,6 +107,13 @@
 //     out (N, I) = silu(gate) · up, silu(g) = g·σ(g); gate_up (N, 2I), row n [gate (I) | up (I)].
 //   swiglu_backward(D, dgate_up, gate_up, dout, N, I, write [= overwrite])            writes
 //     dgate_up (N, 2I) = the gradient from dout (N, I); += with accumulate.
+//
+// Dropout (LoRA's), scaling
+//   dropout_forward(D, out, in, N, p, seed)
+//     out (N) = in (N) · keep(seed, i) / (1 - p), keep from backend/detail/dropout_mask.hpp
+//     (a function of (seed, i) alone, the same on every backend); out may be in. The same
+//     call on the gradient is the backward.
+//   scale_values(D, x, s, N)                   x (N) *= s.
 //
 // Residual connection
 //   residual_forward(D, out, a, b, N)          out (N) = a (N) + b (N).
@@ -176,6 +186,7 @@ concept BackendOps = Device<D> && requires(D d, float* out, const float* in, con
     layernorm_forward(d, out, out, out, in, in, in, n, n, eps);
     layernorm_backward(d, out, out, out, in, in, in, in, in, n, n, write);
     matmul(d, out, in, in, n, n, n, trans, trans, write, in);
+    matmul_strided(d, out, n, in, n, trans, in, n, trans, n, n, n, write);
     linear_forward(d, out, in, in, in, n, n, n, write);
     linear_backward(d, out, out, out, in, in, in, n, n, n, write, write);
     attention_forward(d, out, out, in, n, n, n, n);
@@ -203,6 +214,9 @@ concept BackendOps = Device<D> && requires(D d, float* out, const float* in, con
     scatter_add_repeated_rows(d, out, in, rows, n, n);
     scatter_add_repeated_rows(d, out, in, ids, n, n);
     sum_rows(d, out, in, n, n);
+    // LoRA's.
+    dropout_forward(d, out, in, n, eps, std::uint64_t{});
+    scale_values(d, out, eps, n);
 };
 
 // Floats of att for the grouped-query form: the probabilities (B, NH, T, T), unless the

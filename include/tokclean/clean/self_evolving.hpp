@@ -29,6 +29,7 @@
 #include "tokclean/io/atomic_file.hpp"
 #include "tokclean/io/owned_directory.hpp"
 #include "tokclean/nn/load_model.hpp"
+#include "tokclean/nn/lora_model.hpp"
 #include "tokclean/nn/model_dir.hpp"
 #include "tokclean/nn/trainer.hpp"
 
@@ -48,6 +49,8 @@ struct SelfEvolving {
     std::size_t chunks = 5;                 // T + 1
     TrainOptions train;                     // each chunk's fine-tuning (seed + t per chunk)
     const CausalLm<D>* warmup = nullptr;    // given: its weights are θ_1, and the pool splits into T chunks only
+    const CausalLm<D>* start = nullptr;     // without warmup: θ_0 to train on chunk 0 (a new LoRA adapter
+                                            // on the base, say); null: a copy of the base
     std::filesystem::path work_dir;         // empty: no checkpoints
     std::string fingerprint;                // what a resumed run must match (inputs, settings)
     std::function<void(const std::string&)> log = {};
@@ -65,8 +68,10 @@ struct SelfEvolving {
             fail("a pool of ", pool.size(), " examples cannot be split into ", parts, " chunks");
 
         std::size_t done = 0;  // pool chunks finished (resumed from work_dir)
-        std::unique_ptr<CausalLm<D>> current =
-            base.with_params((warmup ? warmup->flat_params() : base.flat_params()).clone());
+        // θ_0: a copy of the warm-up model, of `start`, or of the base. An adapter (LoRA) makes
+        // each θ_t an adapter on the original base, continued from θ_{t-1}'s.
+        const CausalLm<D>& first = warmup ? *warmup : start ? *start : base;
+        std::unique_ptr<CausalLm<D>> current = first.with_params(first.flat_params().clone());
         // The work directory is locked while run() lasts (however it ends).
         struct Unlock {
             std::shared_ptr<OwnedDirectory>& work;
@@ -211,14 +216,13 @@ private:
                  " (use another work directory, or the same settings and data)");
         const auto done = cd->get<std::size_t>();
         if (done == 0) return 0;
-        const std::unique_ptr<CausalLm<Cpu>> saved = [&] {
+        const Tensor<float, Cpu> weights = [&] {
             try {
-                return load_causal_lm<Cpu>(model_dir(done));
+                return read_saved_params(current, model_dir(done));
             } catch (const Error& e) {
                 fail(e.what(), damaged());
             }
         }();
-        const Tensor<float, Cpu>& weights = saved->flat_params();
         if (weights.numel() != current.flat_params().numel())
             fail(model_dir(done).string(), ": ", weights.numel(), " parameters for a model of ",
                  current.flat_params().numel(), damaged());

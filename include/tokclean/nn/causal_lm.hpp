@@ -22,7 +22,9 @@
 
 #include "tokclean/core/device.hpp"
 #include "tokclean/core/tensor.hpp"
+#include "tokclean/core/error.hpp"
 #include "tokclean/io/atomic_file.hpp"
+#include "tokclean/nn/lora.hpp"
 
 namespace tokclean {
 
@@ -93,6 +95,37 @@ public:
     // Nothing when `other` has this model's architecture and shape (the same ids mean the same
     // tokens, the same parameters); else the first config.json field that differs.
     virtual ShapeDifference shape_difference(const CausalLm& other) const = 0;
+
+    // Memory (nn/memory_plan.hpp): the floats this model holds besides flat_params() (a LoRA
+    // base's frozen weights), and the bytes a forward of a (B, T) batch for `purpose` (and, for
+    // backward, its backward) allocates: activations, scratch, logits. 0: not estimated.
+    virtual std::int64_t frozen_numel() const { return 0; }
+    virtual std::int64_t working_bytes(std::int64_t B, std::int64_t T, ForwardFor purpose) const {
+        (void)B, (void)T, (void)purpose;
+        return 0;
+    }
+
+    // LoRA (nn/lora.hpp). An architecture that takes adapters overrides these four.
+    // The adapted layers for `c`: each target module of each layer, where its A, B and W sit
+    // (a target this architecture lacks is an error naming target_modules and c.where).
+    virtual LoraLayout lora_layout(const LoraConfig& c) const {
+        fail(c.where, ": model_type \"", info().model_type, "\" takes no LoRA adapters in tokclean");
+    }
+    // This model's weights, frozen and shared, plus the adapter `params` (lora_layout(c).numel
+    // floats): its flat_params() and flat_grads() are the adapter's, with_params() swaps the
+    // adapter, save() writes adapter_config.json and adapter_model.safetensors.
+    virtual std::unique_ptr<CausalLm> with_lora(const LoraConfig& c, Tensor<float, D> params) const {
+        (void)params;
+        fail(c.where, ": model_type \"", info().model_type, "\" takes no LoRA adapters in tokclean");
+    }
+    // The adapter's configuration when this model is base + adapter; else null.
+    virtual const LoraConfig* lora() const { return nullptr; }
+    // A plain model whose weights are the base's with the adapter merged in (W += s·B·A).
+    virtual std::unique_ptr<CausalLm> merged() const { fail("merged(): the model has no adapter"); }
+
+    // The seed of the training noise (LoRA's dropout) of the forwards for backward that
+    // follow; the trainer sets it from its seed and step, so that a resumed run draws the same.
+    virtual void set_noise_seed(std::uint64_t seed) { (void)seed; }
 };
 
 // The model a directory holds, on device D: its architecture from config.json's model_type.

@@ -78,6 +78,14 @@ public:
         if constexpr (std::is_same_v<D, Cpu>) save_model_dir(out, config_, params_, extra_files);
         else save_model_dir(out, config_, copy_to(Cpu{}, params_), extra_files);
     }
+    // GptActivations: per kept layer 16 (B·T, C) floats and the attention state; the scratch
+    // gradients; the head's logits and rows (every position a target at worst).
+    std::int64_t working_bytes(std::int64_t B, std::int64_t T, ForwardFor purpose) const override {
+        const std::int64_t BT = B * T, C = config_.n_embd, NH = config_.n_head;
+        const std::int64_t L = purpose == ForwardFor::backward ? config_.n_layer : 1;
+        const std::int64_t per_layer = 16 * BT * C + 4 * BT + attention_state_size(D{}, B, T, C, NH);
+        return 4 * (L * per_layer + 12 * BT * C + BT * (config_.vocab_size + 2 * C));
+    }
     ShapeDifference shape_difference(const CausalLm<D>& other) const override {
         const auto* g = dynamic_cast<const Gpt*>(&other);
         if (!g) return {"model_type", "\"" + other.info().model_type + "\"", "\"gpt2\""};

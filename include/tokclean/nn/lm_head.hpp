@@ -92,8 +92,8 @@ public:
     }
 
     // The gradient of Σ token_weights[b, j] · loss[b, j] (token_weights (B, T)):
-    // dweight (V, C) by `write`; dhidden (B·T, C) OVERWRITTEN (zero at rows that predict no
-    // target). Turns the kept logits into their gradient: once per forward.
+    // dweight (V, C) by `write` (skipped when null: a frozen head); dhidden (B·T, C)
+    // OVERWRITTEN (zero at rows that predict no target). Turns the kept logits into their gradient: once per forward.
     void backward(std::span<const float> token_weights, const float* weight, float* dweight, float* dhidden,
                   std::int64_t C, GradWrite write) {
         const std::int64_t V = V_, M = num_targets();
@@ -106,7 +106,7 @@ public:
         const float* dlosses = upload(dev, std::as_const(weights_).data(), M, dhead_losses_);  // (M)
         cross_entropy_backward(dev, logits_.data(), logits_.data(), targets_on_device_, dlosses, M, V, lse_.data());
         matmul(dev, dhead_in_.data(), logits_.data(), weight, M, C, V);
-        matmul(dev, dweight, logits_.data(), head_in_.data(), V, C, M, Transpose::yes, Transpose::no, write);
+        if (dweight) matmul(dev, dweight, logits_.data(), head_in_.data(), V, C, M, Transpose::yes, Transpose::no, write);
         fill_zero(dev, dhidden, B_ * T_ * C);
         scatter_add_rows(dev, dhidden, dhead_in_.data(), rows_on_device_, M, C);
     }

@@ -28,6 +28,7 @@
 #include "tokclean/data/jsonl_reader.hpp"
 #include "tokclean/io/atomic_file.hpp"
 #include "tokclean/nn/causal_lm.hpp"
+#include "tokclean/nn/lora_model.hpp"
 #include "tokclean/nn/model_files.hpp"
 #if TOKCLEAN_DEFINE_COMPILED_ONCE  // else every architecture and the tokenizer.json code are compiled once, elsewhere
 #include "tokclean/data/chat/model_chat_template.hpp"
@@ -140,10 +141,15 @@ struct OpenedModel {
         return ro;
     }
 
-    // The weights, read now, as a model on device D.
+    // A LoRA adapter directory to compute with (base + adapter, nn/lora_model.hpp); empty: none.
+    std::filesystem::path adapter;
+
+    // The weights, read now, as a model on device D (with `adapter` when set).
     template <Device D = Cpu>
     std::unique_ptr<CausalLm<D>> take_model() const {
-        return load_causal_lm<D>(dir);
+        std::unique_ptr<CausalLm<D>> model = load_causal_lm<D>(dir);
+        if (!adapter.empty()) return load_lora(*model, adapter);
+        return model;
     }
 
     // The files a saved copy keeps beside config.json and the weights: the tokenizer's.
@@ -166,7 +172,7 @@ TOKCLEAN_COMPILED_ONCE OpenedModel open_model(const std::filesystem::path& dir)
 {
     ModelInfo info = read_model_info(dir);
     ModelTokenizer tok(dir, info);
-    return {dir, std::move(info), std::move(tok)};
+    return {dir, std::move(info), std::move(tok), {}};
 }
 #else
     ;

@@ -34,6 +34,7 @@
 #include "tokclean/io/owned_directory.hpp"
 #include "tokclean/io/safetensors.hpp"
 #include "tokclean/nn/load_model.hpp"
+#include "tokclean/nn/lora_model.hpp"
 #include "tokclean/nn/model_dir.hpp"
 #include "tokclean/nn/trainer.hpp"
 
@@ -167,13 +168,11 @@ public:
                  json_describe(nlohmann::json(weights)));
         const std::filesystem::path wdir = dir_ / weights;
         CausalLm<D>& model = trainer.model();
-        const std::unique_ptr<CausalLm<Cpu>> saved = load_causal_lm<Cpu>(wdir);  // on the host
-        const ModelInfo a = saved->info(), b = model.info();
-        const std::int64_t na = saved->flat_params().numel(), nb = model.flat_params().numel();
-        if (a.model_type != b.model_type || a.vocab_size != b.vocab_size || na != nb)
-            fail((wdir / config_file_name).string(), ": the checkpoint's model (", a.model_type, ", vocab_size ",
-                 a.vocab_size, ", ", na, " parameters) is not the model being trained (", b.model_type,
-                 ", vocab_size ", b.vocab_size, ", ", nb, " parameters)");
+        // On the host: the adapter's parameters when training one (LoRA), else every weight.
+        const Tensor<float, Cpu> weights_on_host = read_saved_params(model, wdir);
+        const std::int64_t na = weights_on_host.numel(), nb = model.flat_params().numel();
+        if (na != nb)
+            fail(wdir.string(), ": the checkpoint holds ", na, " parameters, the model being trained ", nb);
         const SafetensorsFile opt(wdir / "optimizer.safetensors");
         // The moments are read on the host: in place on the CPU, into copies for a device.
         auto& d1 = trainer.optimizer().first_moment();
@@ -200,7 +199,6 @@ public:
                 fail(opt.where(), ": tensor '", name, "': element ", bad - dst->span().begin(), " is ", *bad,
                      dst == &m2 ? " (expected finite and >= 0)" : " (expected finite)");
         }
-        const Tensor<float, Cpu>& weights_on_host = saved->flat_params();
         if constexpr (std::is_same_v<D, Cpu>) {
             std::copy(weights_on_host.span().begin(), weights_on_host.span().end(), model.flat_params().span().begin());
         } else {

@@ -16,6 +16,7 @@
 
 #include "tokclean/data/batch.hpp"
 #include "tokclean/data/example.hpp"
+#include "tokclean/backend/detail/dropout_mask.hpp"
 #include "tokclean/nn/causal_lm.hpp"
 #include "tokclean/nn/gpt.hpp"
 #include "tokclean/optim/adamw.hpp"
@@ -110,6 +111,8 @@ public:
         const auto t0 = std::chrono::steady_clock::now();
         const Batch batch = make_batch(data_, schedule_.next());
         const std::int64_t B = batch.input_ids.size(0), T = batch.input_ids.size(1);
+        // Dropout's masks (LoRA) from the seed and the step alone: a resumed run draws the same.
+        model_.set_noise_seed(dropout_detail::mix(opt_.seed ^ 0x6c6f7261ULL, static_cast<std::uint64_t>(step_)));
         float loss = model_.forward(batch.input_ids.data(), batch.labels.data(), B, T);
         model_.zero_grad();
         if (opt_.weighter) {

@@ -31,6 +31,16 @@ inline void matmul(Cuda, float* out, const float* a, const float* b, std::int64_
     cuda_detail::gemm(out, N, {a, ta ? M : K, ta}, {b, tb ? K : N, tb}, M, N, K, write, bias);
 }
 
+// The strided form, for blocks of larger buffers (one projection's columns of a fused one):
+// c (M, N) with row stride ldc = op(a) · op(b), or += with accumulate; a stored (M, K), or
+// (K, M) when trans_a, with row stride lda; b stored (K, N), or (N, K) when trans_b, row stride ldb.
+inline void matmul_strided(Cuda, float* c, std::int64_t ldc, const float* a, std::int64_t lda, Transpose trans_a,
+                           const float* b, std::int64_t ldb, Transpose trans_b, std::int64_t M, std::int64_t N,
+                           std::int64_t K, GradWrite write) {
+    cuda_detail::gemm(c, ldc, {a, lda, trans_a == Transpose::yes}, {b, ldb, trans_b == Transpose::yes}, M, N, K, write,
+                      nullptr);
+}
+
 // A linear layer in the Conv1D layout: out (N, OC) = inp (N, IC) · weight (IC, OC) + bias (OC),
 // or out += ... with GradWrite::accumulate. bias may be null.
 inline void linear_forward(Cuda, float* out, const float* inp, const float* weight, const float* bias,
