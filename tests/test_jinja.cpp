@@ -196,6 +196,7 @@ BOOST_AUTO_TEST_CASE(runaway_templates_stop_with_an_error) {
     expect_error([] { render("{{ 2 ** 99999999999 }}"); }, {"integer overflow"});
     BOOST_TEST(render("{{ 1 ** 999999999999999 }}|{{ 3 ** 4 }}|{{ (-2) ** 63 }}") == "1|81|-9223372036854775808");
     expect_error([] { render("{{ 'ab' * 99999999999 }}"); }, {"repetition of more than"});
+    BOOST_TEST(render("{{ 0 * 'ab' * 99999900000 }}|{{ ([] * 99999999999)|length }}|{{ '' * -5 }}") == "|0|");
     expect_error([] { Template("{{ " + std::string(1000, '(') + "1" + std::string(1000, ')') + " }}"); }, {"nested deeper than 200"});
     expect_error([] { Template("{{ x.99999999999999999999 }}"); }, {"integer literal out of range"});
     expect_error([] { render("{{ raise_exception('a\nb') }}"); }, {"a\\x0ab"});

@@ -511,13 +511,15 @@ private:
                 const std::size_t unit = seq.is(Value::Kind::String) ? seq.s.size() : seq.list->size();
                 if (n.as_int() > 0 && unit > 0 && static_cast<std::uint64_t>(n.as_int()) > max_repeat / unit)
                     value_fail("a repetition of more than ", max_repeat, " characters or items");
+                // An empty unit repeated any number of times is empty (no loop of 10^11 empty appends).
+                const std::int64_t times = unit == 0 ? 0 : n.as_int();
                 if (seq.is(Value::Kind::String)) {
                     std::string s;
-                    for (std::int64_t k = 0; k < n.as_int(); ++k) s += seq.s;
+                    for (std::int64_t k = 0; k < times; ++k) s += seq.s;
                     return Value::string(std::move(s));
                 }
                 List l;
-                for (std::int64_t k = 0; k < n.as_int(); ++k) l.insert(l.end(), seq.list->begin(), seq.list->end());
+                for (std::int64_t k = 0; k < times; ++k) l.insert(l.end(), seq.list->begin(), seq.list->end());
                 return Value::make_list(std::move(l), seq.is(Value::Kind::Tuple));
             }
         }
