@@ -323,6 +323,28 @@ BOOST_AUTO_TEST_CASE(safetensors_f32_round_trip) {
     BOOST_TEST(!fs::exists(dir / "d.safetensors"));
 }
 
+// A file is mapped and each tensor's pages let go once read: reading the tensors again (a
+// large one spanning many pages, in any order) gives the same values; a moved file object
+// keeps its mapping.
+BOOST_AUTO_TEST_CASE(safetensors_mapped_tensors_read_again_after_being_let_go) {
+    TempDir dir;
+    const auto file = dir / "big.safetensors";
+    std::vector<float> big(300000), small = {1.f, 2.f, 3.f};
+    for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<float>(i % 9973) * 0.25f;
+    save_safetensors(file, std::vector<SafetensorsEntry>{{"big", big.data(), Shape{600, 500}}, {"small", small.data(), Shape{3}}});
+    SafetensorsFile first(file);
+    const SafetensorsFile st = std::move(first);
+    for (int round = 0; round < 3; ++round) {
+        std::vector<float> got(big.size()), got_small(3);
+        st.read_float("big", got);
+        st.read_float("small", got_small);
+        BOOST_TEST(got == big);
+        BOOST_TEST(got_small == small);
+    }
+    const auto bytes = st.bytes("small");
+    BOOST_TEST(bytes.size() == 12u);
+}
+
 BOOST_AUTO_TEST_CASE(safetensors_f16_bf16_decode) {
     TempDir dir;
     // F16: 1, -2, 0.5, 65504 (max), 2^-24 (smallest subnormal), -0, inf, 0.333251953125

@@ -23,6 +23,13 @@
 
 #include <nlohmann/json.hpp>
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
+
 #include "tokclean/core/error.hpp"
 #include "tokclean/core/shape.hpp"
 #include "tokclean/core/tensor.hpp"
@@ -103,26 +110,88 @@ struct SafetensorsTensor {
 };
 
 // A validated safetensors file held in memory.
+namespace detail {
+
+// A regular file mapped read-only. let_go() tells the kernel a range's pages are not needed
+// now (they are read from the file again if touched), so RSS stays near what is in use.
+class MappedFile {
+public:
+    // Null when the file cannot be mapped (not a regular file, empty, no mmap): read it instead.
+    static std::unique_ptr<MappedFile> open(const std::filesystem::path& path) {
+#if defined(__unix__) || defined(__APPLE__)
+        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return nullptr;
+        struct stat st {};
+        void* p = MAP_FAILED;
+        if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+            p = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+        ::close(fd);  // the mapping keeps the file
+        if (p == MAP_FAILED) return nullptr;
+        return std::unique_ptr<MappedFile>(new MappedFile(static_cast<const std::byte*>(p), static_cast<std::size_t>(st.st_size)));
+#else
+        (void)path;
+        return nullptr;
+#endif
+    }
+    MappedFile(const MappedFile&) = delete;
+    MappedFile& operator=(const MappedFile&) = delete;
+    ~MappedFile() {
+#if defined(__unix__) || defined(__APPLE__)
+        ::munmap(const_cast<std::byte*>(data_), size_);
+#endif
+    }
+    const std::byte* data() const { return data_; }
+    std::size_t size() const { return size_; }
+    // The whole pages inside [p, p + bytes).
+    void let_go(const std::byte* p, std::size_t bytes) const {
+#if defined(__unix__) || defined(__APPLE__)
+        const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+        const auto begin = (reinterpret_cast<std::uintptr_t>(p) + page - 1) / page * page;
+        const auto end = (reinterpret_cast<std::uintptr_t>(p) + bytes) / page * page;
+        if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+#else
+        (void)p, (void)bytes;
+#endif
+    }
+
+private:
+    MappedFile(const std::byte* data, std::size_t size) : data_(data), size_(size) {}
+    const std::byte* data_;
+    std::size_t size_;
+};
+
+}  // namespace detail
+
 class SafetensorsFile {
 public:
-    // Reads the whole file and validates it; throws Error naming the file (and tensor).
+    // Maps the file read-only (or, where it cannot be mapped, reads it whole) and validates
+    // it; throws Error naming the file (and tensor). Mapped, a model's weights are paged in as
+    // they are read and let go after (read_float), never held twice in anonymous memory.
     explicit SafetensorsFile(const std::filesystem::path& path) : where_(path.string()) {
-        std::ifstream in(path, std::ios::binary | std::ios::ate);
-        if (!in) fail(where_, ": cannot open the file");
-        const auto size = static_cast<std::size_t>(in.tellg());
-        in.seekg(0);
-        bytes_ = std::make_unique_for_overwrite<std::byte[]>(size ? size : 1);
-        in.read(reinterpret_cast<char*>(bytes_.get()), static_cast<std::streamsize>(size));
-        if (!in) fail(where_, ": read error");
-        size_ = size;
+        mapping_ = detail::MappedFile::open(path);
+        if (mapping_) {
+            data_ = mapping_->data();
+            size_ = mapping_->size();
+        } else {
+            std::ifstream in(path, std::ios::binary | std::ios::ate);
+            if (!in) fail(where_, ": cannot open the file");
+            const auto size = static_cast<std::size_t>(in.tellg());
+            in.seekg(0);
+            owned_ = std::make_unique_for_overwrite<std::byte[]>(size ? size : 1);
+            in.read(reinterpret_cast<char*>(owned_.get()), static_cast<std::streamsize>(size));
+            if (!in) fail(where_, ": read error");
+            data_ = owned_.get();
+            size_ = size;
+        }
         parse();
     }
     // The same from bytes already in memory; `where` names them in errors.
     static SafetensorsFile from_bytes(std::span<const std::byte> bytes, std::string where) {
         SafetensorsFile f;
         f.where_ = std::move(where);
-        f.bytes_ = std::make_unique_for_overwrite<std::byte[]>(bytes.size() ? bytes.size() : 1);
-        std::copy(bytes.begin(), bytes.end(), f.bytes_.get());
+        f.owned_ = std::make_unique_for_overwrite<std::byte[]>(bytes.size() ? bytes.size() : 1);
+        std::copy(bytes.begin(), bytes.end(), f.owned_.get());
+        f.data_ = f.owned_.get();
         f.size_ = bytes.size();
         f.parse();
         return f;
@@ -151,7 +220,7 @@ public:
     // The tensor's raw little-endian bytes.
     std::span<const std::byte> bytes(std::string_view name) const {
         const auto& t = tensor(name);
-        return {bytes_.get() + data_start_ + t.begin, static_cast<std::size_t>(t.end - t.begin)};
+        return {data_ + data_start_ + t.begin, static_cast<std::size_t>(t.end - t.begin)};
     }
 
     // Converts the tensor to float into `out` (numel elements), e.g. straight into a slice of
@@ -163,8 +232,16 @@ public:
                  " (tokclean reads F32, F16 and BF16)");
         TOKCLEAN_CHECK(out.size() == static_cast<std::size_t>(t.numel()), "tensor '", name,
                        "' has ", t.numel(), " elements, output ", out.size());
-        const std::byte* src = bytes_.get() + data_start_ + t.begin;
+        const std::byte* src = data_ + data_start_ + t.begin;
         const std::size_t n = out.size();
+        struct LetGo {  // the tensor's pages, once converted: read again from the file if needed
+            const detail::MappedFile* map;
+            const std::byte* p;
+            std::size_t bytes;
+            ~LetGo() {
+                if (map) map->let_go(p, bytes);
+            }
+        } let_go{mapping_.get(), src, static_cast<std::size_t>(t.end - t.begin)};
         // Assemble little-endian values byte by byte: the data section has no alignment
         // guarantee and this is independent of the host's byte order.
         auto u16 = [&](std::size_t i) {
@@ -223,13 +300,13 @@ private:
         if (size_ < 8)
             fail(where_, ": file is ", size_, " bytes, shorter than the 8-byte header length");
         std::uint64_t header_len = 0;
-        for (int k = 7; k >= 0; --k) header_len = (header_len << 8) | std::to_integer<unsigned>(bytes_[k]);
+        for (int k = 7; k >= 0; --k) header_len = (header_len << 8) | std::to_integer<unsigned>(data_[k]);
         if (header_len > size_ - 8)
             fail(where_, ": header length ", header_len, " exceeds the ", size_ - 8,
                  " bytes after the length field");
         data_start_ = 8 + static_cast<std::size_t>(header_len);
         const std::uint64_t data_size = size_ - data_start_;
-        const char* text = reinterpret_cast<const char*>(bytes_.get() + 8);
+        const char* text = reinterpret_cast<const char*>(data_ + 8);
 
         // A name given twice (the spec forbids it) or a key given twice inside an entry
         // would otherwise silently keep the last one.
@@ -337,7 +414,9 @@ private:
     }
 
     std::string where_;
-    std::unique_ptr<std::byte[]> bytes_;
+    std::unique_ptr<detail::MappedFile> mapping_;  // the file mapped, or
+    std::unique_ptr<std::byte[]> owned_;           // its bytes read (from_bytes; unmappable files)
+    const std::byte* data_ = nullptr;              // the file's bytes, in one of the two
     std::size_t size_ = 0;
     std::size_t data_start_ = 0;
     std::vector<SafetensorsTensor> tensors_;
