@@ -1,8 +1,11 @@
 // Single-precision GEMM throughput on GPT-2's shapes: tokclean's matmul (the packed AVX-512
 // kernel on AVX-512 CPUs, Eigen's in fixed tiles elsewhere or with TOKCLEAN_CPU=generic: the
 // "kernels" field), Eigen's own product (its threading), and OpenBLAS's cblas_sgemm when
-// libopenblas.so.0 can be loaded at run time (no build dependency).
-//   bench_gemm --threads 2 [--reps 5] [--only SUBSTRING] [--impl tokclean|eigen|openblas]
+// libopenblas.so.0 can be loaded at run time (no build dependency). On the products with a
+// weight as B stored (N, K), also tokclean's matmul with that weight in bf16 ("tokclean_bf16":
+// bf16 dot products where the CPU has AVX512_BF16, the weight widened otherwise; TOKCLEAN_CPU=
+// avx512 forces the widening), on TinyLlama-1.1B's forward shapes among others.
+//   bench_gemm --threads 2 [--reps 5] [--only SUBSTRING] [--impl tokclean|tokclean_bf16|eigen|openblas]
 // One JSON line per (shape, library) on stdout: median GFLOP/s over the repetitions.
 #include <dlfcn.h>
 
@@ -45,6 +48,12 @@ const GemmShape shapes[] = {
     {"tiny fc fwd", 2048, 1024, 256, false, false},
     {"tiny fc_proj fwd", 2048, 256, 1024, false, false},
     {"square 2048", 2048, 2048, 2048, false, false},
+    // TinyLlama-1.1B (hidden 2048, 4 KV heads of 64, intermediate 5632, vocabulary 32000), a
+    // batch of 8 x 128 positions (900 targets): the forward's products, weights (out, in).
+    {"tinyllama qkv fwd", 1024, 2560, 2048, false, true},
+    {"tinyllama gate_up fwd", 1024, 11264, 2048, false, true},
+    {"tinyllama down fwd", 1024, 2048, 5632, false, true},
+    {"tinyllama lm head fwd", 900, 32000, 2048, false, true},
 };
 
 using CblasSgemm = void (*)(int, int, int, int, int, int, float, const float*, int, const float*,
@@ -102,7 +111,7 @@ int main(int argc, char** argv) {
                         "\"threads\": %d, \"gflops\": %.1f, \"kernels\": \"%s\"}\n",
                         impl, s.name, static_cast<long long>(s.M), static_cast<long long>(s.N),
                         static_cast<long long>(s.K), threads, flops / seconds * 1e-9,
-                        std::string(impl) == "tokclean" ? cpu_kernels_name(cpu_kernels()) : "-");
+                        std::string(impl).starts_with("tokclean") ? cpu_kernels_name(cpu_kernels()) : "-");
             std::fflush(stdout);
         };
         auto wanted = [&](const char* name) { return impl.empty() || impl == name; };
@@ -110,6 +119,13 @@ int main(int argc, char** argv) {
         report("tokclean", median_seconds([&] {
                    matmul(Cpu{}, c.data(), a.data(), b.data(), s.M, s.N, s.K, Transpose(s.ta), Transpose(s.tb));
                }, n));
+        if (s.tb && wanted("tokclean_bf16")) {
+            std::vector<bfloat16> b16(static_cast<std::size_t>(b.size()));
+            for (std::size_t i = 0; i < b16.size(); ++i) b16[i] = to_bfloat16(b.data()[i]);
+            report("tokclean_bf16", median_seconds([&] {
+                       matmul(Cpu{}, c.data(), a.data(), b16.data(), s.M, s.N, s.K, Transpose(s.ta), Transpose::yes);
+                   }, n));
+        }
         if (wanted("eigen"))
         report("eigen", median_seconds([&] {
                    if (s.ta) c.noalias() = a.transpose() * b;

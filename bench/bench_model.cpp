@@ -1,6 +1,7 @@
 // tokclean side of the model benchmark; the same shapes and modes as pytorch_baseline.py:
 //   bench_model --shape tiny|gpt2-small|smollm-135m|tinyllama-1.1b --mode train|score
-//               --reps N --warmup W --threads T
+//               --reps N --warmup W --threads T [--dtype fp32|bf16]
+// --dtype bf16 (Llama shapes, score): the weights held in bfloat16, as --dtype bf16 holds them.
 // GPT-2 shapes (tiny, gpt2-small) and Llama shapes (SmolLM-135M: hidden 576, 30 layers, 9 heads,
 // 3 key/value heads, MLP 1536, vocab 49152, tied; TinyLlama-1.1B: hidden 2048, 22 layers, 32
 // heads, 4 key/value heads, MLP 5632, vocab 32000), random weights.
@@ -36,7 +37,7 @@ struct BenchShape {
     double layers, block_weights, attention_width, vocab, width;  // per layer: matmul weights; NH·hd
 };
 
-BenchShape bench_shape(const std::string& name) {
+BenchShape bench_shape(const std::string& name, WeightDtype dtype) {
     if (name == "tiny" || name == "gpt2-small") {
         const GptConfig c = name == "tiny" ? GptConfig::pretokenized(4, 4, 256, 512, 256) : GptConfig::gpt2_small();
         const double C = c.n_embd;
@@ -56,8 +57,13 @@ BenchShape bench_shape(const std::string& name) {
     const LlamaConfig c = llama_config(s, name);
     const double C = static_cast<double>(c.hidden);
     const double weights = C * static_cast<double>(c.qkv_width() + c.q_width()) + 3.0 * C * static_cast<double>(c.intermediate);
-    return {std::make_unique<Llama<Cpu>>(c, llama_init(c, 0)), 4, 128, static_cast<double>(c.n_layer), weights,
-            static_cast<double>(c.q_width()), static_cast<double>(c.vocab_size), C};
+    Tensor<float, Cpu> params = llama_init(c, 0);
+    std::unique_ptr<CausalLm<Cpu>> model;
+    if (dtype == WeightDtype::bf16)
+        model = std::make_unique<Llama<Cpu>>(c, std::make_shared<const LlamaBf16Weights>(round_to_bf16(c, params.span())));
+    else model = std::make_unique<Llama<Cpu>>(c, std::move(params));
+    return {std::move(model), 4, 128, static_cast<double>(c.n_layer), weights, static_cast<double>(c.q_width()),
+            static_cast<double>(c.vocab_size), C};
 }
 
 // Model FLOPs of one step (matmuls only, the convention of MFU): forward 2 FLOPs per block
@@ -87,10 +93,16 @@ int main(int argc, char** argv) {
     app.add_option("--reps", reps);
     app.add_option("--warmup", warmup);
     app.add_option("--threads", threads);
+    std::string dtype = "fp32";
+    app.add_option("--dtype", dtype)->check(CLI::IsMember({"fp32", "bf16"}));
     CLI11_PARSE(app, argc, argv);
     set_cpu_threads(threads);
+    if (dtype == "bf16" && (mode != "score" || shape == "tiny" || shape == "gpt2-small")) {
+        std::fprintf(stderr, "--dtype bf16: Llama shapes, --mode score\n");
+        return 2;
+    }
 
-    const BenchShape s = bench_shape(shape);
+    const BenchShape s = bench_shape(shape, dtype == "bf16" ? WeightDtype::bf16 : WeightDtype::f32);
     CausalLm<Cpu>& model = *s.model;
     const std::int64_t vocab = model.info().vocab_size;
     const bool train = mode == "train";
@@ -136,9 +148,10 @@ int main(int argc, char** argv) {
     const double flops = step_flops(s, targets, train);
     std::printf("{\"impl\": \"tokclean\", \"shape\": \"%s\", \"mode\": \"%s\", \"batch\": %lld, \"seq\": %lld, "
                 "\"reps\": %d, \"median_s\": %.6f, \"tokens_per_s\": %.1f, \"gflops\": %.1f, "
-                "\"cpu_s\": %.6f, \"peak_rss_mb\": %.1f, \"threads\": %d, \"cpu_kernels\": \"%s\"}\n",
+                "\"cpu_s\": %.6f, \"peak_rss_mb\": %.1f, \"threads\": %d, \"cpu_kernels\": \"%s\", \"dtype\": \"%s\"}\n",
                 shape.c_str(), mode.c_str(), static_cast<long long>(s.batch), static_cast<long long>(s.seq), reps,
                 median, static_cast<double>(s.batch * s.seq) / median, flops / median * 1e-9,
-                cpu_median, static_cast<double>(ru.ru_maxrss) / 1024.0, threads, cpu_kernels_name(cpu_kernels()));
+                cpu_median, static_cast<double>(ru.ru_maxrss) / 1024.0, threads, cpu_kernels_name(cpu_kernels()),
+                dtype.c_str());
     return 0;
 }

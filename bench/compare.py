@@ -49,6 +49,8 @@ def main():
     ap.add_argument("--shapes", nargs="+", default=["tiny", "gpt2-small"])
     ap.add_argument("--modes", nargs="+", default=["train", "score"])
     ap.add_argument("--no-gemm", action="store_true", help="skip the sgemm peak measurement")
+    ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: weights in bfloat16 on both sides (Llama shapes, score)")
     args = ap.parse_args()
 
     bench = Path(args.build) / "bench" / "bench_model"
@@ -59,7 +61,7 @@ def main():
     for shape in args.shapes:
         for mode in args.modes:
             common = ["--shape", shape, "--mode", mode, "--reps", str(args.reps),
-                      "--warmup", str(args.warmup), "--threads", str(args.threads)]
+                      "--warmup", str(args.warmup), "--threads", str(args.threads), "--dtype", args.dtype]
             ours = run_json_lines([str(bench), *common], env)[-1]
             theirs = run_json_lines([sys.executable, str(HERE / "pytorch_baseline.py"), *common], env)[-1]
             rows.append((shape, mode, ours, theirs))

@@ -86,6 +86,9 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: the parameters cast to bfloat16 (the model then computes in bf16, as "
+                         "transformers' torch_dtype=torch.bfloat16 does)")
     args = ap.parse_args()
     if args.reps < 1 or args.warmup < 0 or args.threads < 1:
         ap.error("--reps and --threads must be >= 1, --warmup >= 0")
@@ -99,6 +102,8 @@ def main() -> None:
     B, T = shape["batch"], shape["seq"]
     config, params, per_token_losses, batch_mean_loss = (
         gpt2_model if args.shape in SHAPES else llama_model)(args.shape, args.seed)
+    if args.dtype == "bf16":
+        params = type(params)((k, v.to(torch.bfloat16)) for k, v in params.items())
     for t in params.values():
         t.requires_grad_(args.mode == "train")
 
@@ -145,6 +150,7 @@ def main() -> None:
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "torch": torch.__version__,
         "threads": args.threads,
+        "dtype": args.dtype,
     }))
 
 

@@ -1,7 +1,7 @@
 #pragma once
-// What the model tests share to compare a model with its committed PyTorch fixtures: reading a
-// fixture's JSON, scoring every example, comparing per-token losses, and replaying a recorded
-// AdamW run.
+// What the model tests share to compare a model with its committed PyTorch fixtures: the Llama
+// family's cases and their data, reading a fixture's JSON, scoring every example, comparing
+// per-token losses, and replaying a recorded AdamW run.
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -12,11 +12,25 @@
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
 
+#include "tokclean/data/jsonl_reader.hpp"
 #include "tokclean/nn/causal_lm.hpp"
 #include "tokclean/nn/token_losses.hpp"
 #include "tokclean/nn/trainer.hpp"
 
 namespace tokclean::test {
+
+// tests/data/llama/<case> (made by tests/python/make_llama_fixtures.py): llama_scaled is stored
+// BF16 in two shards, the others F32.
+inline const std::filesystem::path llama_fixtures = std::filesystem::path(TOKCLEAN_TEST_DATA) / "llama";
+inline const char* const llama_cases[] = {"llama_scaled", "llama_tied", "mistral_one_kv", "qwen2_tied_bias",
+                                          "qwen3_head_dim"};
+
+// A case's data.jsonl (pre-tokenized) for `model`'s vocabulary.
+inline std::vector<Example> case_examples(const std::filesystem::path& dir, const CausalLm<Cpu>& model) {
+    ReadOptions ro;
+    ro.vocab_size = model.info().vocab_size;
+    return read_examples(dir / "data.jsonl", ro).examples;
+}
 
 inline nlohmann::json read_json(const std::filesystem::path& p) {
     std::ifstream in(p);

@@ -18,6 +18,7 @@
 #include "tokclean/backend/cpu/detail/fast_exp.hpp"
 #include "tokclean/backend/cpu/detail/gemm.hpp"
 #include "tokclean/backend/cpu/detail/prepared_b.hpp"
+#include "tokclean/core/bfloat16.hpp"
 #include "tokclean/core/cpu_features.hpp"
 
 using namespace tokclean;
@@ -88,7 +89,7 @@ void check_both_gemms(const std::vector<float>& dispatched, const std::vector<fl
     std::vector<float> fast = c0;
     cpu_detail::gemm_avx512(M, N, K, op_a, op_b, fast.data(), N, write, bias);
     BOOST_TEST(outside_accuracy(fast, ref, K) == 0);
-    if (cpu_kernels() == CpuKernels::avx512) BOOST_TEST(bit_identical(fast, dispatched));
+    if (cpu_kernels() != CpuKernels::generic) BOOST_TEST(bit_identical(fast, dispatched));
     if (bias) return;
     cpu_detail::Scratch scratch;  // 64-byte aligned
     float* panels = scratch.get(cpu_detail::packed_b_floats(N, K));
@@ -182,6 +183,136 @@ BOOST_AUTO_TEST_CASE(matmul_results_do_not_depend_on_the_thread_count) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(bfloat16_rounds_to_nearest_even_and_widens_exactly) {
+    // Independent reference: of the two bf16 neighbours of x (truncation and the next one up in
+    // magnitude), the nearer in double, the even one on a tie.
+    const auto nearest = [](float x) -> std::uint16_t {
+        const std::uint32_t u = std::bit_cast<std::uint32_t>(x);
+        const std::uint16_t lo = static_cast<std::uint16_t>(u >> 16), hi = static_cast<std::uint16_t>(lo + 1);
+        const double dlo = std::abs(double(to_float(bfloat16{lo})) - x);
+        const bool overflows = (hi & 0x7FFF) == 0x7F80;  // past the largest finite: 2^128 in the rounding
+        const double dhi = std::abs((overflows ? std::copysign(0x1p128, x) : double(to_float(bfloat16{hi}))) - x);
+        if (dlo != dhi) return dlo < dhi ? lo : hi;
+        return (lo & 1) ? hi : lo;
+    };
+    std::uint32_t state = 12345;
+    for (int n = 0; n < 200000; ++n) {
+        state = state * 1664525u + 1013904223u;
+        const float x = std::bit_cast<float>((state & 0x7F7FFFFFu) | (state & 0x80000000u));  // finite
+        BOOST_TEST(to_bfloat16(x).bits == nearest(x), "x = " << x);
+    }
+    BOOST_TEST(to_bfloat16(1.0f + 0x1p-8f).bits == 0x3F80);  // a tie goes to the even 1.0
+    BOOST_TEST(to_bfloat16(1.0f + 0x1.8p-7f).bits == 0x3F82);  // a tie goes to the even neighbour
+    BOOST_TEST(to_bfloat16(std::numeric_limits<float>::max()).bits == 0x7F80);  // rounds to +inf
+    BOOST_TEST(std::isnan(to_float(to_bfloat16(std::numeric_limits<float>::quiet_NaN()))));
+    BOOST_TEST(std::isnan(to_float(to_bfloat16(std::bit_cast<float>(0x7F800001u)))));  // a NaN's low bits only
+    BOOST_TEST(to_float(to_bfloat16(-std::numeric_limits<float>::infinity())) == -std::numeric_limits<float>::infinity());
+    for (std::uint32_t bits = 0; bits < 0x10000u; bits += 7) {  // widening then narrowing is the identity
+        const bfloat16 b{static_cast<std::uint16_t>(bits)};
+        if (!std::isnan(to_float(b))) BOOST_TEST(to_bfloat16(to_float(b)).bits == b.bits);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_bfloat16_operand_widened_gives_the_float_product_of_its_values_bit_for_bit) {
+    // Weights kept in bf16 without dot products: the GEMMs widen op(b) exactly as they pack it,
+    // so the product equals the float product with b widened, bit for bit, on the edges of the
+    // micro-tiles and packing (both layouts of b, k blocks): the dispatched float GEMM and the
+    // portable one; and gather_rows from bf16 rows.
+    const std::int64_t shapes[][3] = {{1, 1, 1}, {13, 33, 17}, {37, 70, 800}, {5, 300, 3}, {300, 5, 40}};
+    for (const auto& sh : shapes) {
+        const std::int64_t M = sh[0], N = sh[1], K = sh[2];
+        const auto a = random_vector(M * K, 40), bias = random_vector(N, 42), c0 = random_vector(M * N, 43);
+        std::vector<bfloat16> b16(K * N);
+        std::vector<float> b(K * N);
+        const auto raw = random_vector(K * N, 41);
+        for (std::int64_t i = 0; i < K * N; ++i) b[i] = to_float(b16[i] = to_bfloat16(raw[i]));
+        for (int ta = 0; ta < 2; ++ta)
+            for (int tb = 0; tb < 2; ++tb)
+                for (int acc = 0; acc < 2; ++acc) {
+                    BOOST_TEST_CONTEXT("M " << M << " N " << N << " K " << K << " ta " << ta << " tb " << tb << " acc "
+                                            << acc) {
+                        const GradWrite write = acc ? GradWrite::accumulate : GradWrite::overwrite;
+                        const cpu_detail::GemmOperand op_a{a.data(), ta ? M : K, bool(ta)};
+                        const cpu_detail::GemmOperand wide_b{b.data(), tb ? K : N, !tb},
+                            narrow_b{nullptr, tb ? K : N, !tb, b16.data()};
+                        for (const auto gemm : {cpu_detail::gemm_kernels().gemm, &cpu_detail::gemm_eigen}) {
+                            std::vector<float> wide = c0, narrow = c0;
+                            gemm(M, N, K, op_a, wide_b, wide.data(), N, write, bias.data());
+                            gemm(M, N, K, op_a, narrow_b, narrow.data(), N, write, bias.data());
+                            BOOST_TEST(bit_identical(narrow, wide));
+                        }
+                        if (!cpu_detail::gemm_kernels().gemm_bf16) {  // matmul widens here too
+                            std::vector<float> wide = c0, narrow = c0;
+                            matmul(Cpu{}, wide.data(), a.data(), b.data(), M, N, K, Transpose(ta), Transpose(tb), write,
+                                   bias.data());
+                            matmul(Cpu{}, narrow.data(), a.data(), b16.data(), M, N, K, Transpose(ta), Transpose(tb),
+                                   write, bias.data());
+                            BOOST_TEST(bit_identical(narrow, wide));
+                        }
+                    }
+                }
+    }
+    std::vector<bfloat16> table(5 * 3);
+    std::vector<float> widened(5 * 3);
+    const auto raw = random_vector(5 * 3, 44);
+    for (int i = 0; i < 15; ++i) widened[i] = to_float(table[i] = to_bfloat16(raw[i]));
+    const std::vector<std::int64_t> rows = {4, 1, 4};
+    std::vector<float> g16(3 * 3), g32(3 * 3);
+    gather_rows(Cpu{}, g16.data(), table.data(), rows.data(), 3, 3);
+    gather_rows(Cpu{}, g32.data(), widened.data(), rows.data(), 3, 3);
+    BOOST_TEST(bit_identical(g16, g32));
+}
+
+#if TOKCLEAN_HAVE_AVX512_KERNELS
+BOOST_AUTO_TEST_CASE(bf16_dot_products_are_the_products_of_the_rounded_values_summed_in_float) {
+    // Where the CPU has AVX512_BF16: A rounded to bf16 times B (bf16, stored (N, K)), against
+    // the double product of the rounded values, within float32 summation's accuracy; on the
+    // edges of tiles, packing (odd K, odd row strides, K < 32) and k blocks (K > 704), with
+    // bias and accumulation; the same bits for 1 and 2 threads; and what matmul dispatches to.
+    if (!cpu_detail::cpu_has_avx512_bf16()) {
+        BOOST_TEST_MESSAGE("this CPU lacks AVX512_BF16: the dot-product GEMM is not run");
+        return;
+    }
+    const std::int64_t shapes[][3] = {{1, 1, 1},    {13, 33, 17},  {12, 32, 32},    {37, 70, 800},
+                                      {5, 300, 3},  {300, 5, 40},  {65, 97, 1601},  {70, 900, 1000}};
+    for (const auto& sh : shapes) {
+        const std::int64_t M = sh[0], N = sh[1], K = sh[2];
+        const auto a = random_vector(M * K, 45), raw = random_vector(K * N, 46);
+        const auto bias = random_vector(N, 47), c0 = random_vector(M * N, 48);
+        std::vector<bfloat16> b16(N * K);  // (N, K)
+        std::vector<float> b_rounded(N * K), a_rounded(M * K);
+        for (std::int64_t i = 0; i < N * K; ++i) b_rounded[i] = to_float(b16[i] = to_bfloat16(raw[i]));
+        for (std::int64_t i = 0; i < M * K; ++i) a_rounded[i] = to_float(to_bfloat16(a[i]));
+        for (int ta = 0; ta < 2; ++ta)
+            for (int acc = 0; acc < 2; ++acc) {
+                BOOST_TEST_CONTEXT("M " << M << " N " << N << " K " << K << " ta " << ta << " acc " << acc) {
+                    // A stored (K, M) for ta: the same values transposed.
+                    std::vector<float> a_stored = a, a_ref = a_rounded;
+                    if (ta)
+                        for (std::int64_t i = 0; i < M; ++i)
+                            for (std::int64_t k = 0; k < K; ++k) {
+                                a_stored[k * M + i] = a[i * K + k];
+                                a_ref[k * M + i] = a_rounded[i * K + k];
+                            }
+                    const GradWrite write = acc ? GradWrite::accumulate : GradWrite::overwrite;
+                    const cpu_detail::GemmOperand op_a{a_stored.data(), ta ? M : K, bool(ta)},
+                        op_b{nullptr, K, false, b16.data()};
+                    std::vector<float> one = c0, two = c0;
+                    with_threads(1, [&] { cpu_detail::gemm_avx512_bf16(M, N, K, op_a, op_b, one.data(), N, write, bias.data()); });
+                    with_threads(2, [&] { cpu_detail::gemm_avx512_bf16(M, N, K, op_a, op_b, two.data(), N, write, bias.data()); });
+                    BOOST_TEST(bit_identical(one, two));
+                    const auto ref = reference_product(c0, a_ref, b_rounded, bias.data(), M, N, K, ta, true, write);
+                    BOOST_TEST(outside_accuracy(one, ref, K) == 0);
+                    std::vector<float> dispatched = c0;
+                    matmul(Cpu{}, dispatched.data(), a_stored.data(), b16.data(), M, N, K, Transpose(ta), Transpose::yes,
+                           write, bias.data());
+                    if (cpu_kernels() == CpuKernels::avx512_bf16) BOOST_TEST(bit_identical(dispatched, one));
+                }
+            }
+    }
+}
+#endif
+
 BOOST_AUTO_TEST_CASE(strided_and_prepared_products_match_the_reference) {
     // Blocks of wider buffers (row strides larger than the block), as attention uses them.
     const std::int64_t M = 20, N = 45, K = 33, lda = 50, ldb = 70, ldc = 60;
@@ -228,9 +359,18 @@ BOOST_AUTO_TEST_CASE(the_kernel_choice_follows_the_cpu_and_tokclean_cpu) {
     warning = {};
     BOOST_TEST((choose_cpu_kernels("sse", true, &warning) == CpuKernels::avx512));  // unknown: ignored
     BOOST_TEST(!warning.empty());
+    // With AVX512_BF16: the best by default; "avx512" leaves its dot products out.
+    BOOST_TEST((choose_cpu_kernels(nullptr, true, nullptr, true) == CpuKernels::avx512_bf16));
+    BOOST_TEST((choose_cpu_kernels("avx512", true, nullptr, true) == CpuKernels::avx512));
+    BOOST_TEST((choose_cpu_kernels("avx512_bf16", true, nullptr, true) == CpuKernels::avx512_bf16));
+    warning = {};
+    BOOST_TEST((choose_cpu_kernels("avx512_bf16", true, &warning, false) == CpuKernels::avx512));  // cannot run here
+    BOOST_TEST(!warning.empty());
+    BOOST_TEST((choose_cpu_kernels("avx512_bf16", false, nullptr, false) == CpuKernels::generic));
     // This process: the CPU and TOKCLEAN_CPU (the test preset generic-kernels sets it to generic).
     const char* env = std::getenv("TOKCLEAN_CPU");
-    BOOST_TEST((cpu_kernels() == choose_cpu_kernels(env, cpu_detail::cpu_has_avx512())));
+    BOOST_TEST((cpu_kernels() == choose_cpu_kernels(env, cpu_detail::cpu_has_avx512(), nullptr,
+                                                    cpu_detail::cpu_has_avx512_bf16())));
     BOOST_TEST_MESSAGE("CPU kernels: " << cpu_kernels_name(cpu_kernels()));
     BOOST_TEST((cpu_detail::gemm_kernels().gemm == cpu_detail::gemm_eigen) ==
                (cpu_kernels() == CpuKernels::generic));

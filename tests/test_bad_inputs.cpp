@@ -680,7 +680,7 @@ BOOST_AUTO_TEST_CASE(flag_rows) {
         {"F15", data, clean + " --select threshold --threshold nan", {"--threshold: expected a finite number, got nan"},
          "out.jsonl", 2},
         {"F16", data, evolve + " --chunks 1", {"--chunks: expected an integer >= 2, got 1"}, "evolved", 2},
-        {"F17", data, score_tiny + " --batch-size 0", {"--batch-size: expected an integer >= 1, got 0"}, "out.jsonl", 2},
+        {"F17", data, score_tiny + " --batch-size -1", {"--batch-size: expected an integer >= 0, got -1"}, "out.jsonl", 2},
         {"F18", {}, "init --out {s}/m --layers 0", {"--layers: expected an integer >= 1, got 0"}, "m", 2},
         {"F19", data, train + " --batch-size 1 --epochs 9223372036854775807",
          {"epochs: 9223372036854775807 epochs of 4 steps overflow the step count"}, "trained", 1},

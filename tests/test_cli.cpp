@@ -369,6 +369,61 @@ BOOST_AUTO_TEST_CASE(init_arch_writes_a_llama_family_model_every_verb_takes) {
 // The paper's recipe with LoRA: a warm-up adapter trained on the frozen base, used as clean's
 // reference and evolve's warm-up (each θ_t an adapter on the base), scored with --adapter,
 // merged into a plain model that scores the same; misuse refused, nothing written.
+// --dtype bf16 on a checkpoint stored in BF16 (llama_scaled), its weights widened exactly (the
+// AVX-512 kernels without bf16 dot products, or the generic ones): scores, a cleaned file and a
+// LoRA adapter trained on it are the bytes --dtype fp32 gives; what bf16 weights cannot do is
+// refused.
+BOOST_AUTO_TEST_CASE(bf16_weights_through_score_clean_and_lora_train_match_fp32_bit_for_bit) {
+    Scratch s;
+    const fs::path dir = data_dir / "llama" / "llama_scaled";
+    const std::string model = (dir / "model").string(), data = " --data " + (dir / "data.jsonl").string();
+    const char* kernels = std::getenv("TOKCLEAN_CPU");
+    const std::string exact = kernels && std::string(kernels) == "generic" ? "TOKCLEAN_CPU=generic" : "TOKCLEAN_CPU=avx512";
+    const auto run = [&](const std::string& args) { return tokclean("--quiet " + args, s, exact); };
+    for (const std::string dtype : {"fp32", "bf16"}) {
+        const std::string d = " --dtype " + dtype;
+        const Run r = run("score --model " + model + data + " --out " + (s / ("l_" + dtype)).string() + d);
+        BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+        const Run t = run("train --model " + model + data + " --out " + (s / ("a_" + dtype)).string() + d +
+                          " --steps 3 --batch-size 2 --lr 1e-2 --lora-r 4 --lora-dropout 0.1");
+        BOOST_REQUIRE_MESSAGE(t.exit_code == 0, t.err);
+        const Run c = run("clean --base " + model + " --ref " + (s / ("a_" + dtype)).string() + data + " --out " +
+                          (s / ("c_" + dtype)).string() + d + " --with-scores");
+        BOOST_REQUIRE_MESSAGE(c.exit_code == 0, c.err);
+    }
+    BOOST_TEST(slurp(s / "l_fp32") == slurp(s / "l_bf16"));
+    BOOST_TEST(slurp(s / "a_fp32" / "adapter_model.safetensors") == slurp(s / "a_bf16" / "adapter_model.safetensors"));
+    BOOST_TEST(slurp(s / "c_fp32") == slurp(s / "c_bf16"));
+    // Frozen: training every weight, or evolving full references, is refused before any work.
+    expect_failure(quiet("train --model " + model + data + " --out " + (s / "full").string() + " --dtype bf16 --steps 1", s),
+                   {"--dtype bf16 holds --model's weights frozen", "--lora-r"}, s / "full");
+    expect_failure(quiet("evolve --base " + model + data + " --out " + (s / "ev").string() + " --dtype bf16 --chunks 2", s),
+                   {"--dtype bf16 holds the base's weights frozen"}, s / "ev");
+    // GPT-2 keeps float32 weights; an unknown dtype is a usage error.
+    BOOST_REQUIRE(quiet("init --out " + (s / "g").string() + " --layers 1 --heads 2 --embd 16 --positions 32", s).exit_code == 0);
+    expect_failure(quiet("score --model " + (s / "g").string() + data + " --out " + (s / "g.jsonl").string() + " --dtype bf16", s),
+                   {"--dtype bf16: model_type \"gpt2\""}, s / "g.jsonl");
+    const Run bad = quiet("score --model " + model + data + " --out " + (s / "x.jsonl").string() + " --dtype fp16", s);
+    BOOST_TEST(bad.exit_code != 0);
+    BOOST_TEST(bad.err.find("--dtype") != std::string::npos, bad.err);
+    // init --dtype bf16 writes init's float32 values rounded, in BF16: read as float32, it scores
+    // as the float32 init read with --dtype bf16.
+    const std::string shape = " --arch qwen2 --layers 2 --heads 4 --kv-heads 2 --embd 32 --positions 64 --seed 5";
+    BOOST_REQUIRE(quiet("init --out " + (s / "i32").string() + shape, s).exit_code == 0);
+    const Run i16 = quiet("init --out " + (s / "i16").string() + shape + " --dtype bf16", s);
+    BOOST_REQUIRE_MESSAGE(i16.exit_code == 0, i16.err);
+    BOOST_TEST(json::parse(slurp(s / "i16" / "config.json"))["torch_dtype"] == "bfloat16");
+    BOOST_TEST(fs::file_size(s / "i16" / "model.safetensors") < fs::file_size(s / "i32" / "model.safetensors") * 0.55);
+    write(s / "text.jsonl", "{\"text\": \"bf16 weights, one line\"}\n{\"text\": \"and another\"}\n");
+    const std::string text = " --data " + (s / "text.jsonl").string();
+    BOOST_REQUIRE(run("score --model " + (s / "i16").string() + text + " --out " + (s / "s16").string()).exit_code == 0);
+    BOOST_REQUIRE(run("score --model " + (s / "i32").string() + text + " --out " + (s / "s32").string() + " --dtype bf16")
+                      .exit_code == 0);
+    BOOST_TEST(slurp(s / "s16") == slurp(s / "s32"));
+    expect_failure(quiet("init --out " + (s / "g16").string() + " --layers 1 --heads 2 --embd 16 --dtype bf16", s),
+                   {"--dtype: applies to --arch llama"}, s / "g16");
+}
+
 BOOST_AUTO_TEST_CASE(lora_adapters_through_train_score_clean_evolve_and_merge) {
     Scratch s;
     std::string rows;
@@ -440,13 +495,23 @@ BOOST_AUTO_TEST_CASE(lora_adapters_through_train_score_clean_evolve_and_merge) {
     BOOST_REQUIRE(quiet("init --out " + other + " --arch llama --layers 2 --heads 4 --embd 48 --positions 64", s).exit_code == 0);
     expect_failure(quiet("score --model " + other + " --adapter " + a + text + " --out " + (s / "refused.jsonl").string(), s),
                    {"adapter_model.safetensors", "expected shape"}, s / "refused.jsonl");
-    // A run the memory left cannot hold is refused before it allocates, with the estimate.
-    expect_failure(tokclean("--quiet train --model " + m + text + " --out " + (s / "refused").string(), s,
-                            "TOKCLEAN_MEMORY_LIMIT=1K"),
-                   {"train: needs about", "AdamW", "is available: lower --batch-size"}, s / "refused");
+    // A run the memory left cannot hold is refused before it allocates, with the estimate:
+    // weights that cannot load before they are read; then, with room for the weights alone,
+    // the gradients, AdamW's moments and the activations.
     expect_failure(tokclean("--quiet score --model " + m + text + " --out " + (s / "refused.jsonl").string(), s,
                             "TOKCLEAN_MEMORY_LIMIT=1K"),
+                   {"weights need about", "in float32 but 0.00 GiB is available", "--dtype bf16"}, s / "refused.jsonl");
+    const std::string weights_only = "TOKCLEAN_MEMORY_LIMIT=" + std::to_string(fs::file_size(s / "m" / "model.safetensors") + 4096);
+    expect_failure(tokclean("--quiet train --model " + m + text + " --out " + (s / "refused").string(), s, weights_only),
+                   {"train: needs about", "AdamW", "is available: lower --batch-size"}, s / "refused");
+    expect_failure(tokclean("--quiet score --model " + m + text + " --out " + (s / "refused.jsonl").string(), s,
+                            weights_only),
                    {"score: needs about"}, s / "refused.jsonl");
+    // --batch-size 0 sizes the batches from the memory available.
+    const Run sized = tokclean("score --model " + m + text + " --out " + (s / "sized.jsonl").string() + " --batch-size 0", s,
+                               "TOKCLEAN_MEMORY_LIMIT=64G");
+    BOOST_REQUIRE_MESSAGE(sized.exit_code == 0, sized.err);
+    BOOST_TEST(sized.err.find("--batch-size 0: 64 examples per forward pass") != std::string::npos, sized.err);
 }
 
 BOOST_AUTO_TEST_CASE(evolve_killed_mid_run_and_restarted_gives_the_same_model) {

@@ -37,14 +37,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const fs::path fixtures = fs::path(TOKCLEAN_TEST_DATA) / "llama";
-const char* const cases[] = {"llama_scaled", "llama_tied", "mistral_one_kv", "qwen2_tied_bias", "qwen3_head_dim"};
-
-std::vector<Example> case_examples(const fs::path& dir, const CausalLm<Cpu>& model) {
-    ReadOptions ro;
-    ro.vocab_size = model.info().vocab_size;
-    return read_examples(dir / "data.jsonl", ro).examples;
-}
+const fs::path& fixtures = tokclean::test::llama_fixtures;
+const auto& cases = tokclean::test::llama_cases;
+using tokclean::test::case_examples;
 
 const LlamaConfig& config_of(const CausalLm<Cpu>& m) {
     const auto* llama = dynamic_cast<const Llama<Cpu>*>(&m);

@@ -415,6 +415,17 @@ BOOST_AUTO_TEST_CASE(memory_plans_count_what_training_holds_and_refuse_what_does
                                {"train: needs about", "AdamW", "0.00 GiB is available", "lower --batch-size"});
     ::setenv("TOKCLEAN_MEMORY_LIMIT", "64G", 1);
     require_memory(full, "train", "");  // fits: no error
+    // Batches sized from the memory (--batch-size 0): the largest power-of-two share of 64 whose
+    // scoring activations fit in 90% of what is available.
+    const std::int64_t four = s.base->working_bytes(4, 16, ForwardFor::scoring);
+    const std::int64_t eight = s.base->working_bytes(8, 16, ForwardFor::scoring);
+    BOOST_REQUIRE(eight > four);
+    ::setenv("TOKCLEAN_MEMORY_LIMIT", std::to_string((four + eight) / 2 * 10 / 9).c_str(), 1);
+    BOOST_TEST(scoring_batch_that_fits(*s.base, 16) == 4);
+    ::setenv("TOKCLEAN_MEMORY_LIMIT", "1K", 1);
+    BOOST_TEST(scoring_batch_that_fits(*s.base, 16) == 1);  // refused by require_memory, not here
+    ::setenv("TOKCLEAN_MEMORY_LIMIT", "64G", 1);
+    BOOST_TEST(scoring_batch_that_fits(*s.base, 16) == 64);
     ::setenv("TOKCLEAN_MEMORY_LIMIT", "many", 1);
     test_support::expect_error([&] { available_memory(); }, {"TOKCLEAN_MEMORY_LIMIT", "'many'"});
     ::unsetenv("TOKCLEAN_MEMORY_LIMIT");

@@ -373,4 +373,10 @@ BOOST_AUTO_TEST_CASE(init_out_of_memory_says_what_and_how_big) {
     r.err = ours;
     expect_failure(r, {"--out " + s.str("huge") + ": not enough memory for the ", " parameters (", " MiB of float32)"},
                    s / "huge");
+    // A Llama-family shape is measured against the memory available before anything is
+    // allocated, and the message says what bf16 would take.
+    const Run llama = tokclean("--quiet init --out " + s.str("huge") + " --arch llama --layers 2 --heads 2 --embd 64", s,
+                               "TOKCLEAN_MEMORY_LIMIT=1K");
+    expect_failure(llama, {"init: the weights need about ", " is available: initialise a smaller shape, or in bf16 (--dtype bf16)"},
+                   s / "huge");
 }

@@ -133,6 +133,7 @@ struct CleanFlags {
     std::string scorer = "delta";
     std::int64_t batch_size = 8;
     bool with_scores = false;
+    std::string dtype = "fp32";
 
     static constexpr VerbHelp help{"clean", "score tokens with (base, reference), keep the informative ones",
         "\nExample:\n  tokclean clean --base base --ref warmed-up --data pool.jsonl --out cleaned.jsonl --keep 0.6\n"
@@ -147,8 +148,9 @@ struct CleanFlags {
         SelectFlags::each_flag(f.select, v);
         v.option("--scorer", f.scorer, "delta (L_base - L_ref)|reverse|loss|entropy",
                  one_of({"delta", "reverse", "loss", "entropy"}));
-        v.option("--batch-size", f.batch_size, "examples per forward pass", positive_integer());
+        v.option("--batch-size", f.batch_size, batch_size_help, non_negative_integer());
         v.flag("--with-scores", f.with_scores, "add \"scores\" (null where not scored)");
+        dtype_flag(f.dtype, v);
     }
 };
 
@@ -172,6 +174,7 @@ void run_clean(const GlobalFlags& g, CleanFlags f) {
     const InterruptScope interrupts;
     AtomicFile out(f.out);
     OpenedModel b = load_cli_model(g, f.base);
+    use_dtype(b, f.dtype);
     const std::vector<Example> pool = load_data(g, f.data, b);
     const std::unique_ptr<CausalLm<D>> base = b.take_model<D>();
     const bool two_models = f.scorer == "delta" || f.scorer == "reverse";
@@ -181,6 +184,7 @@ void run_clean(const GlobalFlags& g, CleanFlags f) {
     std::unique_ptr<CausalLm<D>> ref;
     if (two_models) ref = load_second_model(f.base, *base, f.ref, "reference model");
     // The two models score one after the other: the larger working memory counts.
+    f.batch_size = scoring_batch_size<D>(g, *base, f.batch_size, longest_example(pool));
     require_host_memory<D>(scoring_memory(*base, f.batch_size, longest_example(pool)), "clean",
                            "lower --batch-size or --seq-len");
     log(g, "scoring " + std::to_string(pool.size()) + " examples with the " + f.scorer + " scorer, selecting with --select " +
@@ -261,6 +265,7 @@ struct EvolveFlags {
     bool with_scores = false;
     bool force = false;
     bool keep_work = false;
+    std::string dtype = "fp32";  // of the base (bf16: LoRA references only)
 
     static constexpr VerbHelp help{"evolve", "self-evolving cleaning: chunk by chunk, the reference keeps learning",
         "\nExample:\n  tokclean evolve --base base --data pool.jsonl --out evolved --chunks 5 --keep 0.6 --epochs 1\n"
@@ -284,6 +289,7 @@ struct EvolveFlags {
         v.option("--score-batch-size", f.score_batch_size, "examples per scoring pass", positive_integer());
         v.flag("--with-scores", f.with_scores, "add \"scores\" to cleaned.jsonl");
         v.flag("--keep-work", f.keep_work, "keep the work directory (each chunk's cleaned file and reference)");
+        dtype_flag(f.dtype, v);
     }
 };
 
@@ -303,9 +309,13 @@ inline void run_evolve(const GlobalFlags& g, EvolveFlags f) {
              "adapter directory makes every reference an adapter already)");
     // LoRA (--lora-r, or a warm-up adapter) makes every θ_t, and the final model, an adapter on the base.
     const bool adapters = f.lora.r > 0 || is_adapter_dir(f.warmup);
+    if (f.dtype == "bf16" && !adapters)
+        fail("--dtype bf16 holds the base's weights frozen: make the references LoRA adapters on it (--lora-r R, or "
+             "a warm-up adapter as --warmup), or use --dtype fp32");
     AtomicDirectory out = adapters ? open_adapter_output(f.out, f.force, out_files)
                                    : open_model_output(f.out, f.force, out_files);
     OpenedModel b = load_cli_model(g, f.base);
+    use_dtype(b, f.dtype);
     const std::vector<Example> pool = load_data(g, f.data, b);
     require_targets(f.data.data, pool);
     const std::unique_ptr<CausalLm<Cpu>> base = b.take_model();

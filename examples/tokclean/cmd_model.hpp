@@ -30,6 +30,7 @@ struct InitFlags {
     int vocab = 0;
     std::uint64_t seed = 0;
     bool force = false;
+    std::string dtype = "fp32";
 
     static constexpr VerbHelp help{"init", "write a freshly initialised model directory (GPT-2 or Llama family)",
         "\nExample:\n  tokclean init --out base --layers 4 --heads 4 --embd 256 --positions 256 --tokenizer byte\n"
@@ -62,6 +63,10 @@ struct InitFlags {
         v.option("--vocab", f.vocab, "vocabulary size for pre-tokenized data (no tokenizer)", positive_integer());
         v.exclusive("--vocab", "--tokenizer");
         v.option("--seed", f.seed, "initialisation seed");
+        v.option("--dtype", f.dtype,
+                 "Llama family: the dtype of the weights written, fp32 or bf16 (BF16 files, half the size, as Llama and "
+                 "Qwen checkpoints ship; never held in float32, so an 8B shape initialises in 16 GB)",
+                 one_of({"fp32", "bf16"}));
     }
 };
 
@@ -120,7 +125,8 @@ inline void refuse_llama_flags_for_gpt2(const InitFlags& f) {
                                       {"--intermediate", f.intermediate != defaults.intermediate},
                                       {"--head-dim", f.head_dim != defaults.head_dim},
                                       {"--rope-theta", f.rope_theta != defaults.rope_theta},
-                                      {"--tie", f.tie != defaults.tie}})
+                                      {"--tie", f.tie != defaults.tie},
+                                      {"--dtype", f.dtype != defaults.dtype}})
         if (given) fail(name, ": applies to --arch llama, mistral, qwen2 or qwen3, not gpt2");
 }
 
@@ -131,16 +137,24 @@ inline void run_llama_init(const GlobalFlags& g, const InitFlags& f) {
         c.tokenizer == "hf-tokenizer" ? tokenizer_files(tokenizer_source(f, "a directory with tokenizer.json")) : std::vector<fs::path>{};
     const InterruptScope interrupts;
     AtomicDirectory out = open_model_output(f.out, f.force, tokenizer_copy);
-    Tensor<float, Cpu> params = [&] {
-        try {
-            return llama_init(c, f.seed);
-        } catch (const std::bad_alloc&) {
-            fail("--out ", f.out.string(), ": not enough memory for the ", numel, " parameters (",
-                 numel * 4 / (1 << 20), " MiB of float32) of this shape");
-        }
-    }();
+    const bool bf16 = f.dtype == "bf16";
+    const std::int64_t bytes = numel * (bf16 ? 2 : 4);
+    if (const auto avail = available_memory(); avail && bytes > *avail)
+        fail("init: the weights need about ", memory_detail::gib(bytes), " but ", memory_detail::gib(*avail),
+             " is available: initialise a smaller shape", bf16 ? "" : ", or in bf16 (--dtype bf16)");
+    const auto no_memory = [&] {
+        fail("--out ", f.out.string(), ": not enough memory for the ", numel, " parameters (", bytes / (1 << 20),
+             " MiB of ", bf16 ? "bfloat16" : "float32", ") of this shape");
+    };
+    std::unique_ptr<Llama<Cpu>> model;
+    try {
+        if (bf16) model = std::make_unique<Llama<Cpu>>(c, std::make_shared<const LlamaBf16Weights>(llama_init_bf16(c, f.seed)));
+        else model = std::make_unique<Llama<Cpu>>(c, llama_init(c, f.seed));
+    } catch (const std::bad_alloc&) {
+        no_memory();
+    }
     stop_if_interrupted("init");
-    Llama<Cpu>(c, std::move(params)).save(out, tokenizer_copy);
+    model->save(out, tokenizer_copy);
     log(g, "initialised " + f.out.string() + ": " + std::to_string(numel) + " parameters");
     std::cout << "{\"model\": " << quoted(f.out.string()) << ", \"parameters\": " << numel << "}\n";
 }
@@ -274,6 +288,7 @@ struct TrainFlags {
     bool force = false;
     LoraFlags lora;   // --lora-r > 0: a new adapter on the frozen --model
     fs::path adapter;  // or one to train further
+    std::string dtype = "fp32";  // of the frozen base (bf16: LoRA only)
     bool trains_adapter() const { return lora.r > 0 || !adapter.empty(); }
 
     static constexpr VerbHelp help{"train", "fine-tune a model (AdamW, mean loss over target tokens)",
@@ -310,6 +325,7 @@ struct TrainFlags {
         v.flag("--resume", f.resume, "continue from the checkpoint of an interrupted run");
         LoraFlags::each_flag(f.lora, v);
         v.option("--adapter", f.adapter, "a LoRA adapter directory on --model to train further", Resume::model_files);
+        dtype_flag(f.dtype, v);
     }
 };
 
@@ -333,11 +349,15 @@ TrainReport run_train(const GlobalFlags& g, TrainFlags f) {
     if (f.lora.r > 0 && !f.adapter.empty())
         fail("--lora-r starts a new adapter and --adapter continues one: give one of them");
     f.lora.check();
+    if (f.dtype == "bf16" && !f.trains_adapter())
+        fail("--dtype bf16 holds --model's weights frozen: train a LoRA adapter on it (--lora-r R or --adapter DIR), "
+             "or train every weight with --dtype fp32");
     const InterruptScope interrupts;  // from the start: a signal while loading stops at the first step
     AtomicDirectory out = f.trains_adapter() ? open_adapter_output(f.out, f.force, tokenizer_files(f.model))
                                    : open_model_output(f.out, f.force, tokenizer_files(f.model));
     OpenedModel m = load_cli_model(g, f.model);
     m.adapter = f.adapter;
+    use_dtype(m, f.dtype);
     const std::vector<Example> data = load_data(g, f.data, m);
     require_targets(f.data.data, data);
     TrainOptions options = f.tune.resolved();
@@ -398,6 +418,7 @@ struct ScoreFlags {
     fs::path model, out, adapter;
     DataFlags data;
     std::int64_t batch_size = 8;
+    std::string dtype = "fp32";
 
     static constexpr VerbHelp help{"score", "per-token losses of every example: {\"losses\": [null, ...]}",
         "\nExample:\n  tokclean score --model base --data sft.jsonl --out losses.jsonl\n"
@@ -408,7 +429,8 @@ struct ScoreFlags {
         v.option("--adapter", f.adapter, "a LoRA adapter directory: score with --model plus this adapter");
         DataFlags::each_flag(f.data, v);
         v.option("--out", f.out, "JSONL output", required);
-        v.option("--batch-size", f.batch_size, "examples per forward pass", positive_integer());
+        v.option("--batch-size", f.batch_size, batch_size_help, non_negative_integer());
+        dtype_flag(f.dtype, v);
     }
 };
 
@@ -419,8 +441,10 @@ double run_score(const GlobalFlags& g, ScoreFlags f) {
     AtomicFile out(f.out);
     OpenedModel m = load_cli_model(g, f.model);
     m.adapter = f.adapter;
+    use_dtype(m, f.dtype);
     const std::vector<Example> data = load_data(g, f.data, m);
     const std::unique_ptr<CausalLm<D>> model = m.take_model<D>();
+    f.batch_size = scoring_batch_size<D>(g, *model, f.batch_size, longest_example(data));
     require_host_memory<D>(scoring_memory(*model, f.batch_size, longest_example(data)), "score",
                            "lower --batch-size or --seq-len");
     std::string line;
@@ -457,6 +481,7 @@ struct EvalFlags {
     fs::path model, adapter;
     DataFlags data;
     std::int64_t batch_size = 8;
+    std::string dtype = "fp32";
 
     static constexpr VerbHelp help{"eval", "teacher-forced loss, token accuracy and exact match of the targets",
         "\nExample:\n  tokclean eval --model tuned --data test.jsonl\n"
@@ -470,6 +495,7 @@ struct EvalFlags {
         v.option("--adapter", f.adapter, "a LoRA adapter directory: evaluate --model plus this adapter");
         DataFlags::each_flag(f.data, v);
         v.option("--batch-size", f.batch_size, "examples per forward pass", positive_integer());
+        dtype_flag(f.dtype, v);
     }
 };
 
@@ -529,6 +555,7 @@ template <class D = Cpu>
 EvalResult run_eval(const GlobalFlags& g, EvalFlags f, bool print = true) {
     OpenedModel m = load_cli_model(g, f.model);
     m.adapter = f.adapter;
+    use_dtype(m, f.dtype);
     const std::vector<Example> data = load_data(g, f.data, m);
     const std::unique_ptr<CausalLm<D>> model = m.take_model<D>();
     const EvalResult r = evaluate_examples(*model, data, f.batch_size, f.data.data.string());
@@ -546,6 +573,7 @@ struct GenerateFlags {
     fs::path model, adapter;
     std::string prompt;
     std::int64_t max_new_tokens = 64;
+    std::string dtype = "fp32";
 
     static constexpr VerbHelp help{"generate", "greedy continuation of a prompt",
         "\nExample:\n  tokclean generate --model tuned --prompt 'Q: 2+2?\\nA:' --max-new-tokens 16\n"};
@@ -555,6 +583,7 @@ struct GenerateFlags {
         v.option("--adapter", f.adapter, "a LoRA adapter directory: generate with --model plus this adapter");
         v.option("--prompt", f.prompt, "prompt text", required);
         v.option("--max-new-tokens", f.max_new_tokens, "tokens to generate at most", non_negative_integer());
+        dtype_flag(f.dtype, v);
     }
 };
 
@@ -562,6 +591,7 @@ struct GenerateFlags {
 inline void run_generate(const GlobalFlags& g, const GenerateFlags& f) {
     OpenedModel m = load_cli_model(g, f.model);
     m.adapter = f.adapter;
+    use_dtype(m, f.dtype);
     if (!m.tokenizer) fail(f.model.string(), ": the model has no tokenizer, so it cannot read a text prompt");
     const TokenizerRef tok = m.tokenizer.ref();
     const std::unique_ptr<CausalLm<Cpu>> model = m.take_model();

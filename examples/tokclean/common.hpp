@@ -20,6 +20,7 @@
 #include "tokclean/io/number_format.hpp"
 #include "tokclean/io/path_overlap.hpp"
 #include "tokclean/io/progress.hpp"
+#include "tokclean/nn/llama_config.hpp"
 #include "tokclean/nn/model_dir.hpp"
 #include "tokclean/nn/memory_plan.hpp"
 #include "tokclean/nn/open_model.hpp"
@@ -214,15 +215,29 @@ inline AtomicDirectory open_adapter_output(const fs::path& out, bool force, cons
     return dir;
 }
 
+// --dtype of the verbs that load a model: the dtype its weights are held in.
+template <class String, class V>
+void dtype_flag(String& dtype, V& v) {
+    v.option("--dtype", dtype,
+             "the dtype the weights are held in: fp32, or bf16 (half the memory, products still accumulate in fp32; "
+             "the Llama family on the CPU; frozen: training then needs a LoRA adapter)",
+             one_of({"fp32", "bf16"}), Resume::match);
+}
+// m's weights to be held in `dtype` (--dtype), refused at once for a model that cannot.
+inline void use_dtype(OpenedModel& m, const std::string& dtype) {
+    m.dtype = dtype == "bf16" ? WeightDtype::bf16 : WeightDtype::f32;
+    if (m.dtype == WeightDtype::bf16) require_bf16_weights_support(m.dir, m.info.model_type);
+}
+
 // A second model used with the base one (a reference, a warm-up model), loaded on D: it must
 // have the base's architecture, shape and tokenizer (the same ids must mean the same tokens).
-// An adapter directory (LoRA) is the base plus that adapter.
-// `role` names it in the message.
+// An adapter directory (LoRA) is the base plus that adapter; a model's weights are held in the
+// base's dtype. `role` names it in the message.
 template <Device D>
 std::unique_ptr<CausalLm<D>> load_second_model(const fs::path& base_dir, const CausalLm<D>& base, const fs::path& dir,
                                                std::string_view role) {
     if (is_adapter_dir(dir)) return load_lora(base, dir);  // base + that adapter (LoRA)
-    std::unique_ptr<CausalLm<D>> other = load_causal_lm<D>(dir);
+    std::unique_ptr<CausalLm<D>> other = load_causal_lm<D>(dir, base.weight_dtype());
     if (const ShapeDifference d = base.shape_difference(*other))
         fail((dir / std::string(config_file_name)).string(), ": field '", d.field, "': ", d.other,
              ", but the base model ", base_dir.string(), " has ", d.mine, " (the ", role,
@@ -243,6 +258,22 @@ inline std::int64_t longest_example(const std::vector<Example>& data) {
 template <Device D>
 void require_host_memory(const MemoryPlan& plan, const std::string& verb, const std::string& advice) {
     if constexpr (std::is_same_v<D, Cpu>) require_memory(plan, verb, advice);
+}
+
+// --batch-size of the verbs that score: 0 sizes the batches from the memory available.
+inline constexpr const char* batch_size_help =
+    "examples per forward pass (0: the largest, up to 64, whose activations fit the memory available)";
+
+// The batch a scoring verb runs: `requested`, or for 0 the largest that fits (on the CPU; 8 on
+// a GPU), logged.
+template <class D>
+std::int64_t scoring_batch_size(const GlobalFlags& g, const CausalLm<D>& model, std::int64_t requested, std::int64_t T) {
+    if (requested > 0) return requested;
+    std::int64_t batch = 8;
+    if constexpr (std::is_same_v<D, Cpu>) batch = scoring_batch_that_fits(model, T);
+    log(g, "--batch-size 0: " + std::to_string(batch) + " examples per forward pass (sequences of up to " +
+               std::to_string(T) + " tokens)");
+    return batch;
 }
 
 // Training data must hold at least one target token (a label other than -100 after position 0).

@@ -13,6 +13,6 @@
 
 #if defined(TOKCLEAN_SEPARATE_COMPILATION)
 namespace tokclean {
-template std::unique_ptr<CausalLm<Cpu>> load_causal_lm<Cpu>(const std::filesystem::path&);
+template std::unique_ptr<CausalLm<Cpu>> load_causal_lm<Cpu>(const std::filesystem::path&, WeightDtype);
 }  // namespace tokclean
 #endif

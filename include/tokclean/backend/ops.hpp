@@ -53,6 +53,9 @@
 //                   dinp_write [= accumulate], dparam_write [= accumulate])
 //     dinp (N, IC) += dout (N, OC) · weightᵀ; dweight (IC, OC) += inpᵀ · dout;
 //     dbias (OC) += Σ_rows dout. dinp and dbias may be null.
+//   Weights kept in bfloat16 (core/bfloat16.hpp; beyond the contract, the CPU only for now):
+//   matmul(Cpu, out, a, const bfloat16* b, ...) and gather_rows(Cpu, out, const bfloat16* in,
+//   ...) read b / in widened exactly, so they equal the float ops on the widened values.
 //
 // Causal multi-head self-attention
 //   attention_forward(D, out, att, qkv, B, T, C, NH)

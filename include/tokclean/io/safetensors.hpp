@@ -19,6 +19,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -30,6 +31,7 @@
 #include <unistd.h>
 #endif
 
+#include "tokclean/core/bfloat16.hpp"
 #include "tokclean/core/error.hpp"
 #include "tokclean/core/shape.hpp"
 #include "tokclean/core/tensor.hpp"
@@ -225,50 +227,10 @@ public:
 
     // Converts the tensor to float into `out` (numel elements), e.g. straight into a slice of
     // a parameter buffer.
-    void read_float(std::string_view name, std::span<float> out) const {
-        const auto& t = tensor(name);
-        if (!dtype_is_readable(t.dtype))
-            fail(where_, ": tensor '", detail::printable(name), "': unsupported dtype ", dtype_name(t.dtype),
-                 " (tokclean reads F32, F16 and BF16)");
-        TOKCLEAN_CHECK(out.size() == static_cast<std::size_t>(t.numel()), "tensor '", name,
-                       "' has ", t.numel(), " elements, output ", out.size());
-        const std::byte* src = data_ + data_start_ + t.begin;
-        const std::size_t n = out.size();
-        struct LetGo {  // the tensor's pages, once converted: read again from the file if needed
-            const detail::MappedFile* map;
-            const std::byte* p;
-            std::size_t bytes;
-            ~LetGo() {
-                if (map) map->let_go(p, bytes);
-            }
-        } let_go{mapping_.get(), src, static_cast<std::size_t>(t.end - t.begin)};
-        // Assemble little-endian values byte by byte: the data section has no alignment
-        // guarantee and this is independent of the host's byte order.
-        auto u16 = [&](std::size_t i) {
-            return static_cast<std::uint16_t>(std::to_integer<unsigned>(src[2 * i]) |
-                                              (std::to_integer<unsigned>(src[2 * i + 1]) << 8));
-        };
-        switch (t.dtype) {
-            case Dtype::F32:
-                if constexpr (std::endian::native == std::endian::little) {
-                    if (n) std::memcpy(out.data(), src, n * 4);
-                } else {
-                    for (std::size_t i = 0; i < n; ++i) {
-                        std::uint32_t b = 0;
-                        for (int k = 3; k >= 0; --k) b = (b << 8) | std::to_integer<unsigned>(src[4 * i + k]);
-                        out[i] = std::bit_cast<float>(b);
-                    }
-                }
-                break;
-            case Dtype::F16:
-                for (std::size_t i = 0; i < n; ++i) out[i] = f16_to_float(u16(i));
-                break;
-            case Dtype::BF16:
-                for (std::size_t i = 0; i < n; ++i) out[i] = bf16_to_float(u16(i));
-                break;
-            default: break;  // excluded above
-        }
-    }
+    void read_float(std::string_view name, std::span<float> out) const { read_values(name, out); }
+    // The same into bfloat16 (weights kept in bf16): BF16 values copied, F32 and F16 rounded to
+    // the nearest (ties to even).
+    void read_bf16(std::string_view name, std::span<bfloat16> out) const { read_values(name, out); }
 
     // The tensor as a new float tensor (rank <= 4, the rank our tensors support).
     Tensor<float, Cpu> to_float(std::string_view name) const {
@@ -295,6 +257,62 @@ public:
 
 private:
     SafetensorsFile() = default;
+
+    // read_float and read_bf16: T is float or bfloat16.
+    template <class T>
+    void read_values(std::string_view name, std::span<T> out) const {
+        const auto& t = tensor(name);
+        if (!dtype_is_readable(t.dtype))
+            fail(where_, ": tensor '", detail::printable(name), "': unsupported dtype ", dtype_name(t.dtype),
+                 " (tokclean reads F32, F16 and BF16)");
+        TOKCLEAN_CHECK(out.size() == static_cast<std::size_t>(t.numel()), "tensor '", name,
+                       "' has ", t.numel(), " elements, output ", out.size());
+        const std::byte* src = data_ + data_start_ + t.begin;
+        const std::size_t n = out.size();
+        struct LetGo {  // the tensor's pages, once converted: read again from the file if needed
+            const detail::MappedFile* map;
+            const std::byte* p;
+            std::size_t bytes;
+            ~LetGo() {
+                if (map) map->let_go(p, bytes);
+            }
+        } let_go{mapping_.get(), src, static_cast<std::size_t>(t.end - t.begin)};
+        // Assemble little-endian values byte by byte: the data section has no alignment
+        // guarantee and this is independent of the host's byte order.
+        auto u16 = [&](std::size_t i) {
+            return static_cast<std::uint16_t>(std::to_integer<unsigned>(src[2 * i]) |
+                                              (std::to_integer<unsigned>(src[2 * i + 1]) << 8));
+        };
+        auto f32 = [&](std::size_t i) {
+            std::uint32_t b = 0;
+            for (int k = 3; k >= 0; --k) b = (b << 8) | std::to_integer<unsigned>(src[4 * i + k]);
+            return std::bit_cast<float>(b);
+        };
+        constexpr bool to_bf16 = std::is_same_v<T, bfloat16>;
+        const auto from_float = [](float x) {
+            if constexpr (to_bf16) return to_bfloat16(x);
+            else return x;
+        };
+        switch (t.dtype) {
+            case Dtype::F32:
+                if constexpr (!to_bf16 && std::endian::native == std::endian::little) {
+                    if (n) std::memcpy(out.data(), src, n * 4);
+                } else {
+                    for (std::size_t i = 0; i < n; ++i) out[i] = from_float(f32(i));
+                }
+                break;
+            case Dtype::F16:
+                for (std::size_t i = 0; i < n; ++i) out[i] = from_float(f16_to_float(u16(i)));
+                break;
+            case Dtype::BF16:
+                for (std::size_t i = 0; i < n; ++i) {
+                    if constexpr (to_bf16) out[i] = bfloat16{u16(i)};
+                    else out[i] = bf16_to_float(u16(i));
+                }
+                break;
+            default: break;  // excluded above
+        }
+    }
 
     void parse() {
         if (size_ < 8)
@@ -427,13 +445,15 @@ private:
 // One tensor to write: F32 data of `shape` (row-major, contiguous).
 struct SafetensorsEntry {
     std::string name;
-    const float* data;
+    const float* data;  // F32 values, or
     Shape shape;
+    const bfloat16* bf16 = nullptr;  // BF16 values (data null)
 };
 
-// Writes an F32 safetensors file with the tensors' data in the given order. The header lists
-// them in the same order; it is padded with spaces so that the data section starts at a
-// multiple of 8 bytes (readers may then map the floats in place).
+// Writes a safetensors file (each tensor F32, or BF16 where the entry has bf16 values) with the
+// tensors' data in the given order. The header lists them in the same order; it is padded with
+// spaces so that the data section starts at a multiple of 8 bytes (readers may then map the
+// values in place).
 inline void save_safetensors(const std::filesystem::path& path,
                              std::span<const SafetensorsEntry> entries,
                              const std::map<std::string, std::string>& metadata = {}) {
@@ -448,8 +468,8 @@ inline void save_safetensors(const std::filesystem::path& path,
             fail(path.string(), ": tensor '", detail::printable(e.name), "' given twice");
         auto shape = nlohmann::ordered_json::array();
         for (int i = 0; i < e.shape.rank(); ++i) shape.push_back(e.shape[i]);
-        const std::uint64_t bytes = static_cast<std::uint64_t>(e.shape.numel()) * 4;
-        header[e.name] = {{"dtype", "F32"}, {"shape", shape}, {"data_offsets", {offset, offset + bytes}}};
+        const std::uint64_t bytes = static_cast<std::uint64_t>(e.shape.numel()) * (e.bf16 ? 2 : 4);
+        header[e.name] = {{"dtype", e.bf16 ? "BF16" : "F32"}, {"shape", shape}, {"data_offsets", {offset, offset + bytes}}};
         offset += bytes;
     }
     std::string text = header.dump();
@@ -462,7 +482,17 @@ inline void save_safetensors(const std::filesystem::path& path,
     out.write(text);
     for (const auto& e : entries) {
         const auto n = static_cast<std::size_t>(e.shape.numel());
-        if constexpr (std::endian::native == std::endian::little) {
+        if (e.bf16) {
+            if constexpr (std::endian::native == std::endian::little) {
+                out.write(e.bf16, n * 2);
+            } else {
+                for (std::size_t i = 0; i < n; ++i) {
+                    const std::uint16_t b = e.bf16[i].bits;
+                    const unsigned char le[2] = {static_cast<unsigned char>(b), static_cast<unsigned char>(b >> 8)};
+                    out.write(le, 2);
+                }
+            }
+        } else if constexpr (std::endian::native == std::endian::little) {
             out.write(e.data, n * 4);
         } else {
             for (std::size_t i = 0; i < n; ++i) {

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "tokclean/core/bfloat16.hpp"
 #include "tokclean/core/device.hpp"
 #include "tokclean/core/tensor.hpp"
 #include "tokclean/core/error.hpp"
@@ -96,10 +97,13 @@ public:
     // tokens, the same parameters); else the first config.json field that differs.
     virtual ShapeDifference shape_difference(const CausalLm& other) const = 0;
 
-    // Memory (nn/memory_plan.hpp): the floats this model holds besides flat_params() (a LoRA
-    // base's frozen weights), and the bytes a forward of a (B, T) batch for `purpose` (and, for
-    // backward, its backward) allocates: activations, scratch, logits. 0: not estimated.
-    virtual std::int64_t frozen_numel() const { return 0; }
+    // Memory (nn/memory_plan.hpp): the bytes of every weight this model holds (flat_params()
+    // and a LoRA base's frozen weights), and the bytes a forward of a (B, T) batch for
+    // `purpose` (and, for backward, its backward) allocates: activations, scratch, logits. 0:
+    // not estimated.
+    virtual std::int64_t weight_bytes() const { return 4 * flat_params().numel(); }
+    // The dtype the weights are held in (float32 unless loaded with --dtype bf16).
+    virtual WeightDtype weight_dtype() const { return WeightDtype::f32; }
     virtual std::int64_t working_bytes(std::int64_t B, std::int64_t T, ForwardFor purpose) const {
         (void)B, (void)T, (void)purpose;
         return 0;
@@ -128,9 +132,10 @@ public:
     virtual void set_noise_seed(std::uint64_t seed) { (void)seed; }
 };
 
-// The model a directory holds, on device D: its architecture from config.json's model_type.
-// Defined in nn/load_model.hpp (compiled once for Cpu with TOKCLEAN_SEPARATE_COMPILATION).
+// The model a directory holds, on device D: its architecture from config.json's model_type,
+// its weights held in `dtype`. Defined in nn/load_model.hpp (compiled once for Cpu with
+// TOKCLEAN_SEPARATE_COMPILATION).
 template <Device D = Cpu>
-std::unique_ptr<CausalLm<D>> load_causal_lm(const std::filesystem::path& dir);
+std::unique_ptr<CausalLm<D>> load_causal_lm(const std::filesystem::path& dir, WeightDtype dtype = WeightDtype::f32);
 
 }  // namespace tokclean

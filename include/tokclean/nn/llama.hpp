@@ -13,6 +13,11 @@
 // shared, the adapter is the trained parameter buffer, and each adapted projection adds
 // s · dropout(x) · Aᵀ · Bᵀ to its columns of the fused product (q, k, v of qkv; gate, up of
 // gate_up); backward skips every base weight's gradient.
+//
+// Weights kept in bfloat16 (--dtype bf16, nn/llama_params.hpp's LlamaBf16Weights; the CPU only
+// for now): the products and the embedding read them widened exactly, so a model whose files
+// are BF16 scores bit for bit as when widened to float32 at load, in half the memory. Such
+// weights are frozen: scoring, or a LoRA adapter trained on top.
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
@@ -38,19 +43,25 @@ namespace tokclean {
 
 namespace llama_detail {
 
-// out (N, OC) = x (N, IC) · W (OC, IC)ᵀ [+ bias (OC)], or += with accumulate.
-template <class D>
-void linear_rows(D dev, float* out, const float* x, const float* w, const float* bias, std::int64_t N,
+// out (N, OC) = x (N, IC) · W (OC, IC)ᵀ [+ bias (OC)], or += with accumulate. W: float, or
+// bfloat16 on the CPU.
+template <class D, class W>
+void linear_rows(D dev, float* out, const float* x, const W* w, const float* bias, std::int64_t N,
                  std::int64_t IC, std::int64_t OC, GradWrite write = GradWrite::overwrite) {
     matmul(dev, out, x, w, N, OC, IC, Transpose::no, Transpose::yes, write, bias);
 }
 // dx (N, IC) = (or +=) dout (N, OC) · W (OC, IC); dW (OC, IC) += dout ᵀ · x unless dw is null
-// (a frozen base).
-template <class D>
-void linear_rows_backward(D dev, float* dx, float* dw, const float* dout, const float* x, const float* w,
+// (a frozen base, as bfloat16 weights always are).
+template <class D, class W>
+void linear_rows_backward(D dev, float* dx, float* dw, const float* dout, const float* x, const W* w,
                           std::int64_t N, std::int64_t IC, std::int64_t OC, GradWrite dx_write) {
     matmul(dev, dx, dout, w, N, IC, OC, Transpose::no, Transpose::no, dx_write);
     if (dw) matmul(dev, dw, dout, x, OC, IC, N, Transpose::yes, Transpose::no, GradWrite::accumulate);
+}
+
+[[noreturn]] inline void bf16_weights_not_trained() {
+    fail("the model's weights are held in bfloat16 (--dtype bf16) and are not trained: train with --dtype fp32, or "
+         "train a LoRA adapter on top (--lora-r)");
 }
 
 }  // namespace llama_detail
@@ -62,15 +73,21 @@ class Llama final : public CausalLm<D> {
 public:
     Llama(LlamaConfig config, Tensor<float, D> params)
         : Llama(std::move(config), std::make_shared<Tensor<float, D>>(std::move(params)), nullptr, Tensor<float, D>()) {}
-    // Base + adapter: `weights` frozen (shared with the models made from this one), `adapter`
-    // laid out as lora->layout.
+    // Weights kept in bfloat16 (frozen; the CPU only).
+    Llama(LlamaConfig config, std::shared_ptr<const LlamaBf16Weights> weights)
+        : Llama(std::move(config), std::make_shared<Tensor<float, D>>(), nullptr, Tensor<float, D>(), std::move(weights)) {}
+    // Base + adapter: `weights` (or `bf16` when set) frozen and shared with the models made from
+    // this one, `adapter` laid out as lora->layout.
     Llama(LlamaConfig config, std::shared_ptr<Tensor<float, D>> weights, std::shared_ptr<const llama_detail::LlamaLora> lora,
-          Tensor<float, D> adapter)
-        : config_(std::move(config)), layout_(config_), weights_(std::move(weights)), lora_(std::move(lora)),
-          adapter_(std::move(adapter)),
+          Tensor<float, D> adapter, std::shared_ptr<const LlamaBf16Weights> bf16 = nullptr)
+        : config_(std::move(config)), layout_(config_), weights_(std::move(weights)), bf16_(std::move(bf16)),
+          lora_(std::move(lora)), adapter_(std::move(adapter)),
           inv_freq_(rope_inv_freq(config_.head_dim, config_.rope_theta, config_.rope_scaling)) {
-        TOKCLEAN_CHECK(weights_->numel() == layout_.numel, "Llama parameters of ", weights_->numel(), " values, the ",
-                       "configuration has ", layout_.numel);
+        if (bf16_ && !std::is_same_v<D, Cpu>)
+            fail("--dtype bf16: weights in bfloat16 run on the CPU only in this version (use --dtype fp32 on the GPU)");
+        const std::int64_t held = bf16_ ? bf16_->values.numel() : weights_->numel();
+        TOKCLEAN_CHECK(held == layout_.numel, "Llama parameters of ", held, " values, the configuration has ",
+                       layout_.numel);
         if (lora_)
             TOKCLEAN_CHECK(adapter_.numel() == lora_->layout.numel, "an adapter of ", adapter_.numel(), " values, its "
                            "layout has ", lora_->layout.numel);
@@ -92,9 +109,15 @@ public:
     void zero_grad() override { zero_pending_ = true; }
     void backward() override { backward(head_.mean_weights()); }
     void backward(std::span<const float> token_weights) override;
-    // The trained parameters: the adapter's with LoRA, else every weight.
-    Tensor<float, D>& flat_params() override { return lora_ ? adapter_ : *weights_; }
-    const Tensor<float, D>& flat_params() const override { return lora_ ? adapter_ : *weights_; }
+    // The trained parameters: the adapter's with LoRA, else every weight (never bf16 ones).
+    Tensor<float, D>& flat_params() override {
+        if (bf16_ && !lora_) llama_detail::bf16_weights_not_trained();
+        return lora_ ? adapter_ : *weights_;
+    }
+    const Tensor<float, D>& flat_params() const override {
+        if (bf16_ && !lora_) llama_detail::bf16_weights_not_trained();
+        return lora_ ? adapter_ : *weights_;
+    }
     Tensor<float, D>& flat_grads() override {
         const Tensor<float, D>& params = flat_params();
         if (grads_.numel() != params.numel()) grads_ = Tensor<float, D>(params.shape());  // zeros
@@ -103,10 +126,16 @@ public:
         return grads_;
     }
     std::unique_ptr<CausalLm<D>> with_params(Tensor<float, D> params) const override {
-        if (lora_) return std::make_unique<Llama>(config_, weights_, lora_, std::move(params));
+        if (lora_) return std::make_unique<Llama>(config_, weights_, lora_, std::move(params), bf16_);
         return std::make_unique<Llama>(config_, std::move(params));
     }
     void save(AtomicDirectory& out, std::span<const std::filesystem::path> extra_files = {}) const override {
+        if (bf16_ && !lora_) {  // saved as held: BF16
+            save_llama_files(out.path(), config_, bf16_->values.data());
+            out.copy_in(extra_files);
+            out.commit();
+            return;
+        }
         const Tensor<float, D>& params = flat_params();
         Tensor<float, Cpu> host;
         if constexpr (!std::is_same_v<D, Cpu>) host = copy_to(Cpu{}, params);
@@ -125,19 +154,22 @@ public:
         for (const LoraModule& m : lora->layout.modules) lora->max_in = std::max(lora->max_in, m.in);
         if (params.numel() != lora->layout.numel)
             fail(c.where, ": an adapter of ", params.numel(), " values for a layout of ", lora->layout.numel);
-        return std::make_unique<Llama>(config_, weights_, std::move(lora), std::move(params));
+        return std::make_unique<Llama>(config_, weights_, std::move(lora), std::move(params), bf16_);
     }
     const LoraConfig* lora() const override { return lora_ ? &lora_->config : nullptr; }
     std::unique_ptr<CausalLm<D>> merged() const override {
         TOKCLEAN_CHECK(lora_ != nullptr, "merged(): the model has no adapter");
-        Tensor<float, Cpu> w = copy_to(Cpu{}, *weights_);
+        Tensor<float, Cpu> w = bf16_ ? bf16_->widened() : copy_to(Cpu{}, *weights_);
         const Tensor<float, Cpu> a = copy_to(Cpu{}, adapter_);
         merge_lora(w.data(), a.data(), lora_->config, lora_->layout);
         if constexpr (std::is_same_v<D, Cpu>) return std::make_unique<Llama>(config_, std::move(w));
         else return std::make_unique<Llama>(config_, copy_to(D{}, w));
     }
     void set_noise_seed(std::uint64_t seed) override { noise_seed_ = seed; }
-    std::int64_t frozen_numel() const override { return lora_ ? weights_->numel() : 0; }
+    std::int64_t weight_bytes() const override {
+        return (bf16_ ? bf16_->bytes() : 4 * weights_->numel()) + (lora_ ? 4 * adapter_.numel() : 0);
+    }
+    WeightDtype weight_dtype() const override { return bf16_ ? WeightDtype::bf16 : WeightDtype::f32; }
     // The Activations of reserve() plus the head's logits and its rows (every position a target
     // at worst).
     std::int64_t working_bytes(std::int64_t B, std::int64_t T, ForwardFor purpose) const override {
@@ -250,7 +282,19 @@ private:
     static std::int64_t state_size(const LlamaConfig& c, std::int64_t B, std::int64_t T) {
         return attention_state_size(D{}, B, T, AttentionHeads{c.heads, c.kv_heads, c.head_dim});
     }
-    const float* p(std::int64_t offset) const { return weights_->data() + offset; }
+    // The weight vector (norm weight, bias) at `offset`, as floats.
+    const float* p(std::int64_t offset) const {
+        if constexpr (std::is_same_v<D, Cpu>)
+            if (bf16_) return bf16_->vector(offset);
+        return weights_->data() + offset;
+    }
+    // f(the weight matrix at `offset`): a const float*, or a const bfloat16* when kept in bf16.
+    template <class F>
+    decltype(auto) with_matrix(std::int64_t offset, F&& f) const {
+        if constexpr (std::is_same_v<D, Cpu>)
+            if (bf16_) return f(static_cast<const bfloat16*>(bf16_->values.data() + offset));
+        return f(static_cast<const float*>(weights_->data() + offset));
+    }
     // A base weight's gradient: null when the base is frozen (LoRA), where products skip it.
     float* g(std::int64_t offset) { return lora_ ? nullptr : grads_.data() + offset; }
     // A norm weight's gradient (norm kernels always write one): scratch when the base is frozen.
@@ -274,7 +318,8 @@ private:
 
     LlamaConfig config_;
     LlamaLayout layout_;
-    std::shared_ptr<Tensor<float, D>> weights_;  // (layout_.numel) every weight; shared and frozen with LoRA
+    std::shared_ptr<Tensor<float, D>> weights_;  // (layout_.numel) every weight; shared and frozen with LoRA; empty with bf16_
+    std::shared_ptr<const LlamaBf16Weights> bf16_;  // every weight in bfloat16 (frozen), or null
     std::shared_ptr<const llama_detail::LlamaLora> lora_;  // null: no adapter
     Tensor<float, D> adapter_;  // (lora_->layout.numel) with LoRA
     Tensor<float, D> grads_;    // of flat_params(), allocated at first use
@@ -321,7 +366,7 @@ float Llama<D>::forward(const std::int32_t* input_ids, const std::int32_t* label
     const std::int64_t NH = c.heads, KVH = c.kv_heads, hd = c.head_dim, S = state_size(c, B, T);
     ids_.assign(input_ids, input_ids + BT);
     ids_on_device_ = upload(dev, std::as_const(ids_).data(), BT, ids_staging_);
-    gather_rows(dev, a.x.data(), p(layout_.embed), ids_on_device_, BT, C);
+    with_matrix(layout_.embed, [&](const auto* embed) { gather_rows(dev, a.x.data(), embed, ids_on_device_, BT, C); });
     for (std::int64_t l = 0; l < c.n_layer; ++l) {
         const LlamaLayerOffsets& o = layout_.layers[static_cast<std::size_t>(l)];
         const float* x = a.x.data() + stream(l) * BT * C;
@@ -332,13 +377,14 @@ float Llama<D>::forward(const std::int32_t* input_ids, const std::int32_t* label
             // q and k heads normalised over their hd entries (v copied), then rotated.
             float* raw = a.qkv_raw.data() + kept(l) * BT * QKV;
             float* rstd = a.qk_rstd.data() + kept(l) * BT * (NH + KVH);
-            llama_detail::linear_rows(dev, raw, norm1, p(o.qkv), nullptr, BT, C, QKV);
+            with_matrix(o.qkv, [&](const auto* w) { llama_detail::linear_rows(dev, raw, norm1, w, nullptr, BT, C, QKV); });
             if (lora_) lora_forward(LoraSite::qkv, l, kept(l), norm1, raw, BT, training);
             copy_values(dev, qkv, raw, BT * QKV);
             rmsnorm_forward(dev, qkv, rstd, raw, p(o.q_norm), BT, hd, c.rms_norm_eps, NH, QKV);
             rmsnorm_forward(dev, qkv + QW, rstd + BT * NH, raw + QW, p(o.k_norm), BT, hd, c.rms_norm_eps, KVH, QKV);
         } else {
-            llama_detail::linear_rows(dev, qkv, norm1, p(o.qkv), c.qkv_bias ? p(o.qkv_bias) : nullptr, BT, C, QKV);
+            const float* bias = c.qkv_bias ? p(o.qkv_bias) : nullptr;
+            with_matrix(o.qkv, [&](const auto* w) { llama_detail::linear_rows(dev, qkv, norm1, w, bias, BT, C, QKV); });
             if (lora_) lora_forward(LoraSite::qkv, l, kept(l), norm1, qkv, BT, training);
         }
         rope_forward(dev, qkv, rope_cos_, rope_sin_, B, T, NH + KVH, hd, QKV);
@@ -346,24 +392,28 @@ float Llama<D>::forward(const std::int32_t* input_ids, const std::int32_t* label
         attention_forward(dev, atty, a.att.data() + kept(l) * S, qkv, B, T, heads());
         float* mid = a.mid.data() + kept(l) * BT * C;
         copy_values(dev, mid, x, BT * C);
-        llama_detail::linear_rows(dev, mid, atty, p(o.o), nullptr, BT, QW, C, GradWrite::accumulate);
+        with_matrix(o.o, [&](const auto* w) {
+            llama_detail::linear_rows(dev, mid, atty, w, nullptr, BT, QW, C, GradWrite::accumulate);
+        });
         if (lora_) lora_forward(LoraSite::o, l, kept(l), atty, mid, BT, training);
         float* norm2 = a.norm2.data() + kept(l) * BT * C;
         rmsnorm_forward(dev, norm2, a.rstd2.data() + kept(l) * BT, mid, p(o.post_norm), BT, C, c.rms_norm_eps);
         float* gate_up = a.gate_up.data() + kept(l) * BT * 2 * I;
-        llama_detail::linear_rows(dev, gate_up, norm2, p(o.gate_up), nullptr, BT, C, 2 * I);
+        with_matrix(o.gate_up, [&](const auto* w) { llama_detail::linear_rows(dev, gate_up, norm2, w, nullptr, BT, C, 2 * I); });
         if (lora_) lora_forward(LoraSite::gate_up, l, kept(l), norm2, gate_up, BT, training);
         float* act = a.act.data() + kept(l) * BT * I;
         swiglu_forward(dev, act, gate_up, BT, I);
         float* out = a.x.data() + stream(l + 1) * BT * C;
         copy_values(dev, out, mid, BT * C);
-        llama_detail::linear_rows(dev, out, act, p(o.down), nullptr, BT, I, C, GradWrite::accumulate);
+        with_matrix(o.down, [&](const auto* w) {
+            llama_detail::linear_rows(dev, out, act, w, nullptr, BT, I, C, GradWrite::accumulate);
+        });
         if (lora_) lora_forward(LoraSite::down, l, kept(l), act, out, BT, training);
     }
     rmsnorm_forward(dev, a.normf.data(), a.rstdf.data(), a.x.data() + stream(c.n_layer) * BT * C, p(layout_.norm), BT, C,
                     c.rms_norm_eps);
     kept_for_backward_ = purpose == ForwardFor::backward;
-    return head_.forward(a.normf.data(), p(layout_.lm_head), C);
+    return with_matrix(layout_.lm_head, [&](const auto* w) { return head_.forward(a.normf.data(), w, C); });
 }
 
 template <class D>
@@ -380,7 +430,9 @@ void Llama<D>::backward(std::span<const float> token_weights) {
     auto& a = acts_;
     const D dev{};
     // The head: lm_head's gradient (embed's when tied); dnorm = d(final norm output).
-    head_.backward(token_weights, p(layout_.lm_head), g(layout_.lm_head), a.dnorm.data(), C, GradWrite::accumulate);
+    with_matrix(layout_.lm_head, [&](const auto* w) {
+        head_.backward(token_weights, w, g(layout_.lm_head), a.dnorm.data(), C, GradWrite::accumulate);
+    });
     kept_for_backward_ = false;  // the logits are gone
     float* dx = a.dx.data();
     rmsnorm_backward(dev, dx, g_norm(layout_.norm), a.dnorm.data(), a.x.data() + c.n_layer * BT * C, p(layout_.norm),
@@ -391,18 +443,23 @@ void Llama<D>::backward(std::span<const float> token_weights) {
         const float* x = a.x.data() + l * BT * C;
         const float* mid = a.mid.data() + l * BT * C;
         // MLP: out = mid + down(act), act = swiglu(gate_up(norm2(mid))).
-        llama_detail::linear_rows_backward(dev, a.dact.data(), g(o.down), dx, a.act.data() + l * BT * I, p(o.down), BT, I,
-                                           C, GradWrite::overwrite);
+        with_matrix(o.down, [&](const auto* w) {
+            llama_detail::linear_rows_backward(dev, a.dact.data(), g(o.down), dx, a.act.data() + l * BT * I, w, BT, I, C,
+                                               GradWrite::overwrite);
+        });
         if (lora_) lora_backward(LoraSite::down, l, a.act.data() + l * BT * I, dx, a.dact.data(), BT);
         swiglu_backward(dev, a.dgate_up.data(), a.gate_up.data() + l * BT * 2 * I, a.dact.data(), BT, I);
-        llama_detail::linear_rows_backward(dev, a.dnorm.data(), g(o.gate_up), a.dgate_up.data(),
-                                           a.norm2.data() + l * BT * C, p(o.gate_up), BT, C, 2 * I,
-                                           GradWrite::overwrite);
+        with_matrix(o.gate_up, [&](const auto* w) {
+            llama_detail::linear_rows_backward(dev, a.dnorm.data(), g(o.gate_up), a.dgate_up.data(),
+                                               a.norm2.data() + l * BT * C, w, BT, C, 2 * I, GradWrite::overwrite);
+        });
         if (lora_) lora_backward(LoraSite::gate_up, l, a.norm2.data() + l * BT * C, a.dgate_up.data(), a.dnorm.data(), BT);
         rmsnorm_backward(dev, dx, g_norm(o.post_norm), a.dnorm.data(), mid, p(o.post_norm), a.rstd2.data() + l * BT, BT, C);
         // Attention: mid = x + o(attention(rope(qkv(norm1(x))))).
-        llama_detail::linear_rows_backward(dev, a.datty.data(), g(o.o), dx, a.atty.data() + l * BT * QW, p(o.o), BT, QW, C,
-                                           GradWrite::overwrite);
+        with_matrix(o.o, [&](const auto* w) {
+            llama_detail::linear_rows_backward(dev, a.datty.data(), g(o.o), dx, a.atty.data() + l * BT * QW, w, BT, QW, C,
+                                               GradWrite::overwrite);
+        });
         if (lora_) lora_backward(LoraSite::o, l, a.atty.data() + l * BT * QW, dx, a.datty.data(), BT);
         fill_zero(dev, a.dqkv.data(), BT * QKV);
         attention_backward(dev, a.dqkv.data(), a.datty.data(), a.qkv.data() + l * BT * QKV, a.att.data() + l * S, B, T,
@@ -421,8 +478,10 @@ void Llama<D>::backward(std::span<const float> token_weights) {
             dproj = draw;
         }
         if (c.qkv_bias && !lora_) sum_rows(dev, g(o.qkv_bias), dproj, BT, QKV);
-        llama_detail::linear_rows_backward(dev, a.dnorm.data(), g(o.qkv), dproj, a.norm1.data() + l * BT * C, p(o.qkv), BT,
-                                           C, QKV, GradWrite::overwrite);
+        with_matrix(o.qkv, [&](const auto* w) {
+            llama_detail::linear_rows_backward(dev, a.dnorm.data(), g(o.qkv), dproj, a.norm1.data() + l * BT * C, w, BT, C,
+                                               QKV, GradWrite::overwrite);
+        });
         if (lora_) lora_backward(LoraSite::qkv, l, a.norm1.data() + l * BT * C, dproj, a.dnorm.data(), BT);
         rmsnorm_backward(dev, dx, g_norm(o.input_norm), a.dnorm.data(), x, p(o.input_norm), a.rstd1.data() + l * BT, BT, C);
     }

@@ -54,6 +54,13 @@ inline bool is_llama_family(const std::string& model_type) {
     return model_type == "llama" || model_type == "mistral" || model_type == "qwen2" || model_type == "qwen3";
 }
 
+// Error unless a model of config.json's model_type `type` (in `dir`) can hold bf16 weights.
+inline void require_bf16_weights_support(const std::filesystem::path& dir, const std::string& type) {
+    if (!is_llama_family(type))
+        fail((dir / "config.json").string(), ": --dtype bf16: model_type \"", detail::printable(type),
+             "\" keeps its weights in float32 in tokclean (the Llama family takes bf16)");
+}
+
 namespace llama_detail {
 
 // An integer field that may be absent or null (then `fallback`).

@@ -6,11 +6,14 @@
 //   LlamaShape s;  s.model_type = "qwen3";  s.n_layer = 2;  ...
 //   LlamaConfig c = llama_config(s);               // validated as config.json is on reading
 //   Tensor<float, Cpu> params = llama_init(c, 7);  // (LlamaLayout(c).numel)
+//   LlamaBf16Weights w = llama_init_bf16(c, 7);     // the same values rounded to bfloat16
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
+#include "tokclean/core/bfloat16.hpp"
 #include "tokclean/core/rng.hpp"
 #include "tokclean/core/tensor.hpp"
 #include "tokclean/nn/llama_config.hpp"
@@ -80,21 +83,44 @@ inline LlamaConfig llama_config(const LlamaShape& s, const std::string& where = 
     return parse_llama_config(nlohmann::json(source), source, JsonWhere{where, 0});
 }
 
-inline Tensor<float, Cpu> llama_init(const LlamaConfig& c, std::uint64_t seed) {
+namespace llama_detail {
+
+// params (c's layout, zeros) initialised; T float, or bfloat16 (the float values rounded).
+template <class T>
+void llama_init_values(const LlamaConfig& c, std::uint64_t seed, T* params) {
     constexpr double initializer_range = 0.02;
-    Tensor<float, Cpu> params(Shape{LlamaLayout(c).numel});  // zeros: biases stay 0
+    const auto value = [](float x) {
+        if constexpr (std::is_same_v<T, bfloat16>) return to_bfloat16(x);
+        else return x;
+    };
     Rng rng(seed);
     for (const LlamaParamKey& k : llama_param_keys(c)) {
-        float* p = params.data() + k.offset;
+        T* p = params + k.offset;
         const std::int64_t n = k.shape.numel();
         if (k.shape.rank() == 1) {  // RMSNorm weights (q/k/v biases stay 0)
             if (k.name.ends_with("norm.weight") || k.name.ends_with("layernorm.weight"))
-                for (std::int64_t i = 0; i < n; ++i) p[i] = 1.0f;
+                for (std::int64_t i = 0; i < n; ++i) p[i] = value(1.0f);
             continue;
         }
-        for (std::int64_t i = 0; i < n; ++i) p[i] = static_cast<float>(initializer_range * rng.normal());
+        for (std::int64_t i = 0; i < n; ++i) p[i] = value(static_cast<float>(initializer_range * rng.normal()));
     }
+}
+
+}  // namespace llama_detail
+
+inline Tensor<float, Cpu> llama_init(const LlamaConfig& c, std::uint64_t seed) {
+    Tensor<float, Cpu> params(Shape{LlamaLayout(c).numel});  // zeros: biases stay 0
+    llama_detail::llama_init_values(c, seed, params.data());
     return params;
+}
+
+// llama_init's values rounded to bfloat16, never held in float32 (an 8B shape in 16 GB).
+inline LlamaBf16Weights llama_init_bf16(const LlamaConfig& c, std::uint64_t seed) {
+    LlamaBf16Weights w;
+    w.values = Tensor<bfloat16, Cpu>(Shape{LlamaLayout(c).numel});
+    llama_detail::llama_init_values(c, seed, w.values.data());
+    llama_detail::index_vectors(w, c);
+    return w;
 }
 
 }  // namespace tokclean

@@ -21,8 +21,10 @@
 #include <set>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "tokclean/core/bfloat16.hpp"
 #include "tokclean/core/error.hpp"
 #include "tokclean/core/shape.hpp"
 #include "tokclean/io/atomic_file.hpp"
@@ -108,19 +110,20 @@ inline std::vector<LlamaParamKey> llama_param_keys(const LlamaConfig& c) {
     return keys;
 }
 
-// Reads the weights of `dir` into a flat buffer of `c`'s layout. Errors name the file and the
-// tensor: an unknown tensor, a missing one, a shape other than config.json implies, a
-// non-finite value, a tied model's lm_head.weight that is not embed_tokens. RoPE's
+namespace llama_detail {
+
+// The weight files of `dir`, checked against `c`'s tensors: an unknown tensor, a missing one,
+// a shape other than config.json implies are errors naming the file and the tensor. RoPE's
 // rotary_emb.inv_freq buffers of older checkpoints are ignored (recomputed from the config).
-inline Tensor<float, Cpu> load_llama_params(const std::filesystem::path& dir, const LlamaConfig& c) {
-    const auto files = weights_detail::open_weight_files(dir);
-    const auto keys = llama_param_keys(c);
+inline weights_detail::WeightFiles open_llama_files(const std::filesystem::path& dir, const LlamaConfig& c,
+                                                    const std::vector<LlamaParamKey>& keys) {
+    auto files = weights_detail::open_weight_files(dir);
     std::set<std::string, std::less<>> wanted;
     for (const auto& k : keys) wanted.insert(k.name);
     for (const auto& [name, file] : files.holder) {
         if (wanted.count(name)) continue;
         if (name.ends_with(".rotary_emb.inv_freq")) continue;
-        if (c.tied && name == "lm_head.weight") continue;  // checked below
+        if (c.tied && name == "lm_head.weight") continue;  // checked by read_llama_values
         fail(file->where(), ": unknown tensor '", detail::printable(name), "' (not a parameter of this ", c.model_type,
              " model: see config.json)");
     }
@@ -134,53 +137,153 @@ inline Tensor<float, Cpu> load_llama_params(const std::filesystem::path& dir, co
             fail(it->second->where(), ": tensor '", k.name, "': shape ", t.shape_str(), " but config.json implies ",
                  k.shape.str());
     }
-    Tensor<float, Cpu> flat(Shape{LlamaLayout(c).numel});
+    return files;
+}
+
+inline float as_float(float x) { return x; }
+inline float as_float(bfloat16 x) { return to_float(x); }
+
+// Every tensor of `keys` into flat (T: float, or bfloat16 rounded to nearest even), each
+// checked finite (as held); a tied model's lm_head.weight, when the files have one, must be
+// embed_tokens.
+template <class T>
+void read_llama_values(const weights_detail::WeightFiles& files, const LlamaConfig& c,
+                       const std::vector<LlamaParamKey>& keys, T* flat) {
     for (const auto& k : keys) {
         const SafetensorsFile& f = *files.holder.find(k.name)->second;
-        const std::span<float> dst(flat.data() + k.offset, static_cast<std::size_t>(k.shape.numel()));
-        f.read_float(k.name, dst);
+        const std::span<T> dst(flat + k.offset, static_cast<std::size_t>(k.shape.numel()));
+        if constexpr (std::is_same_v<T, bfloat16>) f.read_bf16(k.name, dst);
+        else f.read_float(k.name, dst);
         for (std::size_t e = 0; e < dst.size(); ++e)
-            if (!std::isfinite(dst[e]))
-                fail(f.where(), ": tensor '", k.name, "': element ", e, " is ", dst[e], " (weights must be finite)");
+            if (!std::isfinite(as_float(dst[e])))
+                fail(f.where(), ": tensor '", k.name, "': element ", e, " is ", as_float(dst[e]),
+                     std::is_same_v<T, bfloat16> ? " in bfloat16 (weights must be finite)" : " (weights must be finite)");
     }
-    if (c.tied) {
-        if (const auto it = files.holder.find("lm_head.weight"); it != files.holder.end()) {
-            const auto head = it->second->to_float("lm_head.weight");
-            const std::int64_t n = c.vocab_size * c.hidden;
-            if (head.numel() != n || !std::equal(head.data(), head.data() + n, flat.data()))
-                fail(it->second->where(), ": tensor 'lm_head.weight' differs from model.embed_tokens.weight, but "
-                     "config.json says tie_word_embeddings");
-        }
-    }
+    if (!c.tied) return;
+    const auto it = files.holder.find("lm_head.weight");
+    if (it == files.holder.end()) return;
+    const auto head = it->second->to_float("lm_head.weight");
+    const auto embed = files.holder.find("model.embed_tokens.weight")->second->to_float("model.embed_tokens.weight");
+    if (head.numel() != embed.numel() || !std::equal(head.data(), head.data() + head.numel(), embed.data()))
+        fail(it->second->where(), ": tensor 'lm_head.weight' differs from model.embed_tokens.weight, but "
+             "config.json says tie_word_embeddings");
+}
+
+}  // namespace llama_detail
+
+// Reads the weights of `dir` into a flat buffer of `c`'s layout. Errors name the file and the
+// tensor: an unknown tensor, a missing one, a shape other than config.json implies, a
+// non-finite value, a tied model's lm_head.weight that is not embed_tokens.
+inline Tensor<float, Cpu> load_llama_params(const std::filesystem::path& dir, const LlamaConfig& c) {
+    const auto keys = llama_param_keys(c);
+    const auto files = llama_detail::open_llama_files(dir, c, keys);
+    Tensor<float, Cpu> flat(Shape{LlamaLayout(c).numel});
+    llama_detail::read_llama_values(files, c, keys, flat.data());
     return flat;
+}
+
+// A Llama-family model's weights kept in bfloat16 (--dtype bf16: 2 bytes a parameter): every
+// value of the flat layout in bf16, which the products and the embedding read widened, and the
+// vectors (norm weights, biases) also widened once into float32 for the kernels that take
+// floats. Frozen: nothing trains them (a LoRA adapter can train on top).
+struct LlamaBf16Weights {
+    Tensor<bfloat16, Cpu> values;  // (layout numel) the flat layout
+    Tensor<float, Cpu> vectors;    // (Σ vector sizes) the 1-D tensors, in layout order
+    struct Run {
+        std::int64_t offset, size, at;  // a run of vectors adjacent in the layout, at vectors[at]
+    };
+    std::vector<Run> runs;  // by offset
+
+    // vectors' copy of the layout's float at `offset` onwards (a 1-D tensor's start).
+    const float* vector(std::int64_t offset) const {
+        const auto it = std::upper_bound(runs.begin(), runs.end(), offset,
+                                         [](std::int64_t o, const Run& r) { return o < r.offset; });
+        TOKCLEAN_CHECK(it != runs.begin() && offset < std::prev(it)->offset + std::prev(it)->size, "offset ", offset,
+                       " is not in a vector of the bf16 weights");
+        return vectors.data() + std::prev(it)->at + (offset - std::prev(it)->offset);
+    }
+    std::int64_t bytes() const { return 2 * values.numel() + 4 * vectors.numel(); }
+    // Every weight widened to float32 (exact), in the flat layout.
+    Tensor<float, Cpu> widened() const {
+        Tensor<float, Cpu> out(Shape{values.numel()});
+        std::transform(values.data(), values.data() + values.numel(), out.data(), [](bfloat16 x) { return to_float(x); });
+        return out;
+    }
+};
+
+namespace llama_detail {
+
+// w.values (c's layout, filled) -> w.runs and w.vectors: the 1-D tensors widened.
+inline void index_vectors(LlamaBf16Weights& w, const LlamaConfig& c) {
+    auto keys = llama_param_keys(c);
+    std::sort(keys.begin(), keys.end(), [](const LlamaParamKey& a, const LlamaParamKey& b) { return a.offset < b.offset; });
+    std::int64_t total = 0;
+    for (const auto& k : keys) {
+        if (k.shape.rank() != 1) continue;
+        if (!w.runs.empty() && w.runs.back().offset + w.runs.back().size == k.offset) w.runs.back().size += k.shape.numel();
+        else w.runs.push_back({k.offset, k.shape.numel(), total});
+        total += k.shape.numel();
+    }
+    w.vectors = Tensor<float, Cpu>(Shape{std::max<std::int64_t>(total, 1)});
+    for (const auto& r : w.runs)
+        std::transform(w.values.data() + r.offset, w.values.data() + r.offset + r.size, w.vectors.data() + r.at,
+                       [](bfloat16 x) { return to_float(x); });
+}
+
+}  // namespace llama_detail
+
+// Reads the weights of `dir` as load_llama_params does, into bfloat16: BF16 files copied, F32
+// and F16 values rounded to the nearest (ties to even).
+inline LlamaBf16Weights load_llama_bf16(const std::filesystem::path& dir, const LlamaConfig& c) {
+    const auto keys = llama_param_keys(c);
+    const auto files = llama_detail::open_llama_files(dir, c, keys);
+    LlamaBf16Weights w;
+    w.values = Tensor<bfloat16, Cpu>(Shape{LlamaLayout(c).numel});
+    llama_detail::read_llama_values(files, c, keys, w.values.data());
+    llama_detail::index_vectors(w, c);
+    return w;
+}
+
+// float32 weights `flat` of c's layout rounded to bfloat16 (nearest, ties to even).
+inline LlamaBf16Weights round_to_bf16(const LlamaConfig& c, std::span<const float> flat) {
+    LlamaBf16Weights w;
+    w.values = Tensor<bfloat16, Cpu>(Shape{LlamaLayout(c).numel});
+    TOKCLEAN_CHECK(static_cast<std::int64_t>(flat.size()) == w.values.numel(), "weights of ", flat.size(),
+                   " values for a layout of ", w.values.numel());
+    std::transform(flat.begin(), flat.end(), w.values.data(), [](float x) { return to_bfloat16(x); });
+    llama_detail::index_vectors(w, c);
+    return w;
 }
 
 // Above this many bytes of weights a saved model is split into shards, as transformers'
 // save_pretrained does by default (max_shard_size "5GB").
 inline constexpr std::int64_t default_max_shard_bytes = 5'000'000'000;
 
-// Writes config.json (the one read, with torch_dtype "float32") and the weights (F32, Hugging
-// Face names, module order) into `dir` (an AtomicDirectory's temporary directory): one
+// Writes config.json (the one read, with torch_dtype "float32", or "bfloat16" for bf16 values)
+// and the weights (F32, or BF16 from bf16 values; Hugging Face names, module order) into `dir` (an AtomicDirectory's temporary directory): one
 // model.safetensors, or, above `max_shard_bytes`, shards model-0000i-of-0000n.safetensors filled
 // in order (a tensor starts a new shard when it would overflow the current one) and
 // model.safetensors.index.json ({"metadata": {"total_size"}, "weight_map"}, keys sorted).
-inline void save_llama_files(const std::filesystem::path& dir, const LlamaConfig& c, const float* params,
-                             std::int64_t max_shard_bytes = default_max_shard_bytes) {
+template <class T>  // float or bfloat16
+void save_llama_files(const std::filesystem::path& dir, const LlamaConfig& c, const T* params,
+                      std::int64_t max_shard_bytes = default_max_shard_bytes) {
+    constexpr bool bf16 = std::is_same_v<T, bfloat16>;
     nlohmann::ordered_json j = c.source;
-    j["torch_dtype"] = "float32";
-    if (j.contains("dtype")) j["dtype"] = "float32";
+    j["torch_dtype"] = bf16 ? "bfloat16" : "float32";
+    if (j.contains("dtype")) j["dtype"] = j["torch_dtype"];
     AtomicFile config(dir / "config.json");
     config.write(j.dump(2) + "\n");
     config.commit();
     std::vector<std::vector<SafetensorsEntry>> shards(1);
     std::int64_t in_shard = 0, total = 0;
     for (const auto& k : llama_param_keys(c)) {
-        const std::int64_t bytes = k.shape.numel() * static_cast<std::int64_t>(sizeof(float));
+        const std::int64_t bytes = k.shape.numel() * static_cast<std::int64_t>(sizeof(T));
         if (!shards.back().empty() && in_shard + bytes > max_shard_bytes) {
             shards.emplace_back();
             in_shard = 0;
         }
-        shards.back().push_back({k.name, params + k.offset, k.shape});
+        if constexpr (bf16) shards.back().push_back({k.name, nullptr, k.shape, params + k.offset});
+        else shards.back().push_back({k.name, params + k.offset, k.shape});
         in_shard += bytes;
         total += bytes;
     }

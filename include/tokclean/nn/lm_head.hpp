@@ -59,9 +59,10 @@ public:
     std::int64_t num_targets() const { return static_cast<std::int64_t>(rows_.size()); }
 
     // Logits and losses of the targets from the final hidden states `hidden` (B·T, C) and the
-    // head's weight (V, C); returns the mean loss (0 without targets). Keeps the logits for
-    // backward() and for target_argmax() / target_entropy().
-    float forward(const float* hidden, const float* weight, std::int64_t C) {
+    // head's weight (V, C), float or (on the CPU) bfloat16; returns the mean loss (0 without
+    // targets). Keeps the logits for backward() and for target_argmax() / target_entropy().
+    template <class W>
+    float forward(const float* hidden, const W* weight, std::int64_t C) {
         const std::int64_t V = V_, M = num_targets();
         reserve(C);
         const D dev{};
@@ -94,7 +95,8 @@ public:
     // The gradient of Σ token_weights[b, j] · loss[b, j] (token_weights (B, T)):
     // dweight (V, C) by `write` (skipped when null: a frozen head); dhidden (B·T, C)
     // OVERWRITTEN (zero at rows that predict no target). Turns the kept logits into their gradient: once per forward.
-    void backward(std::span<const float> token_weights, const float* weight, float* dweight, float* dhidden,
+    template <class W>
+    void backward(std::span<const float> token_weights, const W* weight, float* dweight, float* dhidden,
                   std::int64_t C, GradWrite write) {
         const std::int64_t V = V_, M = num_targets();
         TOKCLEAN_CHECK(static_cast<std::int64_t>(token_weights.size()) == B_ * T_, "token_weights of ",

@@ -96,13 +96,26 @@ inline std::optional<std::int64_t> available_memory() {
 template <class D>
 MemoryPlan training_memory(const CausalLm<D>& model, std::int64_t B, std::int64_t T) {
     const std::int64_t trained = model.flat_params().numel() * 4;
-    return {model.frozen_numel() * 4 + trained, trained, 2 * trained, model.working_bytes(B, T, ForwardFor::backward)};
+    return {model.weight_bytes(), trained, 2 * trained, model.working_bytes(B, T, ForwardFor::backward)};
 }
 
 // Scoring with `model` on batches of up to (B, T).
 template <class D>
 MemoryPlan scoring_memory(const CausalLm<D>& model, std::int64_t B, std::int64_t T) {
-    return {(model.frozen_numel() + model.flat_params().numel()) * 4, 0, 0, model.working_bytes(B, T, ForwardFor::scoring)};
+    return {model.weight_bytes(), 0, 0, model.working_bytes(B, T, ForwardFor::scoring)};
+}
+
+// The largest batch, of at most `most` examples of up to T tokens, whose scoring working memory
+// fits in 90% of the memory available (the weights already loaded): `most` halved until it
+// fits, 1 at least (require_memory then refuses what even one example cannot do); `most` where
+// the memory is unknown.
+template <class D>
+std::int64_t scoring_batch_that_fits(const CausalLm<D>& model, std::int64_t T, std::int64_t most = 64) {
+    const auto avail = available_memory();
+    if (!avail) return most;
+    std::int64_t batch = std::max<std::int64_t>(most, 1);
+    while (batch > 1 && model.working_bytes(batch, T, ForwardFor::scoring) > *avail / 10 * 9) batch /= 2;
+    return batch;
 }
 
 // Error when `plan` exceeds the memory available (`what`: the run, for the message). The

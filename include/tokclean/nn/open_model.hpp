@@ -143,11 +143,13 @@ struct OpenedModel {
 
     // A LoRA adapter directory to compute with (base + adapter, nn/lora_model.hpp); empty: none.
     std::filesystem::path adapter;
+    // The dtype the weights are held in (bf16: half the memory, frozen; the Llama family).
+    WeightDtype dtype = WeightDtype::f32;
 
     // The weights, read now, as a model on device D (with `adapter` when set).
     template <Device D = Cpu>
     std::unique_ptr<CausalLm<D>> take_model() const {
-        std::unique_ptr<CausalLm<D>> model = load_causal_lm<D>(dir);
+        std::unique_ptr<CausalLm<D>> model = load_causal_lm<D>(dir, dtype);
         if (!adapter.empty()) return load_lora(*model, adapter);
         return model;
     }

@@ -40,6 +40,23 @@ inline void matmul(Cpu, float* out, const float* a, const float* b, std::int64_t
                                     bias);
 }
 
+// The same with op(b) in bfloat16 (weights kept in bf16). Where the CPU has AVX512_BF16 (and
+// TOKCLEAN_CPU allows it) a product with b stored (N, K) (trans_b: a linear layer's forward)
+// runs as bf16 dot products, a rounded to bf16, sums in float32; otherwise b is widened
+// exactly as the product reads it, and out is, bit for bit, matmul's with b widened to float.
+inline void matmul(Cpu, float* out, const float* a, const bfloat16* b, std::int64_t M, std::int64_t N,
+                   std::int64_t K, Transpose trans_a = Transpose::no,
+                   Transpose trans_b = Transpose::no, GradWrite write = GradWrite::overwrite,
+                   const float* bias = nullptr) {
+    const bool ta = trans_a == Transpose::yes, tb = trans_b == Transpose::yes;
+    const cpu_detail::GemmOperand op_a{a, ta ? M : K, ta}, op_b{nullptr, tb ? K : N, !tb, b};
+    const auto& kernels = cpu_detail::gemm_kernels();
+    if (kernels.gemm_bf16 && cpu_detail::bf16_dot_applies(op_a, op_b))
+        kernels.gemm_bf16(M, N, K, op_a, op_b, out, N, write, bias);
+    else
+        kernels.gemm(M, N, K, op_a, op_b, out, N, write, bias);
+}
+
 // A linear layer in the Conv1D layout: out (N, OC) = inp (N, IC) · weight (IC, OC) + bias (OC),
 // or out += ... with GradWrite::accumulate (a residual connection folded into the product).
 // bias may be null.

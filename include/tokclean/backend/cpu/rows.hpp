@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "tokclean/backend/cpu/detail/parallel.hpp"
+#include "tokclean/core/bfloat16.hpp"
 #include "tokclean/core/device.hpp"
 
 namespace tokclean {
@@ -26,6 +27,14 @@ inline void gather_rows(Cpu, float* out, const float* in, const std::int64_t* ro
                         std::int64_t M, std::int64_t C) {
 #pragma omp parallel for schedule(static)
     for (std::int64_t m = 0; m < M; ++m) std::copy_n(in + rows[m] * C, C, out + m * C);
+}
+
+// The same from rows of bfloat16 values (an embedding kept in bf16), widened exactly.
+inline void gather_rows(Cpu, float* out, const bfloat16* in, const std::int64_t* rows, std::int64_t M,
+                        std::int64_t C) {
+#pragma omp parallel for schedule(static)
+    for (std::int64_t m = 0; m < M; ++m)
+        std::transform(in + rows[m] * C, in + rows[m] * C + C, out + m * C, [](bfloat16 x) { return to_float(x); });
 }
 
 // out[rows[m]] (N, C) += in (M, C). Rows must be distinct (each position predicts once).

@@ -64,13 +64,25 @@ inline std::int64_t team_size() {
 }
 inline std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m * m; }
 
+// The lanes of `m` of 16 consecutive values at p, as floats (bfloat16 widened exactly); the
+// other lanes zero.
+TOKCLEAN_TARGET_AVX512
+inline __m512 load_widened(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+TOKCLEAN_TARGET_AVX512
+inline __m512 load_widened(const bfloat16* p, __mmask16 m) {
+    const __m256i h = _mm256_maskz_loadu_epi16(m, p);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+inline float widened(float x) { return x; }
+inline float widened(bfloat16 x) { return to_float(x); }
+
 // dst[k * w + r] = src[r * ld + k] for r < rows (zero for rows <= r < 16), k < 16;
 // lanes outside store_mask of each dst row are left alone. A 16 x 16 in-register transpose.
+template <class T>
 TOKCLEAN_TARGET_AVX512
-inline void transpose16(float* dst, std::int64_t w, const float* src, std::int64_t ld, int rows,
-                        __mmask16 store_mask) {
+void transpose16(float* dst, std::int64_t w, const T* src, std::int64_t ld, int rows, __mmask16 store_mask) {
     __m512 r[16], t[16];
-    for (int i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_loadu_ps(src + i * ld) : _mm512_setzero_ps();
+    for (int i = 0; i < 16; ++i) r[i] = i < rows ? load_widened(src + i * ld, 0xFFFF) : _mm512_setzero_ps();
     for (int i = 0; i < 8; ++i) {
         t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
         t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
@@ -95,12 +107,13 @@ inline void transpose16(float* dst, std::int64_t w, const float* src, std::int64
     for (int k = 0; k < 16; ++k) _mm512_mask_storeu_ps(dst + k * w, store_mask, r[k]);
 }
 
-// Packs rows [r0, r0 + rows) x depth [k0, k0 + kc) of an operand into panels of W rows:
-// panel p holds dst[p * kc * W + k * W + r] (k-major), rows past the end zero.
-template <int W>
+// Packs rows [r0, r0 + rows) x depth [k0, k0 + kc) of an operand (its values of type T at
+// `data`) into float panels of W rows: panel p holds dst[p * kc * W + k * W + r] (k-major),
+// rows past the end zero.
+template <int W, class T>
 TOKCLEAN_TARGET_AVX512
-void pack_panels(float* dst, const GemmOperand& x, std::int64_t r0, std::int64_t rows,
-                 std::int64_t k0, std::int64_t kc) {
+void pack_panels_of(float* dst, const T* data, const GemmOperand& x, std::int64_t r0, std::int64_t rows,
+                    std::int64_t k0, std::int64_t kc) {
     static_assert(W % 16 == 0 || W < 16);
     const std::int64_t panels = (rows + W - 1) / W;
     if (x.k_outer) {
@@ -108,20 +121,19 @@ void pack_panels(float* dst, const GemmOperand& x, std::int64_t r0, std::int64_t
         // that each source row is read in one sweep.
         const std::int64_t full = rows / W;  // panels without padding
         for (std::int64_t k = 0; k < kc; ++k) {
-            const float* s = x.data + (k0 + k) * x.ld + r0;
+            const T* s = data + (k0 + k) * x.ld + r0;
             for (std::int64_t p = 0; p < full; ++p) {
                 float* d = dst + p * kc * W + k * W;
                 for (int v = 0; v < W; v += 16) {
-                    if (W - v >= 16) _mm512_storeu_ps(d + v, _mm512_loadu_ps(s + p * W + v));
-                    else _mm512_mask_storeu_ps(d + v, lanes(W - v), _mm512_maskz_loadu_ps(lanes(W - v), s + p * W + v));
+                    if (W - v >= 16) _mm512_storeu_ps(d + v, load_widened(s + p * W + v, 0xFFFF));
+                    else _mm512_mask_storeu_ps(d + v, lanes(W - v), load_widened(s + p * W + v, lanes(W - v)));
                 }
             }
             if (full < panels) {  // the last panel, zero-padded
                 float* d = dst + full * kc * W + k * W;
                 const std::int64_t left = rows - full * W;
                 for (int v = 0; v < W; v += 16)
-                    _mm512_mask_storeu_ps(d + v, lanes(W - v),
-                                          _mm512_maskz_loadu_ps(lanes(left - v), s + full * W + v));
+                    _mm512_mask_storeu_ps(d + v, lanes(W - v), load_widened(s + full * W + v, lanes(left - v)));
             }
         }
         return;
@@ -130,7 +142,7 @@ void pack_panels(float* dst, const GemmOperand& x, std::int64_t r0, std::int64_t
     for (std::int64_t p = 0; p < panels; ++p) {
         float* d = dst + p * kc * W;
         const std::int64_t left = std::min<std::int64_t>(W, rows - p * W);
-        const float* s = x.data + (r0 + p * W) * x.ld + k0;
+        const T* s = data + (r0 + p * W) * x.ld + k0;
         std::int64_t k = 0;
         for (; k + 16 <= kc; k += 16)
             for (int v = 0; v < W; v += 16)
@@ -138,9 +150,45 @@ void pack_panels(float* dst, const GemmOperand& x, std::int64_t r0, std::int64_t
                             static_cast<int>(std::clamp<std::int64_t>(left - v, 0, 16)), lanes(W - v));
         for (; k < kc; ++k) {
             std::int64_t r = 0;
-            for (; r < left; ++r) d[k * W + r] = s[r * x.ld + k];
+            for (; r < left; ++r) d[k * W + r] = widened(s[r * x.ld + k]);
             for (; r < W; ++r) d[k * W + r] = 0.0f;
         }
+    }
+}
+
+// The same for the operand x, float or bfloat16.
+template <int W>
+TOKCLEAN_TARGET_AVX512
+void pack_panels(float* dst, const GemmOperand& x, std::int64_t r0, std::int64_t rows, std::int64_t k0,
+                 std::int64_t kc) {
+    if (x.bf16) pack_panels_of<W>(dst, x.bf16, x, r0, rows, k0, kc);
+    else pack_panels_of<W>(dst, x.data, x, r0, rows, k0, kc);
+}
+
+// C[0:rows, 0:cols] (row stride ldc) = or += a register tile (c0 | c1: mr rows of 32 floats),
+// plus bias[0:cols] when not null. Inlined into each micro-kernel, the tile never leaves the
+// registers.
+TOKCLEAN_TARGET_AVX512 __attribute__((always_inline))
+inline void store_tile(const __m512 (&c0)[mr], const __m512 (&c1)[mr], float* c, std::int64_t ldc, int rows, int cols,
+                       bool add, const float* bias) {
+    const __mmask16 m0 = lanes(cols), m1 = lanes(cols - 16);
+    const __m512 bias0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+    const __m512 bias1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
+TOKCLEAN_UNROLL_16
+    for (int i = 0; i < mr; ++i) {
+        if (i >= rows) break;
+        float* row = c + i * ldc;
+        __m512 x0 = c0[i], x1 = c1[i];
+        if (add) {
+            x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, row));
+            x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, row + 16));
+        }
+        if (bias) {
+            x0 = _mm512_add_ps(x0, bias0);
+            x1 = _mm512_add_ps(x1, bias1);
+        }
+        _mm512_mask_storeu_ps(row, m0, x0);
+        _mm512_mask_storeu_ps(row + 16, m1, x1);
     }
 }
 
@@ -169,25 +217,7 @@ TOKCLEAN_UNROLL_16
         a += mr;
         b += nr;
     }
-    const __mmask16 m0 = lanes(cols), m1 = lanes(cols - 16);
-    const __m512 bias0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
-    const __m512 bias1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
-TOKCLEAN_UNROLL_16
-    for (int i = 0; i < mr; ++i) {
-        if (i >= rows) break;
-        float* row = c + i * ldc;
-        __m512 x0 = c0[i], x1 = c1[i];
-        if (add) {
-            x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, row));
-            x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, row + 16));
-        }
-        if (bias) {
-            x0 = _mm512_add_ps(x0, bias0);
-            x1 = _mm512_add_ps(x1, bias1);
-        }
-        _mm512_mask_storeu_ps(row, m0, x0);
-        _mm512_mask_storeu_ps(row + 16, m1, x1);
-    }
+    store_tile(c0, c1, c, ldc, rows, cols, add, bias);
 }
 
 // All micro-tiles of C[i-range, j-range] from packed A panels (rows, kc) and packed B panels

@@ -34,6 +34,20 @@ inline bool in_parallel() {
 inline void gemm_eigen(std::int64_t M, std::int64_t N, std::int64_t K, GemmOperand a, GemmOperand b,
                        float* c, std::int64_t ldc, GradWrite write, const float* bias) {
     if (M <= 0 || N <= 0) return;
+    if (a.bf16 || b.bf16) {  // bfloat16 values widened (exactly) into float copies first
+        static thread_local Scratch wide_a, wide_b;
+        const auto widen = [K](GemmOperand x, std::int64_t edge, Scratch& into) {
+            if (!x.bf16) return x;
+            const std::int64_t depth = std::max<std::int64_t>(K, 0), rows = x.k_outer ? depth : edge,
+                               cols = x.k_outer ? edge : depth;
+            float* w = into.get(std::max<std::int64_t>(1, rows * cols));
+            for (std::int64_t r = 0; r < rows; ++r)
+                for (std::int64_t k = 0; k < cols; ++k) w[r * cols + k] = to_float(x.bf16[r * x.ld + k]);
+            return GemmOperand{w, cols, x.k_outer};
+        };
+        gemm_eigen(M, N, K, widen(a, M, wide_a), widen(b, N, wide_b), c, ldc, write, bias);
+        return;
+    }
     constexpr std::int64_t tile_rows = 512, tile_cols = 256;
     const std::int64_t row_tiles = (M + tile_rows - 1) / tile_rows;
     const std::int64_t col_tiles = (N + tile_cols - 1) / tile_cols;
