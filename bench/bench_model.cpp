@@ -57,11 +57,9 @@ BenchShape bench_shape(const std::string& name, WeightDtype dtype) {
     const LlamaConfig c = llama_config(s, name);
     const double C = static_cast<double>(c.hidden);
     const double weights = C * static_cast<double>(c.qkv_width() + c.q_width()) + 3.0 * C * static_cast<double>(c.intermediate);
-    Tensor<float, Cpu> params = llama_init(c, 0);
-    std::unique_ptr<CausalLm<Cpu>> model;
-    if (dtype == WeightDtype::bf16)
-        model = std::make_unique<Llama<Cpu>>(c, std::make_shared<const LlamaBf16Weights>(round_to_bf16(c, params.span())));
-    else model = std::make_unique<Llama<Cpu>>(c, std::move(params));
+    std::unique_ptr<CausalLm<Cpu>> model;  // bf16: the same values rounded, never held in float32
+    if (dtype == WeightDtype::bf16) model = std::make_unique<Llama<Cpu>>(c, std::make_shared<const LlamaBf16Weights>(llama_init_bf16(c, 0)));
+    else model = std::make_unique<Llama<Cpu>>(c, llama_init(c, 0));
     return {std::move(model), 4, 128, static_cast<double>(c.n_layer), weights, static_cast<double>(c.q_width()),
             static_cast<double>(c.vocab_size), C};
 }

@@ -503,7 +503,7 @@ BOOST_AUTO_TEST_CASE(lora_adapters_through_train_score_clean_evolve_and_merge) {
                    {"weights need about", "in float32 but 0.00 GiB is available", "--dtype bf16"}, s / "refused.jsonl");
     const std::string weights_only = "TOKCLEAN_MEMORY_LIMIT=" + std::to_string(fs::file_size(s / "m" / "model.safetensors") + 4096);
     expect_failure(tokclean("--quiet train --model " + m + text + " --out " + (s / "refused").string(), s, weights_only),
-                   {"train: needs about", "AdamW", "is available: lower --batch-size"}, s / "refused");
+                   {"train: needs about", "AdamW", "TOKCLEAN_MEMORY_LIMIT allows", ": lower --batch-size"}, s / "refused");
     expect_failure(tokclean("--quiet score --model " + m + text + " --out " + (s / "refused.jsonl").string(), s,
                             weights_only),
                    {"score: needs about"}, s / "refused.jsonl");

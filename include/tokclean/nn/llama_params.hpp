@@ -244,17 +244,6 @@ inline LlamaBf16Weights load_llama_bf16(const std::filesystem::path& dir, const 
     return w;
 }
 
-// float32 weights `flat` of c's layout rounded to bfloat16 (nearest, ties to even).
-inline LlamaBf16Weights round_to_bf16(const LlamaConfig& c, std::span<const float> flat) {
-    LlamaBf16Weights w;
-    w.values = Tensor<bfloat16, Cpu>(Shape{LlamaLayout(c).numel});
-    TOKCLEAN_CHECK(static_cast<std::int64_t>(flat.size()) == w.values.numel(), "weights of ", flat.size(),
-                   " values for a layout of ", w.values.numel());
-    std::transform(flat.begin(), flat.end(), w.values.data(), [](float x) { return to_bfloat16(x); });
-    llama_detail::index_vectors(w, c);
-    return w;
-}
-
 // Above this many bytes of weights a saved model is split into shards, as transformers'
 // save_pretrained does by default (max_shard_size "5GB").
 inline constexpr std::int64_t default_max_shard_bytes = 5'000'000'000;

@@ -6,7 +6,9 @@
 //   require_memory(plan, "train");                         // Error naming each part, or nothing
 //
 // The memory available is the smaller of /proc/meminfo's MemAvailable and the cgroup's limit
-// less its use (containers), or TOKCLEAN_MEMORY_LIMIT (bytes, or with a K, M, G suffix) when set.
+// less its use (containers), checked once the weights are loaded (they count as used). Or,
+// when TOKCLEAN_MEMORY_LIMIT is set (bytes, or with a K, M, G suffix), that is what the run may
+// hold in all, weights included: a cap, to share a machine or to test the refusals.
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
@@ -33,7 +35,7 @@ namespace memory_detail {
 
 inline std::string gib(std::int64_t bytes) {
     std::ostringstream s;
-    s.precision(bytes >= (std::int64_t{10} << 30) ? 0 : 2);
+    s.precision(bytes >= (std::int64_t{10} << 30) ? 1 : 2);
     s << std::fixed << static_cast<double>(bytes) / static_cast<double>(std::int64_t{1} << 30) << " GiB";
     return s.str();
 }
@@ -69,14 +71,20 @@ inline std::optional<std::int64_t> read_number(const char* path) {
 
 }  // namespace memory_detail
 
-// Bytes this process may still allocate, as far as the system says; nullopt: unknown.
+// TOKCLEAN_MEMORY_LIMIT, when set: the bytes a run may hold in all.
+inline std::optional<std::int64_t> memory_limit() {
+    const char* limit = std::getenv("TOKCLEAN_MEMORY_LIMIT");
+    if (!limit || !*limit) return std::nullopt;
+    const auto v = memory_detail::parse_bytes(limit);
+    if (!v) fail("TOKCLEAN_MEMORY_LIMIT: '", limit, "' is not a number of bytes (e.g. 8G, 512M)");
+    return v;
+}
+
+// Bytes this process may still allocate, as far as the system says (TOKCLEAN_MEMORY_LIMIT when
+// set); nullopt: unknown.
 inline std::optional<std::int64_t> available_memory() {
     using namespace memory_detail;
-    if (const char* limit = std::getenv("TOKCLEAN_MEMORY_LIMIT"); limit && *limit) {
-        const auto v = parse_bytes(limit);
-        if (!v) fail("TOKCLEAN_MEMORY_LIMIT: '", limit, "' is not a number of bytes (e.g. 8G, 512M)");
-        return v;
-    }
+    if (const auto limit = memory_limit()) return limit;
     std::optional<std::int64_t> avail;
     std::ifstream meminfo("/proc/meminfo");
     for (std::string key; meminfo >> key;) {
@@ -105,30 +113,41 @@ MemoryPlan scoring_memory(const CausalLm<D>& model, std::int64_t B, std::int64_t
     return {model.weight_bytes(), 0, 0, model.working_bytes(B, T, ForwardFor::scoring)};
 }
 
+// What the rest of a run may take once `weights` bytes of weights are loaded: the memory
+// available, or TOKCLEAN_MEMORY_LIMIT less the weights; nullopt: unknown.
+inline std::optional<std::int64_t> memory_after_weights(std::int64_t weights) {
+    if (const auto limit = memory_limit()) return *limit - weights;
+    return available_memory();
+}
+
 // The largest batch, of at most `most` examples of up to T tokens, whose scoring working memory
-// fits in 90% of the memory available (the weights already loaded): `most` halved until it
-// fits, 1 at least (require_memory then refuses what even one example cannot do); `most` where
-// the memory is unknown.
+// fits in 90% of the memory left beside the weights: `most` halved until it fits, 1 at least
+// (require_memory then refuses what even one example cannot do); `most` where the memory is
+// unknown.
 template <class D>
 std::int64_t scoring_batch_that_fits(const CausalLm<D>& model, std::int64_t T, std::int64_t most = 64) {
-    const auto avail = available_memory();
-    if (!avail) return most;
+    const auto left = memory_after_weights(model.weight_bytes());
+    if (!left) return most;
     std::int64_t batch = std::max<std::int64_t>(most, 1);
-    while (batch > 1 && model.working_bytes(batch, T, ForwardFor::scoring) > *avail / 10 * 9) batch /= 2;
+    while (batch > 1 && model.working_bytes(batch, T, ForwardFor::scoring) > *left / 10 * 9) batch /= 2;
     return batch;
 }
 
-// Error when `plan` exceeds the memory available (`what`: the run, for the message). The
-// weights are already loaded when it is called, so they count as used, not as needed.
+// Error when `plan` exceeds the memory left beside the weights, which are loaded when it is
+// called (`what`: the run, for the message).
 inline void require_memory(const MemoryPlan& plan, const std::string& what, const std::string& advice) {
-    const auto avail = available_memory();
-    if (!avail) return;
+    const auto left = memory_after_weights(plan.weights);
+    if (!left) return;
     const std::int64_t needed = plan.gradients + plan.optimizer + plan.working;
-    if (needed <= *avail) return;
+    if (needed <= *left) return;
     using memory_detail::gib;
-    fail(what, ": needs about ", gib(needed), " more (gradients ", gib(plan.gradients), ", AdamW ", gib(plan.optimizer),
-         ", activations and logits ", gib(plan.working), "; weights ", gib(plan.weights), " loaded) but ", gib(*avail),
-         " is available: ", advice);
+    const std::string parts = "gradients " + gib(plan.gradients) + ", AdamW " + gib(plan.optimizer) +
+                              ", activations and logits " + gib(plan.working);
+    if (const auto limit = memory_limit())
+        fail(what, ": needs about ", gib(plan.weights + needed), " (weights ", gib(plan.weights), ", ", parts,
+             ") but TOKCLEAN_MEMORY_LIMIT allows ", gib(*limit), ": ", advice);
+    fail(what, ": needs about ", gib(needed), " more (", parts, "; weights ", gib(plan.weights), " loaded) but ",
+         gib(*left), " is available: ", advice);
 }
 
 }  // namespace tokclean
